@@ -1,0 +1,318 @@
+//! The binaries' command lines (clap), and their conversion into validated settings; nothing
+//! downstream of this module sees clap types.
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use clap::{Args, Parser};
+
+use crate::connection::Target;
+use crate::consumer;
+use crate::error::{Error, Result};
+use crate::exit;
+use crate::producer::CityRun;
+use crate::reading::seed_from;
+use crate::schedule::Schedule;
+use crate::stream_id::StreamId;
+
+/// Options every binary shares: where Redis is, and the prefix of every key.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Redis server URL: redis://[user:password@]host[:port][/db]. The password is never printed.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true,
+        hide_default_value = false
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every stream key (the key of a city is PREFIX + city), so that demos and tests
+    /// can share a server without colliding.
+    #[arg(long, env = "MONSOON_PREFIX", default_value = "", value_name = "P")]
+    pub prefix: String,
+}
+
+impl ConnectionArgs {
+    /// The server to talk to; a bad URL is a usage error that hides the password.
+    pub fn target(&self) -> Result<Target> {
+        Target::parse(&self.redis_url)
+    }
+
+    /// The stream key of a city (or any stream name given on the command line).
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// A duration such as `0`, `250ms`, `1s`, `1m30s`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 0, 250ms, 1s, 2m)"))
+}
+
+/// A positive interval in whole milliseconds.
+fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(1) || interval.subsec_nanos() % 1_000_000 != 0 {
+        return Err(String::from(
+            "the interval must be whole milliseconds, at least 1ms",
+        ));
+    }
+    Ok(interval)
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("{e} (expected YYYY-MM-DD, e.g. 2018-08-15)"))
+}
+
+/// A name used in a key: not empty.
+fn parse_name(text: &str) -> std::result::Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(String::from("must not be empty"));
+    }
+    Ok(text.to_string())
+}
+
+/// Writes a day of per-second weather readings for one or more cities into Redis Streams, in
+/// pipelined batches; reruns only add what is missing.
+#[derive(Debug, Parser)]
+#[command(name = "producer", version, after_help = exit::HELP)]
+pub struct ProducerArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// City to produce (repeatable, produced concurrently); its stream key is PREFIX + NAME.
+    #[arg(long = "city", value_name = "NAME", default_value = "chennai", value_parser = parse_name)]
+    pub cities: Vec<String>,
+
+    /// Day to produce (UTC) [default: yesterday].
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    pub date: Option<NaiveDate>,
+
+    /// Sensors per city; each timestamp gets one entry per sensor (IDs <ms>-0 .. <ms>-(N-1)).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sensors: u32,
+
+    /// Time between readings, in whole milliseconds (e.g. 1s, 250ms).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Timestamps to write [default: a whole day at --interval; with --live: until Ctrl-C].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// XADD commands per pipelined batch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch: u64,
+
+    /// Seed of the simulated weather [default: derived from city and date].
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Trim the stream to about N entries as it is written (XADD MAXLEN ~ N).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub maxlen: Option<u64>,
+
+    /// Delete the stream first (only a stream: a key of another type is refused).
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Append one reading per sensor per --interval at the current time, with server-assigned
+    /// IDs, until Ctrl-C (exit 0) or --count.
+    #[arg(long)]
+    pub live: bool,
+
+    /// How long to keep reconnecting after the connection breaks before giving up (exit 3).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    pub retry_for: Duration,
+}
+
+impl ProducerArgs {
+    /// One run per city, with the defaults filled in.
+    pub fn city_runs(&self) -> Vec<CityRun> {
+        let date = self
+            .date
+            .unwrap_or_else(|| Utc::now().date_naive().pred_opt().unwrap_or_default());
+        let interval_ms = self.interval.as_millis() as u64;
+        self.cities
+            .iter()
+            .map(|city| CityRun {
+                key: self.connection.key(city),
+                schedule: Schedule::day(date, interval_ms, self.count, self.sensors),
+                seed: self
+                    .seed
+                    .unwrap_or_else(|| seed_from(&format!("{city}@{date}"))),
+                batch: self.batch as usize,
+                maxlen: self.maxlen,
+                replace: self.replace,
+                retry_for: Some(self.retry_for),
+            })
+            .collect()
+    }
+}
+
+/// Joins a consumer group on one or more city streams, processes each message (wait --delay,
+/// print, XACK), takes over what dead consumers left pending, and dead-letters poison messages.
+#[derive(Debug, Parser)]
+#[command(name = "consumer", version, after_help = exit::HELP)]
+pub struct ConsumerArgs {
+    /// Consumer name within the group (e.g. alice, bob).
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// City stream to read (repeatable: several streams in one group).
+    #[arg(long = "city", value_name = "NAME", default_value = "chennai", value_parser = parse_name)]
+    pub cities: Vec<String>,
+
+    /// Consumer group, created when missing (at --start), joined when it exists.
+    #[arg(long, default_value = "mygroup", value_parser = parse_name)]
+    pub group: String,
+
+    /// Simulated processing time per message; above 0, messages are taken one at a time so
+    /// consumers share the work.
+    #[arg(long, default_value = "0", value_parser = parse_duration, value_name = "DUR")]
+    pub delay: Duration,
+
+    /// Messages per read (and per XACK round trip) when --delay is 0.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch: u64,
+
+    /// Where a newly created group starts: 0 (the whole stream), $ (only new entries) or an ID.
+    #[arg(long, default_value = "0", value_name = "ID")]
+    pub start: String,
+
+    /// How long each read blocks waiting for new messages (Ctrl-C is noticed between reads).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    pub block: Duration,
+
+    /// Exit 0 after DUR without a message (never while entries can still be claimed).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_exit: Option<Duration>,
+
+    /// Print one JSON object per message instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Take over entries pending on another consumer for longer than DUR (checked at start and
+    /// at least every DUR).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    pub claim_idle: Duration,
+
+    /// Dead-letter an entry instead of processing it once it was delivered more than N times.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_deliveries: u64,
+
+    /// Dead-letter stream (after --prefix) [default: <stream>:dead].
+    #[arg(long, value_name = "KEY", value_parser = parse_name)]
+    pub dead_letter: Option<String>,
+
+    /// Delete consumers idle longer than DUR from the group, once they hold nothing pending.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub prune_idle: Option<Duration>,
+
+    /// Give up (exit 3) when a broken connection cannot be re-established within DUR
+    /// [default: keep trying].
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_for: Option<Duration>,
+}
+
+impl ConsumerArgs {
+    /// The consumer's settings; an invalid `--start` is a usage error.
+    pub fn settings(&self) -> Result<consumer::Settings> {
+        if self.start != "$" {
+            self.start
+                .parse::<StreamId>()
+                .map_err(|e| Error::Usage(format!("invalid value for --start: {e}, or $")))?;
+        }
+        if self.block < Duration::from_millis(1) {
+            return Err(Error::Usage(String::from(
+                "invalid value for --block: it must be at least 1ms (BLOCK 0 would wait for ever)",
+            )));
+        }
+        Ok(consumer::Settings {
+            name: self.name.clone(),
+            streams: self.cities.iter().map(|c| self.connection.key(c)).collect(),
+            group: self.group.clone(),
+            delay: self.delay,
+            batch: self.batch as usize,
+            start: self.start.clone(),
+            block: self.block,
+            idle_exit: self.idle_exit,
+            json: self.json,
+            claim_idle: self.claim_idle,
+            max_deliveries: self.max_deliveries,
+            dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
+            prune_idle: self.prune_idle,
+            retry_for: self.retry_for,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks pass for every binary.
+    #[test]
+    fn commands_are_consistent() {
+        ProducerArgs::command().debug_assert();
+        ConsumerArgs::command().debug_assert();
+    }
+
+    /// Intervals are whole milliseconds, at least one.
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("1500us").is_err());
+        assert!(parse_interval("soon").is_err());
+    }
+
+    /// The default seed depends on city and date, so reruns write the same data.
+    #[test]
+    fn default_seed_per_city_and_date() {
+        let args = ProducerArgs::parse_from([
+            "producer",
+            "--city",
+            "a",
+            "--city",
+            "b",
+            "--date",
+            "2018-08-15",
+        ]);
+        let runs = args.city_runs();
+        assert_eq!(runs[0].key, "a");
+        assert_ne!(runs[0].seed, runs[1].seed);
+        assert_eq!(
+            runs[0].seed,
+            ProducerArgs::parse_from(["producer", "--city", "a", "--date", "2018-08-15"])
+                .city_runs()[0]
+                .seed
+        );
+        assert_eq!(runs[0].schedule.total(), 86_400);
+    }
+
+    /// `--start` takes 0, $ or an ID, and nothing else.
+    #[test]
+    fn start_ids() {
+        for ok in ["0", "$", "1534291200000-0"] {
+            assert!(
+                ConsumerArgs::parse_from(["consumer", "alice", "--start", ok])
+                    .settings()
+                    .is_ok()
+            );
+        }
+        let err = ConsumerArgs::parse_from(["consumer", "alice", "--start", "yesterday"])
+            .settings()
+            .unwrap_err();
+        assert!(err.to_string().contains("--start"));
+        assert_eq!(err.exit_code(), exit::USAGE);
+    }
+}

@@ -1,0 +1,304 @@
+//! Where we connect: the Redis URL (kept secret), the first connection, reconnecting after a
+//! break, and turning server replies into [`Error`]s that name the address and the key.
+
+use std::time::{Duration, Instant};
+
+use redis::{Connection, RedisError};
+
+use crate::error::{Error, Result};
+
+/// How long the first connection may take before we report the server unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A URL with any password replaced by `***`, safe to print.
+///
+/// Works on text that does not parse as a URL too, because it is used to report exactly that.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    let shown = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None if userinfo.is_empty() => String::new(),
+        // `redis://secret@host` puts the password where the user goes.
+        None => String::from("***"),
+    };
+    format!("{}{shown}{}", &url[..scheme_end + 3], &rest[at..])
+}
+
+/// The server we talk to: a parsed URL, its printable address, never its password.
+#[derive(Clone)]
+pub struct Target {
+    client: redis::Client,
+    address: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl Target {
+    /// Parses `--redis-url`; a bad URL is a usage error that shows the URL without its password.
+    pub fn parse(url: &str) -> Result<Self> {
+        let bad =
+            |reason: &str| Error::Usage(format!("invalid --redis-url {}: {reason}", redact(url)));
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
+            return Err(bad("expected redis://[user:password@]host[:port][/db]"));
+        }
+        let client = redis::Client::open(url).map_err(|e| bad(&scrub(&e.to_string(), url)))?;
+        let address = match &client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port} (TLS)"),
+            redis::ConnectionAddr::Unix(path) => path.display().to_string(),
+            _ => redact(url),
+        };
+        Ok(Target { client, address })
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Opens a connection, giving up after [`CONNECT_TIMEOUT`]; a refused login is
+    /// [`Error::Refused`], anything else [`Error::Connect`].
+    pub fn connect(&self) -> Result<Connection> {
+        self.client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|err| match refusal(&err) {
+                Some(reason) => Error::Refused {
+                    address: self.address.clone(),
+                    what: String::from("the login"),
+                    reason,
+                },
+                None => Error::Connect {
+                    address: self.address.clone(),
+                    reason: describe(&err),
+                },
+            })
+    }
+
+    /// Turns a failed command into an [`Error`] naming this server and `what` was asked.
+    pub fn error(&self, what: &str, err: &RedisError) -> Error {
+        if let Some(reason) = refusal(err) {
+            return Error::Refused {
+                address: self.address.clone(),
+                what: what.to_string(),
+                reason,
+            };
+        }
+        Error::Server {
+            address: self.address.clone(),
+            what: what.to_string(),
+            reason: describe(err),
+        }
+    }
+}
+
+/// Removes the URL (and so its password) from a message that might quote it.
+fn scrub(message: &str, url: &str) -> String {
+    message.replace(url, &redact(url))
+}
+
+/// The server's words for a refused login or command, if that is what `err` is.
+fn refusal(err: &RedisError) -> Option<String> {
+    let code = err.code().unwrap_or_default();
+    let auth = err.kind() == redis::ErrorKind::AuthenticationFailed;
+    (auth || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")).then(|| describe(err))
+}
+
+/// One line for an error: the server's code and detail, or the OS's reason.
+pub fn describe(err: &RedisError) -> String {
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => err.to_string(),
+    }
+    .replace('\n', " ")
+}
+
+/// Whether `err` means the connection broke (as opposed to the server answering with an error).
+pub fn is_disconnect(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+}
+
+/// Whether the server answered with this error code (`WRONGTYPE`, `NOGROUP`, `BUSYGROUP`, ...).
+pub fn has_code(err: &RedisError, code: &str) -> bool {
+    err.code() == Some(code)
+}
+
+/// A connection that re-establishes itself after a break, within `retry_for`.
+pub struct Link {
+    target: Target,
+    con: Connection,
+    retry_for: Option<Duration>,
+    read_timeout: Option<Duration>,
+}
+
+impl Link {
+    /// Connects now; failing to reach the server at start is reported at once, never retried.
+    pub fn open(target: &Target, retry_for: Option<Duration>) -> Result<Self> {
+        let con = target.connect()?;
+        Ok(Link {
+            target: target.clone(),
+            con,
+            retry_for,
+            read_timeout: None,
+        })
+    }
+
+    /// The server this link talks to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The live connection.
+    pub fn con(&mut self) -> &mut Connection {
+        &mut self.con
+    }
+
+    /// Sets the socket read timeout, now and on every reconnect.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.read_timeout = timeout;
+        self.con
+            .set_read_timeout(timeout)
+            .map_err(|e| self.target.error("setting a read timeout", &e))
+    }
+
+    /// Runs one request; when the connection broke, reconnects (see [`Link::reconnect`]) and runs
+    /// it again. Only for requests that are safe to repeat.
+    pub fn call<T>(
+        &mut self,
+        what: &str,
+        mut request: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        loop {
+            match request(&mut self.con) {
+                Ok(value) => return Ok(value),
+                Err(err) if is_disconnect(&err) => self.reconnect(&err)?,
+                Err(err) => return Err(self.target.error(what, &err)),
+            }
+        }
+    }
+
+    /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;
+    /// gives up with [`Error::GaveUp`] once `retry_for` has passed.
+    pub fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        eprintln!(
+            "monsoon: lost the connection to {} ({}); reconnecting",
+            self.target.address,
+            describe(cause)
+        );
+        let mut last = describe(cause);
+        loop {
+            if let Some(limit) = self.retry_for
+                && started.elapsed() >= limit
+            {
+                let waited = Duration::from_secs(started.elapsed().as_secs());
+                return Err(Error::GaveUp {
+                    address: self.target.address.clone(),
+                    waited: humantime::format_duration(waited).to_string(),
+                    reason: last,
+                });
+            }
+            match self
+                .target
+                .client
+                .get_connection_with_timeout(CONNECT_TIMEOUT)
+            {
+                Ok(con) => {
+                    con.set_read_timeout(self.read_timeout)
+                        .map_err(|e| self.target.error("setting a read timeout", &e))?;
+                    self.con = con;
+                    eprintln!("monsoon: reconnected to {}", self.target.address);
+                    return Ok(());
+                }
+                Err(err) => {
+                    if let Some(reason) = refusal(&err) {
+                        return Err(Error::Refused {
+                            address: self.target.address.clone(),
+                            what: String::from("the login"),
+                            reason,
+                        });
+                    }
+                    last = describe(&err);
+                }
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// The type of `key` as Redis names it (`none`, `stream`, `string`, ...).
+pub fn key_type(link: &mut Link, key: &str) -> Result<String> {
+    link.call(&format!("TYPE {key}"), |con| {
+        redis::cmd("TYPE").arg(key).query::<String>(con)
+    })
+}
+
+/// Fails with [`Error::WrongType`] unless `key` is missing or a stream; never changes the key.
+pub fn ensure_stream(link: &mut Link, key: &str) -> Result<()> {
+    match key_type(link, key)?.as_str() {
+        "none" | "stream" => Ok(()),
+        other => Err(Error::WrongType {
+            key: key.to_string(),
+            actual: other.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Passwords never survive redaction, whatever the URL looks like.
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("redis://:hunter2@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(redact("redis://bob:hunter2@host"), "redis://bob:***@host");
+        assert_eq!(redact("rediss://hunter2@host"), "rediss://***@host");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("redis://a:b@c@host/x@y"), "redis://a:***@host/x@y");
+        assert_eq!(redact("nonsense"), "nonsense");
+    }
+
+    /// A bad URL is a usage error that does not print the password.
+    #[test]
+    fn bad_url_is_usage_error_without_password() {
+        for url in [
+            "http://:hunter2@host",
+            "redis://:hunter2@host:notaport",
+            "redis://:hunter2@",
+        ] {
+            let err = Target::parse(url).unwrap_err();
+            assert_eq!(err.exit_code(), crate::exit::USAGE, "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            assert!(err.to_string().contains("--redis-url"), "{err}");
+        }
+        assert_eq!(
+            Target::parse("redis://127.0.0.1:7000").unwrap().address(),
+            "127.0.0.1:7000"
+        );
+    }
+}

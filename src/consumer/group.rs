@@ -1,0 +1,236 @@
+//! The consumer group on the server: creating or joining it, re-creating it when it vanished,
+//! delivery counts from the pending list, claiming from dead consumers, pruning them.
+//!
+//! ```text
+//! XGROUP CREATE chennai mygroup 0 MKSTREAM        (BUSYGROUP: it exists, join it)
+//! XPENDING chennai mygroup 1-0 9-0 100 alice       delivery counts of re-read entries
+//! XAUTOCLAIM chennai mygroup alice 30000 0-0 COUNT 100
+//! ```
+
+use std::time::Duration;
+
+use redis::Value;
+
+use crate::connection::{self, Link};
+use crate::error::Result;
+use crate::message::{self, Message};
+use crate::stream_id::StreamId;
+use std::sync::Arc;
+
+/// Creates `group` on `key` at `start` (making the stream if needed); joins it if it exists.
+/// Returns whether it was created.
+pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bool> {
+    connection::ensure_stream(link, key)?;
+    let what = format!("XGROUP CREATE {key} {group}");
+    let created = link.call(&what, |con| {
+        match redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(group)
+            .arg(start)
+            .arg("MKSTREAM")
+            .query::<()>(con)
+        {
+            Ok(()) => Ok(true),
+            Err(err) if connection::has_code(&err, "BUSYGROUP") => Ok(false),
+            Err(err) => Err(err),
+        }
+    })?;
+    Ok(created)
+}
+
+/// Re-creates a group that vanished (stream deleted, or group destroyed), positioned so that no
+/// entry still in the stream is skipped and none this consumer acknowledged comes back: at the
+/// last ID it acknowledged while that entry is still there, else at `0` (a new stream, or one
+/// trimmed past it, holds nothing it has seen).
+pub fn recreate(
+    link: &mut Link,
+    key: &str,
+    group: &str,
+    last_acked: Option<StreamId>,
+) -> Result<String> {
+    let start = match last_acked {
+        Some(id) if still_there(link, key, id)? => id.to_string(),
+        _ => String::from("0"),
+    };
+    create(link, key, group, &start)?;
+    Ok(start)
+}
+
+/// Whether the stream still holds the entry `id`.
+fn still_there(link: &mut Link, key: &str, id: StreamId) -> Result<bool> {
+    let id = id.to_string();
+    let found: Value = link.call(&format!("XRANGE {key}"), |con| {
+        redis::cmd("XRANGE").arg(key).arg(&id).arg(&id).query(con)
+    })?;
+    Ok(matches!(found, Value::Array(ref entries) if !entries.is_empty()))
+}
+
+/// Fills in each message's delivery count from `consumer`'s pending list (for entries re-read
+/// with ID `0` or claimed: the read reply itself carries no count).
+pub fn fill_deliveries(
+    link: &mut Link,
+    group: &str,
+    consumer: &str,
+    messages: &mut [Message],
+) -> Result<()> {
+    let mut start = 0;
+    while start < messages.len() {
+        let stream = Arc::clone(&messages[start].stream);
+        let end = start
+            + messages[start..]
+                .iter()
+                .take_while(|m| m.stream == stream)
+                .count();
+        let (first, last) = (
+            messages[start].id.to_string(),
+            messages[end - 1].id.to_string(),
+        );
+        let what = format!("XPENDING {stream} {group}");
+        let rows: Vec<(String, String, u64, u64)> = link.call(&what, |con| {
+            redis::cmd("XPENDING")
+                .arg(&*stream)
+                .arg(group)
+                .arg(&first)
+                .arg(&last)
+                .arg(end - start)
+                .arg(consumer)
+                .query(con)
+        })?;
+        for message in &mut messages[start..end] {
+            let id = message.id.to_string();
+            if let Some(row) = rows.iter().find(|row| row.0 == id) {
+                message.deliveries = row.3;
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+/// What one XAUTOCLAIM sweep over a stream found.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// Entries now pending on us, with their fields.
+    pub messages: Vec<Message>,
+    /// IDs that were pending but are no longer in the stream (trimmed or deleted).
+    pub deleted: Vec<StreamId>,
+}
+
+/// Takes over every entry of `key` pending longer than `min_idle` on any consumer (XAUTOCLAIM,
+/// following its cursor to the end), with delivery counts filled in.
+pub fn claim_idle(
+    link: &mut Link,
+    key: &Arc<str>,
+    group: &str,
+    consumer: &str,
+    min_idle: Duration,
+    count: usize,
+) -> Result<Claimed> {
+    let mut claimed = Claimed::default();
+    let mut cursor = String::from("0-0");
+    let min_idle_ms = min_idle.as_millis().min(u128::from(u64::MAX)) as u64;
+    loop {
+        let what = format!("XAUTOCLAIM {key} {group}");
+        let reply: Value = link.call(&what, |con| {
+            redis::cmd("XAUTOCLAIM")
+                .arg(&**key)
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle_ms)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(count)
+                .query(con)
+        })?;
+        let Value::Array(parts) = reply else {
+            return Err(link
+                .target()
+                .error(&what, &bad_reply("XAUTOCLAIM reply is not a list")));
+        };
+        let mut parts = parts.into_iter();
+        let next = parts
+            .next()
+            .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            .unwrap_or_else(|| String::from("0-0"));
+        if let Some(entries) = parts.next() {
+            message::decode_entries(entries, key, &mut claimed.messages)
+                .map_err(|e| link.target().error(&what, &bad_reply(e.0)))?;
+        }
+        if let Some(Value::Array(ids)) = parts.next() {
+            claimed.deleted.extend(ids.into_iter().filter_map(|v| {
+                redis::from_redis_value::<String>(v)
+                    .ok()?
+                    .parse::<StreamId>()
+                    .ok()
+            }));
+        }
+        if next == "0-0" {
+            break;
+        }
+        cursor = next;
+    }
+    // Entries whose content is gone show as nil fields in 6.2; count them as deleted too.
+    let (gone, kept): (Vec<_>, Vec<_>) = claimed
+        .messages
+        .into_iter()
+        .partition(|m| m.fields.is_none());
+    claimed.deleted.extend(gone.into_iter().map(|m| m.id));
+    claimed.messages = kept;
+    fill_deliveries(link, group, consumer, &mut claimed.messages)?;
+    Ok(claimed)
+}
+
+/// Deletes consumers of `group` on `key` idle longer than `idle` with nothing pending; never one
+/// that still holds entries. Returns the names deleted.
+///
+/// The check and the delete run as one script, so an entry cannot slip into the consumer's
+/// pending list between them.
+pub fn prune_idle(
+    link: &mut Link,
+    key: &str,
+    group: &str,
+    me: &str,
+    idle: Duration,
+) -> Result<Vec<String>> {
+    const DELETE_IF_EMPTY: &str = r"
+        local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+        if #pending == 0 then
+            redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+            return 1
+        end
+        return 0";
+    let what = format!("XINFO CONSUMERS {key} {group}");
+    let consumers: Vec<redis::InfoDict> = link.call(&what, |con| {
+        redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(key)
+            .arg(group)
+            .query(con)
+    })?;
+    let mut deleted = Vec::new();
+    for consumer in consumers {
+        let name: String = consumer.get("name").unwrap_or_default();
+        let idle_ms: u64 = consumer.get("idle").unwrap_or_default();
+        if name == me || u128::from(idle_ms) < idle.as_millis() {
+            continue;
+        }
+        let what = format!("XGROUP DELCONSUMER {key} {group} {name}");
+        let done: i64 = link.call(&what, |con| {
+            redis::Script::new(DELETE_IF_EMPTY)
+                .key(key)
+                .arg(group)
+                .arg(&name)
+                .invoke(con)
+        })?;
+        if done == 1 {
+            deleted.push(name);
+        }
+    }
+    Ok(deleted)
+}
+
+/// A redis-rs error standing for a reply we could not read.
+pub fn bad_reply(why: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, why))
+}

@@ -1,0 +1,112 @@
+//! Errors a user can act on, and the exit code each one means.
+//!
+//! Every message reads as a sentence that names the thing at fault (the address, the key, the
+//! flag), so `main` can print it as `Error: {e}` on one line and exit with [`Error::exit_code`].
+
+use crate::exit;
+use crate::stream_id::StreamId;
+
+/// What went wrong, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line value that clap could not check by itself (a URL, a stream ID).
+    #[error("{0}")]
+    Usage(String),
+
+    /// The server could not be reached when we first connected.
+    #[error("cannot connect to Redis at {address}: {reason}")]
+    Connect {
+        /// `host:port` of the server, without any password.
+        address: String,
+        /// Why the connection failed, as the OS or the server put it.
+        reason: String,
+    },
+
+    /// A connection that was up broke, and reconnecting did not succeed within `--retry-for`.
+    #[error(
+        "lost the connection to Redis at {address} and gave up reconnecting after {waited}: {reason}"
+    )]
+    GaveUp {
+        /// `host:port` of the server, without any password.
+        address: String,
+        /// How long we kept trying, as a human duration.
+        waited: String,
+        /// The last failure.
+        reason: String,
+    },
+
+    /// The server refused the credentials or the command (WRONGPASS, NOAUTH, NOPERM).
+    #[error("Redis at {address} refused {what}: {reason}")]
+    Refused {
+        /// `host:port` of the server.
+        address: String,
+        /// What was refused: "the login", "XADD on key chennai", ...
+        what: String,
+        /// The server's own reason.
+        reason: String,
+    },
+
+    /// A key we need as a stream holds another type; we never touch it.
+    #[error(
+        "key {key} holds a {actual}, not a stream; it was left as it was (use another --prefix or --city)"
+    )]
+    WrongType {
+        /// The full key.
+        key: String,
+        /// The type the key holds (`string`, `list`, ...).
+        actual: String,
+    },
+
+    /// The stream already ends after the whole range we were asked to write.
+    #[error(
+        "stream {key} already ends at {last} ({last_time}), past the last reading to write \
+         ({range_end}); streams are append-only, so pick a later --date or pass --replace"
+    )]
+    PastRange {
+        /// The full key.
+        key: String,
+        /// The stream's last ID.
+        last: StreamId,
+        /// The last ID as a UTC time.
+        last_time: String,
+        /// The last ID this run would write.
+        range_end: StreamId,
+    },
+
+    /// Any other reply from the server that we did not expect.
+    #[error("Redis at {address} failed on {what}: {reason}")]
+    Server {
+        /// `host:port` of the server.
+        address: String,
+        /// The command and key, e.g. "XADD chennai".
+        what: String,
+        /// The server's message.
+        reason: String,
+    },
+
+    /// Writing our own output failed (other than a closed pipe, which is a normal end).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+
+    /// The run was stopped by Ctrl-C or SIGTERM before it finished.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// The process exit code this error stands for; see [`crate::exit`].
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Connect { .. } | Error::GaveUp { .. } => exit::CONNECT,
+            Error::Refused { .. } | Error::WrongType { .. } | Error::PastRange { .. } => {
+                exit::REFUSED
+            }
+            Error::Server { .. } | Error::Output(_) => exit::FAILURE,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

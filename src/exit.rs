@@ -1,0 +1,55 @@
+//! Exit codes, the same for every binary, and the `main` shim that maps errors to them.
+//!
+//! ```text
+//! 0    success (a consumer stopped by Ctrl-C included)
+//! 1    any other failure
+//! 2    usage error (a bad flag or value)
+//! 3    cannot connect, or gave up reconnecting
+//! 4    refused by the server (authentication, permission, wrong key type,
+//!      a stream already past the range)
+//! 130  interrupted (a second Ctrl-C; a producer stopped before it was done)
+//! ```
+
+/// Success.
+pub const SUCCESS: i32 = 0;
+/// Any failure not listed below.
+pub const FAILURE: i32 = 1;
+/// A bad flag or value on the command line.
+pub const USAGE: i32 = 2;
+/// The server could not be reached, or a broken connection could not be re-established.
+pub const CONNECT: i32 = 3;
+/// The server refused: authentication, permission, wrong key type, stream past the range.
+pub const REFUSED: i32 = 4;
+/// Stopped by a signal before the work was done.
+pub const INTERRUPTED: i32 = 130;
+
+/// The table above, for the end of every binary's `--help`.
+pub const HELP: &str = "\
+Exit codes:
+  0    success (a consumer stopped by Ctrl-C included)
+  1    any other failure
+  2    usage error
+  3    cannot connect, or gave up reconnecting
+  4    refused by the server (authentication, permission, wrong key type,
+       a stream already past the range)
+  130  interrupted (a second Ctrl-C; a producer stopped before done)";
+
+/// Runs a binary's body and exits with the code its outcome means.
+///
+/// Errors print as one line, `Error: <sentence>`, on stderr. An [`anyhow::Error`] that wraps a
+/// [`crate::Error`] keeps that error's code; anything else is a plain failure (1).
+pub fn run_main(body: impl FnOnce() -> anyhow::Result<i32>) -> ! {
+    let code = match body() {
+        Ok(code) => code,
+        Err(err) => {
+            let code = err
+                .downcast_ref::<crate::Error>()
+                .map_or(FAILURE, crate::Error::exit_code);
+            if code != INTERRUPTED {
+                eprintln!("Error: {err:#}");
+            }
+            code
+        }
+    };
+    std::process::exit(code)
+}

@@ -1,0 +1,28 @@
+//! The one place progress bars are made: on stderr when it is a terminal, hidden otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A set of bars, one per city; draws nothing unless stderr is a terminal.
+pub fn bars() -> MultiProgress {
+    if std::io::stderr().is_terminal() {
+        MultiProgress::new()
+    } else {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    }
+}
+
+/// A bar counting `total` entries written to `label`.
+pub fn entries_bar(bars: &MultiProgress, label: &str, total: u64) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bars.add(
+        ProgressBar::new(total)
+            .with_style(style)
+            .with_prefix(label.to_string()),
+    )
+}

@@ -1,0 +1,61 @@
+//! Ctrl-C and SIGTERM: the first asks the work to stop at a safe point, the second exits at once.
+//!
+//! The flag is a value handed to the code that runs (like mini-redis's `Shutdown`), so library
+//! functions can be driven by tests without signals.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::exit;
+
+/// Records that a stop was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    requested: Arc<AtomicBool>,
+}
+
+impl Shutdown {
+    /// A flag nobody has raised yet, with no signal handler attached.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flag raised by the first Ctrl-C/SIGTERM/SIGHUP; the second one exits the process with
+    /// code 130 straight away, leaving whatever was in hand to the server (pending, not lost).
+    pub fn install() -> anyhow::Result<Self> {
+        let shutdown = Shutdown::new();
+        let flag = Arc::clone(&shutdown.requested);
+        ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        })?;
+        Ok(shutdown)
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Asks for a stop, as a signal would.
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Sleeps for `pause`, waking early if a stop is asked for; returns whether it was.
+    pub fn sleep(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        loop {
+            if self.is_requested() {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+}
