@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one test command: build, formatting, lints, every test against private servers.
+#
+#   scripts/test.sh                          # Redis (redis-server on PATH, installed if missing)
+#   SERVER_BIN=valkey-server scripts/test.sh # the integration tests against another server
+#
+# Tests start their own servers on free ports in temp dirs; none touches the server on 6379.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+need_redis_server
+need_cargo_nextest
+
+say "build"
+cargo build --all-targets --locked 2>&1 | tail -n 3
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (warnings denied)"
+cargo clippy --all-targets --locked -- -D warnings
+
+say "tests on ${SERVER_BIN:-redis-server} ($("${SERVER_BIN:-redis-server}" --version | head -c 60))"
+profile=default
+[ "${CI:-}" = "true" ] && profile=ci
+cargo nextest run --locked --profile "$profile" --no-fail-fast
+cargo test --locked --doc --quiet

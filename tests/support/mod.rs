@@ -1,0 +1,198 @@
+//! Shared test support: private redis-servers on free ports, the binaries, polling helpers.
+//!
+//! Every test starts its own server in its own temp dir and kills it when dropped; nothing here
+//! ever talks to the server on 6379. A missing redis-server fails the test loudly.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any awaited condition may take on a slow, shared 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The date every test produces: a default of "yesterday" would move at midnight.
+pub const DATE: &str = "2018-08-15";
+
+/// The server binary: `SERVER_BIN` (e.g. valkey-server) or redis-server.
+pub fn server_bin() -> String {
+    std::env::var("SERVER_BIN").unwrap_or_else(|_| String::from("redis-server"))
+}
+
+/// A private redis-server on a free port and a temp dir, killed on drop.
+pub struct Server {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Starts a plain server (no persistence).
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (e.g. `--appendonly yes`).
+    pub fn start_with(extra: &[&str]) -> Server {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        // Binding port 0 and handing the port on is racy: retry on a failed start.
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("a temp dir for the server");
+            let mut server = Server { port: free_port(), dir, child: None, extra: extra.clone() };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("could not start {} on a free port after 10 tries", server_bin());
+    }
+
+    /// Launches the process on `self.port`; true once it answers PING.
+    fn spawn(&mut self) -> bool {
+        let mut cmd = Command::new(server_bin());
+        cmd.arg("--port").arg(self.port.to_string())
+            .arg("--bind").arg("127.0.0.1")
+            .arg("--dir").arg(self.dir.path())
+            .arg("--save").arg("")
+            .arg("--appendonly").arg("no")
+            .arg("--logfile").arg(self.dir.path().join("server.log"))
+            .args(&self.extra)
+            .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot run {}: {e}. Install it (Debian: apt-get install redis-server) or set SERVER_BIN", server_bin())
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false; // exited: port taken, most likely
+            }
+            if let Ok(mut con) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A fresh connection for the test's own checks.
+    pub fn con(&self) -> redis::Connection {
+        redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to the test server")
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it to go.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and dir (after [`Server::kill`]).
+    pub fn restart(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("could not restart the server on port {}", self.port);
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Path of one of the crate's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "producer" => PathBuf::from(env!("CARGO_BIN_EXE_producer")),
+        "consumer" => PathBuf::from(env!("CARGO_BIN_EXE_consumer")),
+        other => Path::new(env!("CARGO_BIN_EXE_producer")).with_file_name(other),
+    }
+}
+
+/// A command for a binary, pointed at `server`, with the environment cleared of our variables.
+pub fn command(name: &str, server: &Server) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.env_remove("REDIS_URL").env_remove("MONSOON_PREFIX").arg("--redis-url").arg(server.url());
+    cmd
+}
+
+/// Runs a binary to the end and returns its output.
+pub fn run(name: &str, server: &Server, args: &[&str]) -> Output {
+    command(name, server).args(args).stdin(Stdio::null()).output().expect("run the binary")
+}
+
+/// Stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a successful exit, showing stderr otherwise.
+pub fn assert_ok(output: &Output) {
+    assert!(output.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", output.status.code(), stdout(output), stderr(output));
+}
+
+/// Polls `condition` until it holds or [`PATIENCE`] runs out (then panics with `what`).
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Sends a signal to a child process (`libc`-free: uses the `kill` command).
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// Number of entries pending in `group` on `key`.
+pub fn pending(con: &mut redis::Connection, key: &str, group: &str) -> u64 {
+    let summary: redis::Value = redis::cmd("XPENDING").arg(key).arg(group).query(con).expect("XPENDING");
+    match summary {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// XLEN of `key`.
+pub fn xlen(con: &mut redis::Connection, key: &str) -> u64 {
+    redis::cmd("XLEN").arg(key).query(con).expect("XLEN")
+}
