@@ -201,7 +201,7 @@ pub fn prune_idle(
         end
         return 0";
     let what = format!("XINFO CONSUMERS {key} {group}");
-    let consumers: Vec<redis::InfoDict> = link.call(&what, |con| {
+    let consumers: Vec<std::collections::HashMap<String, Value>> = link.call(&what, |con| {
         redis::cmd("XINFO")
             .arg("CONSUMERS")
             .arg(key)
@@ -210,8 +210,9 @@ pub fn prune_idle(
     })?;
     let mut deleted = Vec::new();
     for consumer in consumers {
-        let name: String = consumer.get("name").unwrap_or_default();
-        let idle_ms: u64 = consumer.get("idle").unwrap_or_default();
+        let field = |name: &str| consumer.get(name).cloned().unwrap_or(Value::Nil);
+        let name: String = redis::from_redis_value(field("name")).unwrap_or_default();
+        let idle_ms: u64 = redis::from_redis_value(field("idle")).unwrap_or_default();
         if name == me || u128::from(idle_ms) < idle.as_millis() {
             continue;
         }

@@ -40,25 +40,41 @@ impl Server {
         // Binding port 0 and handing the port on is racy: retry on a failed start.
         for _ in 0..10 {
             let dir = tempfile::tempdir().expect("a temp dir for the server");
-            let mut server = Server { port: free_port(), dir, child: None, extra: extra.clone() };
+            let mut server = Server {
+                port: free_port(),
+                dir,
+                child: None,
+                extra: extra.clone(),
+            };
             if server.spawn() {
                 return server;
             }
         }
-        panic!("could not start {} on a free port after 10 tries", server_bin());
+        panic!(
+            "could not start {} on a free port after 10 tries",
+            server_bin()
+        );
     }
 
     /// Launches the process on `self.port`; true once it answers PING.
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new(server_bin());
-        cmd.arg("--port").arg(self.port.to_string())
-            .arg("--bind").arg("127.0.0.1")
-            .arg("--dir").arg(self.dir.path())
-            .arg("--save").arg("")
-            .arg("--appendonly").arg("no")
-            .arg("--logfile").arg(self.dir.path().join("server.log"))
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg("no")
+            .arg("--logfile")
+            .arg(self.dir.path().join("server.log"))
             .args(&self.extra)
-            .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot run {}: {e}. Install it (Debian: apt-get install redis-server) or set SERVER_BIN", server_bin())
         });
@@ -86,7 +102,9 @@ impl Server {
 
     /// A fresh connection for the test's own checks.
     pub fn con(&self) -> redis::Connection {
-        redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to the test server")
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test server")
     }
 
     /// Kills the server with SIGKILL (a crash) and waits for it to go.
@@ -123,7 +141,10 @@ impl Drop for Server {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Path of one of the crate's binaries.
@@ -138,13 +159,20 @@ pub fn bin(name: &str) -> PathBuf {
 /// A command for a binary, pointed at `server`, with the environment cleared of our variables.
 pub fn command(name: &str, server: &Server) -> Command {
     let mut cmd = Command::new(bin(name));
-    cmd.env_remove("REDIS_URL").env_remove("MONSOON_PREFIX").arg("--redis-url").arg(server.url());
+    cmd.env_remove("REDIS_URL")
+        .env_remove("MONSOON_PREFIX")
+        .arg("--redis-url")
+        .arg(server.url());
     cmd
 }
 
 /// Runs a binary to the end and returns its output.
 pub fn run(name: &str, server: &Server, args: &[&str]) -> Output {
-    command(name, server).args(args).stdin(Stdio::null()).output().expect("run the binary")
+    command(name, server)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary")
 }
 
 /// Stdout as text.
@@ -159,7 +187,13 @@ pub fn stderr(output: &Output) -> String {
 
 /// Asserts a successful exit, showing stderr otherwise.
 pub fn assert_ok(output: &Output) {
-    assert!(output.status.success(), "exit {:?}\nstdout: {}\nstderr: {}", output.status.code(), stdout(output), stderr(output));
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
 }
 
 /// Polls `condition` until it holds or [`PATIENCE`] runs out (then panics with `what`).
@@ -176,13 +210,23 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// Sends a signal to a child process (`libc`-free: uses the `kill` command).
 pub fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("run kill");
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
     assert!(status.success(), "kill -{name} failed");
 }
 
 /// Number of entries pending in `group` on `key`.
 pub fn pending(con: &mut redis::Connection, key: &str, group: &str) -> u64 {
-    let summary: redis::Value = redis::cmd("XPENDING").arg(key).arg(group).query(con).expect("XPENDING");
+    let Ok(summary) = redis::cmd("XPENDING")
+        .arg(key)
+        .arg(group)
+        .query::<redis::Value>(con)
+    else {
+        return 0; // no group yet
+    };
     match summary {
         redis::Value::Array(items) => match items.first() {
             Some(redis::Value::Int(n)) => *n as u64,

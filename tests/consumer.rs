@@ -1,0 +1,342 @@
+//! Consumers in a group against a private redis-server: joining, sharing, stopping, restarting.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+
+use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until};
+
+/// Starts a consumer with piped output, collecting its stdout lines as they come.
+fn spawn_consumer(server: &Server, args: &[&str]) -> (Child, Arc<Mutex<Vec<String>>>) {
+    let mut child = support::command("consumer", server)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consumer");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines)
+}
+
+/// The entry IDs (third column) of human output lines.
+fn ids(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.split(' ').nth(2).map(str::to_string))
+        .collect()
+}
+
+/// All IDs a producer run of `count` one-sensor timestamps on DATE writes.
+fn expected_ids(count: u64) -> BTreeSet<String> {
+    (0..count)
+        .map(|i| format!("{}-0", 1534291200000 + i * 1000))
+        .collect()
+}
+
+/// The group is created when missing (whole stream from 0) and joined when it exists.
+#[test]
+fn creates_and_joins_the_group() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "100"],
+    ));
+    let alice = run("consumer", &server, &["alice", "--idle-exit", "500ms"]);
+    assert_ok(&alice);
+    let lines: Vec<String> = stdout(&alice).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(
+        lines[0],
+        format!(
+            "alice chennai 1534291200000-0 2018-08-15T00:00:00Z {}",
+            lines[0].splitn(5, ' ').nth(4).unwrap()
+        )
+    );
+    assert!(
+        lines[0].contains(" sensor=1 temperature=") && lines[0].contains(" humidity="),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        stderr(&alice).contains("alice: processed 100 messages"),
+        "{}",
+        stderr(&alice)
+    );
+    // bob joins the existing group: everything was taken, nothing is delivered twice.
+    let bob = run("consumer", &server, &["bob", "--idle-exit", "300ms"]);
+    assert_ok(&bob);
+    assert_eq!(stdout(&bob), "");
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(&mut server.con())
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        groups[0]["name"],
+        redis::Value::BulkString(b"mygroup".to_vec())
+    );
+    assert_eq!(groups[0]["consumers"], redis::Value::Int(2));
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// A group created at `$` sees only entries added after it, and a missing stream is created.
+#[test]
+fn start_at_dollar_and_mkstream() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "10"],
+    ));
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--start", "$", "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "");
+    let fresh = run(
+        "consumer",
+        &server,
+        &["alice", "--city", "nowhere", "--idle-exit", "300ms"],
+    );
+    assert_ok(&fresh);
+    let kind: String = redis::cmd("TYPE")
+        .arg("nowhere")
+        .query(&mut server.con())
+        .unwrap();
+    assert_eq!(kind, "stream");
+}
+
+/// alice and bob share the work while both run; together every message exactly once, none pending.
+#[test]
+fn heavy_alice_and_bob_share_every_message_exactly_once() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "400"],
+    ));
+    let args = ["--delay", "10ms", "--idle-exit", "2s"];
+    let (alice, alice_lines) = spawn_consumer(&server, &[&["alice"][..], &args].concat());
+    let (bob, bob_lines) = spawn_consumer(&server, &[&["bob"][..], &args].concat());
+    for child in [alice, bob] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let (alice_ids, bob_ids) = (
+        ids(&alice_lines.lock().unwrap()),
+        ids(&bob_lines.lock().unwrap()),
+    );
+    assert!(
+        alice_ids.len() > 40 && bob_ids.len() > 40,
+        "work not shared: alice {} bob {}",
+        alice_ids.len(),
+        bob_ids.len()
+    );
+    let mut all: Vec<String> = alice_ids.iter().chain(&bob_ids).cloned().collect();
+    all.sort();
+    let unique: BTreeSet<String> = all.iter().cloned().collect();
+    assert_eq!(all.len(), unique.len(), "a message was processed twice");
+    assert_eq!(unique, expected_ids(400));
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// Ctrl-C finishes and acks the message in hand, prints a summary and exits 0.
+#[test]
+fn ctrl_c_finishes_the_message_in_hand() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "50"],
+    ));
+    let (alice, lines) = spawn_consumer(&server, &["alice", "--delay", "300ms"]);
+    let mut con = server.con();
+    wait_until("alice holds a message", || {
+        pending(&mut con, "chennai", "mygroup") == 1 && !lines.lock().unwrap().is_empty()
+    });
+    support::signal(&alice, "INT");
+    let out = alice.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("alice: processed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// A second Ctrl-C exits at once with 130 and leaves the message in hand pending.
+#[test]
+fn second_ctrl_c_exits_at_once() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
+    let (alice, _) = spawn_consumer(&server, &["alice", "--delay", "60s"]);
+    let mut con = server.con();
+    wait_until("alice holds a message", || {
+        pending(&mut con, "chennai", "mygroup") == 1
+    });
+    support::signal(&alice, "INT");
+    std::thread::sleep(std::time::Duration::from_millis(100)); // two distinct signals, not one
+    support::signal(&alice, "INT");
+    let out = alice.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 1);
+}
+
+/// A consumer killed with SIGKILL re-processes its own pending message on restart (deliveries 2).
+#[test]
+fn sigkilled_consumer_reprocesses_its_pending_message() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    let (alice, _) = spawn_consumer(&server, &["alice", "--delay", "60s"]);
+    let mut con = server.con();
+    wait_until("alice holds a message", || {
+        pending(&mut con, "chennai", "mygroup") == 1
+    });
+    support::signal(&alice, "KILL");
+    let _ = alice.wait_with_output();
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--json", "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], "1534291200000-0");
+    assert_eq!(first["deliveries"], 2);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    assert!(
+        stderr(&out).contains("1 re-read from its own pending list"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// --json prints one object per line with consumer, stream, id, time, fields and deliveries.
+#[test]
+fn json_output_shape() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "2", "--prefix", "j:"],
+    ));
+    let out = run(
+        "consumer",
+        &server,
+        &["bob", "--json", "--idle-exit", "300ms", "--prefix", "j:"],
+    );
+    assert_ok(&out);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let second = &lines[1];
+    assert_eq!(second["consumer"], "bob");
+    assert_eq!(second["stream"], "j:chennai");
+    assert_eq!(second["id"], "1534291201000-0");
+    assert_eq!(second["time"], "2018-08-15T00:00:01Z");
+    assert_eq!(second["deliveries"], 1);
+    let fields = second["fields"].as_object().unwrap();
+    assert_eq!(
+        fields.keys().collect::<BTreeSet<_>>(),
+        ["humidity", "sensor", "temperature"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
+            .iter()
+            .collect()
+    );
+    assert_eq!(fields["sensor"], "1");
+}
+
+/// Several cities are read by one consumer in one group.
+#[test]
+fn several_cities_in_one_group() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &[
+            "--date", DATE, "--count", "20", "--city", "chennai", "--city", "pune",
+        ],
+    ));
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--city",
+            "chennai",
+            "--city",
+            "pune",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("alice chennai "))
+            .count(),
+        20
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("alice pune "))
+            .count(),
+        20
+    );
+}
+
+/// Bad values are usage errors (exit 2) naming the flag; an unreachable server is exit 3.
+#[test]
+fn bad_input() {
+    let server = Server::start();
+    for args in [
+        &["alice", "--delay", "soon"][..],
+        &["alice", "--batch", "0"],
+        &["alice", "--start", "yesterday"],
+        &["alice", "--block", "0"],
+        &["alice", "--idle-exit", "x"],
+    ] {
+        let out = run("consumer", &server, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(args[1]), "{args:?}: {}", stderr(&out));
+    }
+    let missing = run("consumer", &server, &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    let port = support::free_port();
+    let out = std::process::Command::new(support::bin("consumer"))
+        .args([
+            "alice",
+            "--redis-url",
+            &format!("redis://:hunter2@127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains(&format!("127.0.0.1:{port}")) && !stderr(&out).contains("hunter2"),
+        "{}",
+        stderr(&out)
+    );
+}
