@@ -84,10 +84,11 @@ impl Server {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false; // exited: port taken, most likely
             }
-            if let Ok(mut con) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
-                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                    return true;
-                }
+            let ready = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
+            if ready.is_ok() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
