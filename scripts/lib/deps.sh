@@ -25,3 +25,16 @@ need_cargo_nextest() {
   echo "cargo-nextest is missing: installing it with cargo install --locked cargo-nextest" >&2
   cargo install --locked --quiet cargo-nextest
 }
+
+# GNU time (/usr/bin/time, for peak RSS with -f %M): Debian ships it in the `time` package.
+need_gnu_time() {
+  [ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1 && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "GNU time is missing: installing it with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+  fi
+  [ -x /usr/bin/time ] || {
+    echo "GNU time (/usr/bin/time) is required: install it (Debian/Ubuntu: sudo apt-get install time)" >&2
+    exit 1
+  }
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# The performance benchmark of issue 5: our producer and consumer against a private Redis, next
+# to redis-benchmark's pipelined XADD of the same entries, in one run; prints one table.
+#
+#   scripts/bench.sh              # 5 rounds (medians of 5)
+#   ROUNDS=9 scripts/bench.sh     # more rounds, steadier medians
+#
+# Builds release binaries, starts its own redis-server on a free port in a temp dir (never the one
+# on 6379; stopped on exit), and runs the compared commands in turn within every round (A B A B
+# ...), so a machine whose speed drifts during the run slows both sides alike. Every figure is
+# the median over the rounds, except peak RSS, which is the largest seen. BENCHMARKS.md explains
+# each number. Public tools only: redis-benchmark, redis-cli, GNU time, date +%s%N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DATE=2018-08-15
+DAY=86400
+IDLE_EXIT_MS=300
+PREFIX=bench:
+
+# shellcheck source=scripts/lib/deps.sh
+source scripts/lib/deps.sh
+need_redis_server
+need_gnu_time
+command -v redis-benchmark >/dev/null || {
+  echo "redis-benchmark is required: it comes with redis-server (Debian/Ubuntu: sudo apt-get install redis-tools)" >&2
+  exit 1
+}
+
+echo "building release binaries ..." >&2
+cargo build --release --locked --bins --quiet
+BIN=target/release
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free port: pick one at random, let redis-server try to bind it, retry on failure.
+start_server() {
+  local attempt
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    PORT=$((20000 + RANDOM % 30000))
+    redis-cli -p "$PORT" ping >/dev/null 2>&1 && continue # someone is there already
+    redis-server --bind 127.0.0.1 --port "$PORT" --dir "$work" --save '' --appendonly no \
+      --logfile "$work/redis.log" &
+    server_pid=$!
+    for _ in $(seq 50); do
+      if redis-cli -p "$PORT" ping >/dev/null 2>&1; then return; fi
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+    echo "redis-server could not start on port $PORT (attempt $attempt); trying another" >&2
+  done
+  echo "could not start a private redis-server; see $work/redis.log" >&2
+  exit 1
+}
+start_server
+URL=redis://127.0.0.1:$PORT
+rcli() { redis-cli -p "$PORT" "$@"; }
+
+now_ns() { date +%s%N; }
+# The server's own CPU seconds so far (user + system), from INFO CPU.
+server_cpu() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# Runs "$@" once; sets WALL_MS (wall time of the process), CPU_S (the server's CPU seconds in
+# that time) and BUSY (server CPU / wall, percent).
+timed() {
+  local c0 c1 t0 t1
+  c0=$(server_cpu)
+  t0=$(now_ns)
+  "$@"
+  t1=$(now_ns)
+  c1=$(server_cpu)
+  WALL_MS=$(calc %.3f "($t1 - $t0) / 1e6")
+  CPU_S=$(calc %.6f "$c1 - $c0")
+  BUSY=$(calc %.1f "100 * ($c1 - $c0) / (($t1 - $t0) / 1e9)")
+}
+
+producer() { "$BIN/producer" --redis-url "$URL" --prefix "$PREFIX" --date "$DATE" "$@" >/dev/null; }
+rb_xadd() {
+  rcli del bench:rb >/dev/null
+  redis-benchmark -p "$PORT" -c 1 -P 1000 -n "$DAY" -q \
+    XADD bench:rb '*' sensor 1 temperature 27.4 humidity 71 >/dev/null
+}
+cities() {
+  local n=$1 args=() i
+  for i in $(seq "$n"); do args+=(--city "c$i"); done
+  producer --replace "${args[@]}"
+}
+# Consumers NAMES... drain bench:chennai in a fresh group, stdout through a pipe to /dev/null.
+consumers() {
+  local name pids=()
+  rcli xgroup destroy bench:chennai g >/dev/null
+  rcli xgroup create bench:chennai g 0 >/dev/null
+  for name in "$@"; do
+    "$BIN/consumer" "$name" --redis-url "$URL" --prefix "$PREFIX" --group g --delay 0 \
+      --idle-exit "${IDLE_EXIT_MS}ms" 2>>"$work/consumer.log" | cat >/dev/null &
+    pids+=($!)
+  done
+  for name in "${pids[@]}"; do wait "$name"; done
+  local pending lag
+  pending=$(rcli xpending bench:chennai g | head -n 1)
+  lag=$(rcli xinfo groups bench:chennai | awk 'prev == "lag" { print; exit } { prev = $0 }')
+  [ "$pending" = 0 ] && [ "$lag" = 0 ] || {
+    echo "consumers left pending=$pending lag=$lag; see $work/consumer.log" >&2
+    exit 1
+  }
+}
+
+declare -a p_ms p_busy rb_ms rb_busy ratio c1_ms c4_ms c8_ms c4_busy c8_busy \
+  k1_ms k2_ms k1_busy k2_busy start_ms
+rb_n=0
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS ..." >&2
+  # Producer vs redis-benchmark, the order flipped every round.
+  if ((round % 2)); then
+    timed rb_xadd && rb_ms+=("$WALL_MS") && rb_busy+=("$BUSY")
+    timed producer --replace && p_ms+=("$WALL_MS") && p_busy+=("$BUSY")
+  else
+    timed producer --replace && p_ms+=("$WALL_MS") && p_busy+=("$BUSY")
+    timed rb_xadd && rb_ms+=("$WALL_MS") && rb_busy+=("$BUSY")
+  fi
+  # redis-benchmark sends whole pipelines: -n 86400 -P 1000 is 87 x 1000 = 87,000 XADDs.
+  rb_n=$(rcli xlen bench:rb)
+  ratio+=("$(calc %.4f "${p_ms[-1]} / (${rb_ms[-1]} * $DAY / $rb_n)")")
+  # N cities in parallel vs one city.
+  timed cities 1 && c1_ms+=("$WALL_MS")
+  timed cities 4 && c4_ms+=("$WALL_MS") && c4_busy+=("$BUSY")
+  timed cities 8 && c8_ms+=("$WALL_MS") && c8_busy+=("$BUSY")
+  # Consumers: one, then two in one group, each draining the day from a fresh group.
+  # Their busy share is over the drain time (wall less --idle-exit, when the server idles).
+  timed consumers alice && k1_ms+=("$WALL_MS") &&
+    k1_busy+=("$(calc %.1f "100 * $CPU_S * 1000 / ($WALL_MS - $IDLE_EXIT_MS)")")
+  timed consumers alice bob && k2_ms+=("$WALL_MS") &&
+    k2_busy+=("$(calc %.1f "100 * $CPU_S * 1000 / ($WALL_MS - $IDLE_EXIT_MS)")")
+  # Process start, connection and a first command: a one-entry run.
+  timed producer --replace --city start --count 1 && start_ms+=("$WALL_MS")
+done
+
+# Peak RSS from the OS (GNU time's %M, KiB), largest of the rounds.
+declare -a rss_p rss_p10 rss_k
+for round in $(seq "$ROUNDS"); do
+  echo "peak RSS $round of $ROUNDS ..." >&2
+  /usr/bin/time -f %M -o "$work/rss" "$BIN/producer" --redis-url "$URL" --prefix "$PREFIX" \
+    --date "$DATE" --replace --city rss >/dev/null
+  rss_p+=("$(tail -n 1 "$work/rss")")
+  /usr/bin/time -f %M -o "$work/rss" "$BIN/producer" --redis-url "$URL" --prefix "$PREFIX" \
+    --date "$DATE" --replace --city rss10 --sensors 10 >/dev/null
+  rss_p10+=("$(tail -n 1 "$work/rss")")
+  rcli xgroup destroy bench:chennai g >/dev/null
+  rcli xgroup create bench:chennai g 0 >/dev/null
+  /usr/bin/time -f %M -o "$work/rss" "$BIN/consumer" alice --redis-url "$URL" --prefix "$PREFIX" \
+    --group g --delay 0 --idle-exit "${IDLE_EXIT_MS}ms" 2>/dev/null | cat >/dev/null
+  rss_k+=("$(tail -n 1 "$work/rss")")
+done
+p10_len=$(rcli xlen bench:rss10)
+memory=$(rcli memory usage bench:chennai samples 0)
+
+# --- the table ---------------------------------------------------------------------------------
+P_MS=$(median "${p_ms[@]}")
+RB_MS=$(median "${rb_ms[@]}")
+C1=$(median "${c1_ms[@]}")
+C4=$(median "${c4_ms[@]}")
+C8=$(median "${c8_ms[@]}")
+# Drain time: the consumer's wall time less the --idle-exit it waits before leaving.
+K1=$(calc %.3f "$(median "${k1_ms[@]}") - $IDLE_EXIT_MS")
+K2=$(calc %.3f "$(median "${k2_ms[@]}") - $IDLE_EXIT_MS")
+mib() { calc %.1f "$1 / 1024"; }
+
+cpu_model=$(lscpu | awk -F: '/^Model name/ { gsub(/^[ \t]+/, "", $2); print $2; exit }')
+echo
+echo "monsoon scripts/bench.sh: $(date -u +%Y-%m-%dT%H:%MZ), $ROUNDS rounds, medians (peak RSS: largest)"
+echo "CPU: ${cpu_model:-unknown} ($(nproc) CPUs) | $(redis-server --version | awk '{ print $1, $2, $3 }') | private server on port $PORT"
+echo
+printf '%-58s %10s %11s %8s\n' "producer vs redis-benchmark" "wall ms" "records/ms" "busy"
+printf '%-58s %10.1f %11.1f %7.0f%%\n' "producer --date $DATE --replace ($DAY entries)" \
+  "$P_MS" "$(calc %.4f "$DAY / $P_MS")" "$(median "${p_busy[@]}")"
+printf '%-58s %10.1f %11.1f %7.0f%%\n' "redis-benchmark -c 1 -P 1000 -n $DAY XADD ($rb_n entries)" \
+  "$RB_MS" "$(calc %.4f "$rb_n / $RB_MS")" "$(median "${rb_busy[@]}")"
+printf '%-58s %10.2f   (target <= 1.0)\n' "ratio: producer / redis-benchmark, per $DAY entries" \
+  "$(median "${ratio[@]}")"
+echo
+printf '%-58s %10s %11s %8s\n' "cities in parallel (--city repeated)" "wall ms" "N x 1 city" "ratio"
+for n in 1 4 8; do
+  var=C$n
+  printf '%-58s %10.1f %11.1f %8.2f\n' "$n x $DAY entries" "${!var}" \
+    "$(calc %.3f "$n * $C1")" "$(calc %.4f "${!var} / ($n * $C1)")"
+done
+printf '%-58s %10s %11s %8s\n' "  (target: ratio <= 1.0; server busy 4: $(median "${c4_busy[@]}")%, 8: $(median "${c8_busy[@]}")%)" "" "" ""
+echo
+printf '%-58s %10s %11s %8s\n' "consumer drain, --delay 0, stdout piped to /dev/null" "drain ms" "msgs/s" "busy"
+printf '%-58s %10.1f %11.0f %7.0f%%\n' "1 consumer" "$K1" "$(calc %.1f "$DAY / $K1 * 1000")" "$(median "${k1_busy[@]}")"
+printf '%-58s %10.1f %11.0f %7.0f%%\n' "2 consumers, one group" "$K2" "$(calc %.1f "$DAY / $K2 * 1000")" "$(median "${k2_busy[@]}")"
+printf '%-58s %10.2f   (target >= 0.9)\n' "ratio: 2 consumers' rate / 1 consumer's" "$(calc %.4f "$K1 / $K2")"
+printf '%-58s %10s   (target >= 250,000, or busy >= 80%%)\n' "" ""
+echo
+printf '%-58s %10s\n' "peak RSS (GNU time %M)" "MiB"
+printf '%-58s %10s\n' "producer, one day ($DAY entries)" "$(mib "$(max "${rss_p[@]}")")"
+printf '%-58s %10s\n' "producer, --sensors 10 ($p10_len entries)" "$(mib "$(max "${rss_p10[@]}")")"
+printf '%-58s %10s\n' "consumer, draining one day" "$(mib "$(max "${rss_k[@]}")")"
+printf '%-58s %10s\n' "  (target: <= 20 MiB each)" ""
+echo
+printf '%-58s %10s\n' "MEMORY USAGE of the day's stream (SAMPLES 0)" "$(calc %.2f "$memory / 1e6") MB"
+printf '%-58s %10s\n' "  (the original demo's stream: 2.3 MB)" ""
+printf '%-58s %10.1f   (target < 20 ms)\n' "process start to first command: producer --count 1 (ms)" "$(median "${start_ms[@]}")"
