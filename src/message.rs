@@ -101,11 +101,11 @@ pub fn decode_entries(
             return Err(BadReply("an entry is not an [id, fields] pair"));
         };
         let mut parts = parts.into_iter();
-        let id = parts
-            .next()
-            .and_then(bytes)
-            .and_then(|raw| StreamId::parse_bytes(&raw))
-            .ok_or(BadReply("an entry has no valid ID"))?;
+        let id = match parts.next() {
+            Some(Value::BulkString(raw)) => parse_id(&raw),
+            other => other.and_then(bytes).and_then(|raw| parse_id(&raw)),
+        }
+        .ok_or(BadReply("an entry has no valid ID"))?;
         let fields = match parts.next() {
             None | Some(Value::Nil) => None,
             Some(Value::Array(flat)) => {
@@ -133,6 +133,27 @@ pub fn decode_entries(
     Ok(())
 }
 
+/// An entry ID as the server sends it. The usual `<ms>-<seq>` (at most 19 digits each, so no
+/// overflow) is read straight from the bytes; anything else goes through [`StreamId::parse_bytes`],
+/// which gives the same answer, only slower (this runs once per message).
+fn parse_id(raw: &[u8]) -> Option<StreamId> {
+    let digits = |part: &[u8]| -> Option<u64> {
+        if part.is_empty() || part.len() > 19 {
+            return None;
+        }
+        part.iter().try_fold(0u64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+        })
+    };
+    let fast = raw.iter().position(|&b| b == b'-').and_then(|dash| {
+        Some(StreamId::new(
+            digits(&raw[..dash])?,
+            digits(&raw[dash + 1..])?,
+        ))
+    });
+    fast.or_else(|| StreamId::parse_bytes(raw))
+}
+
 /// The bytes of a string-like value, moved out without copying.
 fn bytes(value: Value) -> Option<Vec<u8>> {
     match value {
@@ -146,6 +167,79 @@ fn bytes(value: Value) -> Option<Vec<u8>> {
 /// Appends the ID's time as ISO 8601 UTC (`2018-08-15T00:00:00Z`, `.250` when not on a second),
 /// without allocating: this runs once per printed message.
 pub fn write_time(out: &mut Vec<u8>, id: StreamId) {
+    // Years up to 9999 (every time a sensor can have) by plain arithmetic; later ones, rare and
+    // printed with more digits, through chrono, which also knows where representable dates end.
+    if id.ms >= YEAR_10000_MS {
+        return write_time_chrono(out, id);
+    }
+    let (days, ms_of_day) = (id.ms / 86_400_000, id.ms % 86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let second_of_day = (ms_of_day / 1000) as u32;
+    let year = year as u32;
+    let mut text = [
+        b'0' + (year / 1000) as u8,
+        b'0' + (year / 100 % 10) as u8,
+        b'0' + (year / 10 % 10) as u8,
+        b'0' + (year % 10) as u8,
+        b'-',
+        0,
+        0,
+        b'-',
+        0,
+        0,
+        b'T',
+        0,
+        0,
+        b':',
+        0,
+        0,
+        b':',
+        0,
+        0,
+    ];
+    for (at, n) in [
+        (5, month),
+        (8, day),
+        (11, second_of_day / 3600),
+        (14, second_of_day / 60 % 60),
+        (17, second_of_day % 60),
+    ] {
+        text[at] = b'0' + (n / 10) as u8;
+        text[at + 1] = b'0' + (n % 10) as u8;
+    }
+    out.extend_from_slice(&text);
+    let ms = (id.ms % 1000) as u32;
+    if ms != 0 {
+        out.extend_from_slice(&[
+            b'.',
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+        ]);
+    }
+    out.push(b'Z');
+}
+
+/// Unix ms of 10000-01-01T00:00:00Z: below it a year has four digits.
+const YEAR_10000_MS: u64 = 253_402_300_800_000;
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// [`write_time`] through chrono, for the years past 9999.
+fn write_time_chrono(out: &mut Vec<u8>, id: StreamId) {
     let Some(t) = id.time() else {
         out.push(b'-');
         return;
@@ -177,7 +271,9 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
     out.push(b' ');
     out.extend_from_slice(message.stream.as_bytes());
     out.push(b' ');
-    let _ = write!(out, "{}", message.id);
+    out.extend_from_slice(itoa::Buffer::new().format(message.id.ms).as_bytes());
+    out.push(b'-');
+    out.extend_from_slice(itoa::Buffer::new().format(message.id.seq).as_bytes());
     out.push(b' ');
     write_time(out, message.id);
     match &message.fields {
@@ -290,6 +386,64 @@ mod tests {
             "alice chennai 1534291200000-0 2018-08-15T00:00:00Z sensor=1 temperature=27.4 humidity=71\n\
              alice chennai 1534291201500-0 2018-08-15T00:00:01.500Z (deleted) (delivery 2)\n"
         );
+    }
+
+    /// The arithmetic time is chrono's, from 1970 to the year 10000 and past it.
+    #[test]
+    fn time_matches_chrono() {
+        // Every day of 400 years (a whole Gregorian cycle), at some time of that day ...
+        for day in 0..146_097u64 {
+            let id = StreamId::new(day * 86_400_000 + day * 7919 % 86_400_000, 0);
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_time(&mut ours, id);
+            write_time_chrono(&mut theirs, id);
+            assert_eq!(ours, theirs, "{}", id.ms);
+        }
+        // ... then ever larger steps up to past the year 10000.
+        let mut ms = 0u64;
+        let mut step = 1u64;
+        while ms < 400_000_000_000_000 {
+            let id = StreamId::new(ms, 0);
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_time(&mut ours, id);
+            write_time_chrono(&mut theirs, id);
+            assert_eq!(ours, theirs, "{ms}");
+            ms += step;
+            step = step * 3 / 2 + 997;
+        }
+        for ms in [
+            0,
+            951_782_400_000,   // 2000-02-29
+            4_107_456_000_999, // 2100-02-28T00:00:00.999
+            YEAR_10000_MS - 1,
+            YEAR_10000_MS,
+            u64::MAX,
+        ] {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_time(&mut ours, StreamId::new(ms, 0));
+            write_time_chrono(&mut theirs, StreamId::new(ms, 0));
+            assert_eq!(ours, theirs, "{ms}");
+        }
+    }
+
+    /// IDs are read as `StreamId::parse_bytes` reads them, odd ones included.
+    #[test]
+    fn ids_parse_as_stream_ids() {
+        for raw in [
+            &b"1534291200000-0"[..],
+            b"0-0",
+            b"18446744073709551615-18446744073709551615",
+            b"18446744073709551616-0",
+            b"99999999999999999999-0",
+            b"1534291200000",
+            b"-1",
+            b"1-",
+            b"1-2-3",
+            b"+1-2",
+            b"",
+        ] {
+            assert_eq!(parse_id(raw), StreamId::parse_bytes(raw), "{raw:?}");
+        }
     }
 
     /// The JSON line carries consumer, stream, id, time, fields and deliveries.
