@@ -10,6 +10,7 @@
 //! - [`producer`]: where a batch is written: pipelined, resumable, more than one batch in flight.
 //! - [`live`]: `producer --live`: readings at the current time with server-assigned IDs.
 //! - [`consumer`]: where a message is read, processed, printed and acknowledged in a group.
+//! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
 //! - [`message`]: where a reply is decoded into messages, and messages are rendered as lines/JSON.
 //! - [`connection`]: the Redis URL (password kept secret), connecting, reconnecting, error mapping.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
@@ -23,6 +24,7 @@ pub mod consumer;
 pub mod encode;
 pub mod error;
 pub mod exit;
+pub mod inspect;
 pub mod live;
 pub mod message;
 pub mod producer;

@@ -1,0 +1,22 @@
+//! `inspect <SUBCOMMAND>`: read streams and look into consumer groups; see `inspect --help`.
+
+use std::io::ErrorKind;
+
+use monsoon::inspect::cli::{InspectArgs, stdout_is_terminal};
+use monsoon::shutdown::Shutdown;
+use monsoon::{Error, exit};
+
+fn main() {
+    exit::run_main(|| {
+        let args = InspectArgs::parse_args();
+        let request = args.request(stdout_is_terminal());
+        let target = args.connection.target()?;
+        let shutdown = Shutdown::install()?;
+        match monsoon::inspect::run(&target, &request, &shutdown, &mut std::io::stdout().lock()) {
+            Ok(()) => Ok(exit::SUCCESS),
+            // `inspect range chennai | head`: the reader has what it wanted.
+            Err(Error::Output(err)) if err.kind() == ErrorKind::BrokenPipe => Ok(exit::SUCCESS),
+            Err(err) => Err(err.into()),
+        }
+    })
+}

@@ -1,0 +1,181 @@
+//! `inspect memory STREAM...`: what the streams take in Redis, next to the original demo's figure.
+//!
+//! ```text
+//! XLEN chennai
+//! MEMORY USAGE chennai SAMPLES 0      every node counted, not an estimate from samples
+//! INFO memory                         used_memory: the whole server
+//! ```
+//!
+//! Only these read-only commands are needed: no CONFIG, no DEBUG.
+
+use std::io::Write;
+
+use redis::Value;
+
+use super::groups::require_stream;
+use super::table::Table;
+use crate::connection::Link;
+use crate::error::Result;
+
+/// What the original walkthrough reported for a day of readings: 2.3 MB for 86,400 entries.
+pub const ORIGINAL_BYTES: u64 = 2_300_000;
+/// Entries in the original's day.
+pub const ORIGINAL_ENTRIES: u64 = 86_400;
+
+/// `memory`: which streams.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    /// The full stream keys.
+    pub keys: Vec<String>,
+    /// One JSON object instead of columns.
+    pub json: bool,
+}
+
+/// The memory a stream takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMemory {
+    /// The full stream key.
+    pub stream: String,
+    /// XLEN.
+    pub entries: u64,
+    /// MEMORY USAGE, in bytes.
+    pub bytes: u64,
+}
+
+impl Memory {
+    /// Asks for each stream's size and the server's, and writes them.
+    pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
+        let mut streams = Vec::new();
+        for key in &self.keys {
+            require_stream(link, key)?;
+            let entries: u64 = link.call(&format!("XLEN {key}"), |con| {
+                redis::cmd("XLEN").arg(key).query(con)
+            })?;
+            let bytes: Option<u64> = link.call(&format!("MEMORY USAGE {key}"), |con| {
+                redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(key)
+                    .arg("SAMPLES")
+                    .arg(0)
+                    .query(con)
+            })?;
+            streams.push(StreamMemory {
+                stream: key.clone(),
+                entries,
+                bytes: bytes.unwrap_or(0),
+            });
+        }
+        let info: Value = link.call("INFO memory", |con| {
+            redis::cmd("INFO").arg("memory").query(con)
+        })?;
+        let used_memory = super::reply::text(&info).as_deref().and_then(used_memory);
+        let text = if self.json {
+            format!("{}\n", to_json(&streams, used_memory))
+        } else {
+            render(&streams, used_memory)
+        };
+        super::emit(out, &text)
+    }
+}
+
+/// `used_memory` from the text of INFO memory.
+pub fn used_memory(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("used_memory:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Bytes as decimal megabytes, `1.93 MB`.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// The sizes as one JSON object: `streams` (`stream`, `entries`, `bytes`, `bytes_per_entry`),
+/// `used_memory`, and the `original` figure (`bytes`, `entries`).
+pub fn to_json(streams: &[StreamMemory], used_memory: Option<u64>) -> serde_json::Value {
+    serde_json::json!({
+        "streams": streams.iter().map(|s| serde_json::json!({
+            "stream": s.stream,
+            "entries": s.entries,
+            "bytes": s.bytes,
+            "bytes_per_entry": (s.entries > 0).then(|| (s.bytes as f64 / s.entries as f64 * 10.0).round() / 10.0),
+        })).collect::<Vec<_>>(),
+        "used_memory": used_memory,
+        "original": {"bytes": ORIGINAL_BYTES, "entries": ORIGINAL_ENTRIES},
+    })
+}
+
+/// The sizes for people, with the original's figure underneath for comparison.
+pub fn render(streams: &[StreamMemory], used_memory: Option<u64>) -> String {
+    let mut table = Table::new(&["STREAM", "ENTRIES", "MEMORY USAGE", "BYTES/ENTRY"]);
+    table.right(1).right(2).right(3);
+    for s in streams {
+        let per_entry = match s.entries {
+            0 => String::from("-"),
+            n => format!("{:.1}", s.bytes as f64 / n as f64),
+        };
+        table.row(vec![
+            s.stream.clone(),
+            s.entries.to_string(),
+            megabytes(s.bytes),
+            per_entry,
+        ]);
+    }
+    let mut text = table.render(true);
+    text.push_str(&format!(
+        "\nused_memory (the whole server): {}\n",
+        used_memory.map_or_else(|| String::from("?"), megabytes)
+    ));
+    text.push_str(&format!(
+        "the original walkthrough: {} for {} entries ({:.1} bytes/entry)\n",
+        megabytes(ORIGINAL_BYTES),
+        ORIGINAL_ENTRIES,
+        ORIGINAL_BYTES as f64 / ORIGINAL_ENTRIES as f64
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> StreamMemory {
+        StreamMemory {
+            stream: String::from("chennai"),
+            entries: 86_400,
+            bytes: 1_930_000,
+        }
+    }
+
+    /// used_memory is found among INFO's lines.
+    #[test]
+    fn reads_used_memory() {
+        let info = "# Memory\r\nused_memory:3145728\r\nused_memory_human:3.00M\r\n";
+        assert_eq!(used_memory(info), Some(3_145_728));
+        assert_eq!(used_memory("# Memory\r\n"), None);
+    }
+
+    /// The sizes sit next to the original's 2.3 MB for 86,400 entries.
+    #[test]
+    fn renders_next_to_the_original() {
+        assert_eq!(
+            render(&[day()], Some(3_145_728)),
+            "STREAM   ENTRIES  MEMORY USAGE  BYTES/ENTRY\n\
+             chennai    86400       1.93 MB         22.3\n\
+             \n\
+             used_memory (the whole server): 3.15 MB\n\
+             the original walkthrough: 2.30 MB for 86400 entries (26.6 bytes/entry)\n"
+        );
+    }
+
+    /// The JSON carries bytes, entries and the original figure as numbers.
+    #[test]
+    fn json_shape() {
+        assert_eq!(
+            to_json(&[day()], None),
+            serde_json::json!({"streams": [{"stream": "chennai", "entries": 86400,
+                "bytes": 1930000, "bytes_per_entry": 22.3}], "used_memory": null,
+                "original": {"bytes": 2300000, "entries": 86400}})
+        );
+    }
+}

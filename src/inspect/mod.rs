@@ -1,0 +1,219 @@
+//! `inspect`: read streams and look into consumer groups, for people (aligned columns, IDs with
+//! their UTC time) and for scripts (`--json`, built as data).
+//!
+//! One file per subcommand, each with the same shape: a settings struct, a `run` that asks the
+//! server and writes, and pure functions that turn replies into data and data into text.
+//!
+//! - [`range`]: `range STREAM` (XRANGE / XREVRANGE), oldest or newest first.
+//! - [`tail`]: `tail STREAM...` (blocking XREAD over several streams), entries as they arrive.
+//! - [`pending`]: `pending STREAM` (XPENDING summary and detail): who holds what, for how long.
+//! - [`groups`]: `groups STREAM` (XINFO GROUPS / CONSUMERS): groups, lag, consumers.
+//! - [`watch`]: `watch STREAM`: a live view redrawn every second while consumers run.
+//! - [`chart`]: `chart STREAM`: a field over time, downsampled to the terminal width.
+//! - [`memory`]: `memory STREAM...` (MEMORY USAGE, INFO memory): what a day costs in Redis.
+//! - [`bound`]: `--from`/`--to`: full IDs, millisecond timestamps or ISO 8601 UTC times.
+//! - [`table`]: aligned columns. [`reply`]: XINFO-style replies as name/value pairs.
+//! - [`cli`]: the command line, turned into one [`Request`].
+
+pub mod bound;
+pub mod chart;
+pub mod cli;
+pub mod groups;
+pub mod memory;
+pub mod pending;
+pub mod range;
+pub mod reply;
+pub mod table;
+pub mod tail;
+pub mod watch;
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::connection::{Link, Target};
+use crate::error::{Error, Result};
+use crate::message::{Message, to_json};
+use crate::shutdown::Shutdown;
+use crate::stream_id::StreamId;
+
+/// How long a broken connection is retried before `inspect` gives up (exit 3): long enough for a
+/// restarting server, short enough that a script is not left hanging.
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// One validated subcommand, ready to run.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// `range STREAM`.
+    Range(range::Range),
+    /// `tail STREAM...`.
+    Tail(tail::Tail),
+    /// `pending STREAM`.
+    Pending(pending::Pending),
+    /// `groups STREAM`.
+    Groups(groups::Groups),
+    /// `watch STREAM`.
+    Watch(watch::Watch),
+    /// `chart STREAM`.
+    Chart(chart::Chart),
+    /// `memory STREAM...`.
+    Memory(memory::Memory),
+}
+
+/// Connects to `target` and runs `request`, writing to `out`; `shutdown` ends `tail` and `watch`.
+pub fn run(
+    target: &Target,
+    request: &Request,
+    shutdown: &Shutdown,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut link = Link::open(target, Some(RETRY_FOR))?;
+    match request {
+        Request::Range(range) => range.run(&mut link, out),
+        Request::Tail(tail) => tail.run(&mut link, shutdown, out),
+        Request::Pending(pending) => pending.run(&mut link, out),
+        Request::Groups(groups) => groups.run(&mut link, out),
+        Request::Watch(watch) => watch.run(&mut link, shutdown, out),
+        Request::Chart(chart) => chart.run(&mut link, out),
+        Request::Memory(memory) => memory.run(&mut link, out),
+    }
+}
+
+/// The JSON object of a stream entry: `stream`, `id`, `time` (ISO 8601 UTC) and `fields`.
+pub fn entry_json(message: &Message) -> serde_json::Value {
+    let mut value = to_json("", message);
+    if let Some(object) = value.as_object_mut() {
+        object.remove("consumer");
+        object.remove("deliveries");
+    }
+    value
+}
+
+/// Entries as aligned columns: `[STREAM] ID TIME FIELDS`, fields as `name=value` pairs in stream
+/// order, the way the consumer prints them.
+pub fn entries_table(messages: &[Message], with_stream: bool) -> table::Table {
+    let mut header = vec!["ID", "TIME (UTC)", "FIELDS"];
+    if with_stream {
+        header.insert(0, "STREAM");
+    }
+    let mut table = table::Table::new(&header);
+    // Fixed minimum widths keep pages of a long range (and batches of a tail) aligned alike.
+    let first = usize::from(with_stream);
+    table.min_width(first, 15).min_width(first + 1, 20);
+    for message in messages {
+        let mut row = vec![
+            message.id.to_string(),
+            message.id.iso_time(),
+            fields_text(message),
+        ];
+        if with_stream {
+            row.insert(0, message.stream.to_string());
+        }
+        table.row(row);
+    }
+    table
+}
+
+/// `sensor=1 temperature=27.4 humidity=71`, or `(deleted)`.
+fn fields_text(message: &Message) -> String {
+    match &message.fields {
+        Some(fields) => fields
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => String::from("(deleted)"),
+    }
+}
+
+/// An ID with its UTC time, `1534291200000-0 (2018-08-15T00:00:00Z)`, or `-` when there is none.
+pub fn id_with_time(id: Option<StreamId>) -> String {
+    match id {
+        Some(id) => format!("{id} ({})", id.iso_time()),
+        None => String::from("-"),
+    }
+}
+
+/// A duration in milliseconds the way a person reads it: `850ms`, `3.2s`, `4m05s`, `2h07m`.
+pub fn human_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// A reply we could not make sense of, as an error naming the server and the command.
+fn bad_reply(link: &Link, what: &str, reason: impl std::fmt::Display) -> Error {
+    Error::Server {
+        address: link.target().address().to_string(),
+        what: what.to_string(),
+        reason: format!("unexpected reply: {reason}"),
+    }
+}
+
+/// Writes `text` and flushes, so a reader at the other end of a pipe sees it at once.
+fn emit(out: &mut impl Write, text: &str) -> Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn message() -> Message {
+        Message {
+            stream: Arc::from("chennai"),
+            id: StreamId::new(1534291200000, 0),
+            fields: Some(vec![
+                (b"sensor".to_vec(), b"1".to_vec()),
+                (b"temperature".to_vec(), b"27.4".to_vec()),
+            ]),
+            deliveries: 1,
+        }
+    }
+
+    /// An entry's JSON has exactly stream, id, time and fields.
+    #[test]
+    fn entry_json_shape() {
+        assert_eq!(
+            entry_json(&message()),
+            serde_json::json!({"stream": "chennai", "id": "1534291200000-0",
+                "time": "2018-08-15T00:00:00Z", "fields": {"sensor": "1", "temperature": "27.4"}})
+        );
+    }
+
+    /// Entries render as aligned columns with the UTC time next to the ID.
+    #[test]
+    fn entries_render_as_columns() {
+        let text = entries_table(&[message()], true).render(true);
+        assert_eq!(
+            text,
+            "STREAM   ID               TIME (UTC)            FIELDS\n\
+             chennai  1534291200000-0  2018-08-15T00:00:00Z  sensor=1 temperature=27.4\n"
+        );
+    }
+
+    /// Durations read naturally at every scale.
+    #[test]
+    fn durations() {
+        assert_eq!(human_ms(850), "850ms");
+        assert_eq!(human_ms(3_240), "3.2s");
+        assert_eq!(human_ms(245_000), "4m05s");
+        assert_eq!(human_ms(7_620_000), "2h07m");
+        assert_eq!(id_with_time(None), "-");
+        assert_eq!(
+            id_with_time(Some(StreamId::new(1534291200000, 0))),
+            "1534291200000-0 (2018-08-15T00:00:00Z)"
+        );
+    }
+}
