@@ -187,10 +187,19 @@ impl Link {
         what: &str,
         mut request: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
+        let mut loading_since: Option<Instant> = None;
         loop {
             match request(&mut self.con) {
                 Ok(value) => return Ok(value),
                 Err(err) if is_disconnect(&err) => self.reconnect(&err)?,
+                // A restarted server answers LOADING until its data is back: wait, it is coming.
+                Err(err) if has_code(&err, "LOADING") => {
+                    let waited = loading_since.get_or_insert_with(Instant::now).elapsed();
+                    if self.retry_for.is_some_and(|limit| waited >= limit) {
+                        return Err(self.target.error(what, &err));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 Err(err) => return Err(self.target.error(what, &err)),
             }
         }

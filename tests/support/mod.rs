@@ -84,10 +84,11 @@ impl Server {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false; // exited: port taken, most likely
             }
-            let ready = redis::Client::open(self.url())
+            // Any answer counts as up: a server with --requirepass answers PING with NOAUTH.
+            let answer = redis::Client::open(self.url())
                 .and_then(|c| c.get_connection())
                 .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
-            if ready.is_ok() {
+            if answer.is_ok() || answer.is_err_and(|e| e.code() == Some("NOAUTH")) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));

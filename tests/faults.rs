@@ -1,0 +1,559 @@
+//! Nothing lost: real faults (SIGKILLed consumers and servers, killed connections, deleted
+//! streams, poison entries) and refusals by the server, each with the outcome the user relies on.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until, xlen};
+
+/// Starts a consumer with piped output, collecting stdout lines (and stderr) as they come.
+fn spawn_consumer(
+    server: &Server,
+    args: &[&str],
+) -> (Child, Arc<Mutex<Vec<String>>>, Arc<Mutex<String>>) {
+    let mut child = support::command("consumer", server)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consumer");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(String::new()));
+    let (sink, err_sink) = (Arc::clone(&lines), Arc::clone(&errors));
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| sink.lock().unwrap().push(l))
+    });
+    std::thread::spawn(move || {
+        BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| {
+                let mut all = err_sink.lock().unwrap();
+                all.push_str(&l);
+                all.push('\n');
+            })
+    });
+    (child, lines, errors)
+}
+
+/// Entry IDs in human output lines.
+fn ids(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.split(' ').nth(2).map(str::to_string))
+        .collect()
+}
+
+/// XADD with explicit fields; returns the ID.
+fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) -> String {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("*");
+    for (k, v) in fields {
+        cmd.arg(*k).arg(*v);
+    }
+    cmd.query(con).unwrap()
+}
+
+/// Entries of a stream as (id, field/value pairs).
+fn range(con: &mut redis::Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let raw: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap();
+    raw.into_iter()
+        .map(|(id, fields)| {
+            let fields = fields
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()));
+            (id, fields.collect())
+        })
+        .collect()
+}
+
+/// SIGKILL one of three consumers mid-run: every entry is still processed, nothing left pending.
+#[test]
+fn heavy_sigkill_one_of_three_consumers_loses_nothing() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "600"],
+    ));
+    let args = ["--delay", "5ms", "--claim-idle", "1s", "--idle-exit", "3s"];
+    let consumers: Vec<_> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| spawn_consumer(&server, &[&[*name][..], &args].concat()))
+        .collect();
+    wait_until("bob is working", || {
+        consumers[1].1.lock().unwrap().len() >= 20
+    });
+    support::signal(&consumers[1].0, "KILL");
+    let mut seen = BTreeSet::new();
+    for (child, lines, _) in consumers {
+        let _ = child.wait_with_output();
+        seen.extend(ids(&lines.lock().unwrap()));
+    }
+    let expected: BTreeSet<String> = (0..600)
+        .map(|i| format!("{}-0", 1534291200000u64 + i * 1000))
+        .collect();
+    assert_eq!(seen, expected, "some entry was never processed");
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// A malformed entry and an over-delivered entry land in the dead-letter stream, then are acked;
+/// the original walkthrough's readings (no sensor, no humidity) are processed as valid.
+#[test]
+fn poison_entries_go_to_the_dead_letter_stream() {
+    let server = Server::start();
+    let mut con = server.con();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("chennai")
+        .arg("mygroup")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(&mut con)
+        .unwrap();
+    let tired = xadd(
+        &mut con,
+        "chennai",
+        &[
+            ("sensor", b"1"),
+            ("temperature", b"20.5"),
+            ("humidity", b"50"),
+        ],
+    );
+    // Delivered five times to a consumer that never acks (one new read, four re-reads).
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("mygroup")
+        .arg("ghost")
+        .arg("STREAMS")
+        .arg("chennai")
+        .arg(">")
+        .query(&mut con)
+        .unwrap();
+    for _ in 0..4 {
+        let _: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("mygroup")
+            .arg("ghost")
+            .arg("STREAMS")
+            .arg("chennai")
+            .arg("0")
+            .query(&mut con)
+            .unwrap();
+    }
+    let valid_a = xadd(
+        &mut con,
+        "chennai",
+        &[("temperature", b"26"), ("humidity", b"10")],
+    );
+    let valid_b = xadd(
+        &mut con,
+        "chennai",
+        &[("sensor", b"1"), ("temperature", b"21")],
+    );
+    let bad_number = xadd(
+        &mut con,
+        "chennai",
+        &[("sensor", b"1"), ("temperature", b"hot")],
+    );
+    let no_temp = xadd(
+        &mut con,
+        "chennai",
+        &[("sensor", b"1"), ("humidity", b"10")],
+    );
+    let not_utf8 = xadd(&mut con, "chennai", &[("temperature", b"\xff\xfe")]);
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--claim-idle", "0s", "--idle-exit", "500ms"],
+    );
+    assert_ok(&out);
+    let processed = ids(&stdout(&out).lines().map(str::to_string).collect::<Vec<_>>());
+    assert_eq!(processed, [valid_a.clone(), valid_b.clone()]);
+    let dead = range(&mut con, "chennai:dead");
+    let dead_ids: Vec<&str> = dead
+        .iter()
+        .map(|(_, f)| {
+            f.iter()
+                .find(|(k, _)| k == "id")
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        dead_ids.iter().copied().collect::<BTreeSet<_>>(),
+        [tired.as_str(), &bad_number, &no_temp, &not_utf8]
+            .into_iter()
+            .collect()
+    );
+    let tired_letter = &dead
+        .iter()
+        .find(|(_, f)| f.iter().any(|(k, v)| k == "id" && *v == tired))
+        .unwrap()
+        .1;
+    let names: Vec<&str> = tired_letter.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "stream",
+            "id",
+            "reason",
+            "consumer",
+            "deliveries",
+            "field:sensor",
+            "field:temperature",
+            "field:humidity"
+        ]
+    );
+    assert_eq!(tired_letter[4].1, "6");
+    assert_eq!(tired_letter[3].1, "alice");
+    assert!(
+        tired_letter[2].1.contains("--max-deliveries 5"),
+        "{}",
+        tired_letter[2].1
+    );
+    assert!(stderr(&out).contains("4 dead-lettered"), "{}", stderr(&out));
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// SIGKILL the server (AOF on) while the producer writes 864,000 entries; after a restart on the
+/// same port the stream holds exactly 864,000 entries, in order, with no gap.
+#[test]
+fn heavy_server_crash_during_produce_ends_with_every_reading_once() {
+    let mut server = Server::start_with(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let producer = support::command("producer", &server)
+        .args(["--date", DATE, "--sensors", "10", "--retry-for", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut con = server.con();
+    wait_until("the producer is half-way", || {
+        xlen(&mut con, "chennai") > 300_000
+    });
+    server.kill();
+    server.restart();
+    let out = producer.wait_with_output().unwrap();
+    assert_ok(&out);
+    assert!(stderr(&out).contains("reconnect"), "{}", stderr(&out));
+    let mut con = server.con();
+    assert_eq!(xlen(&mut con, "chennai"), 864_000);
+    // Walk the whole stream: IDs must be exactly <ms>-0..9 for every second of the day.
+    let mut expected = (0..86_400u64)
+        .flat_map(|s| (0..10u64).map(move |i| format!("{}-{i}", 1534291200000 + s * 1000)));
+    let mut from = String::from("-");
+    loop {
+        let batch: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg("chennai")
+            .arg(&from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(20_000)
+            .query(&mut con)
+            .unwrap();
+        let Some(last) = batch.last() else { break };
+        from = format!("({}", last.0);
+        for (id, _) in &batch {
+            assert_eq!(Some(id.clone()), expected.next(), "gap or duplicate");
+        }
+    }
+    assert_eq!(expected.next(), None, "entries missing at the end");
+}
+
+/// A killed connection and a deleted stream: the consumer reconnects, re-creates its group, goes on.
+#[test]
+fn consumer_survives_client_kill_and_a_deleted_stream() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
+    let (alice, lines, errors) = spawn_consumer(&server, &["alice", "--block", "200ms"]);
+    wait_until("first five processed", || lines.lock().unwrap().len() == 5);
+    let mut con = server.con();
+    let _: Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut con)
+        .unwrap();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "10"],
+    ));
+    wait_until("entries after the kill processed", || {
+        lines.lock().unwrap().len() == 10
+    });
+    let _: i64 = redis::cmd("DEL").arg("chennai").query(&mut con).unwrap();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    wait_until("entries of the new stream processed", || {
+        lines.lock().unwrap().len() == 13
+    });
+    support::signal(&alice, "TERM");
+    let out = alice.wait_with_output().unwrap();
+    assert_ok(&out);
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.contains("reconnected"), "{errors}");
+    assert!(errors.contains("re-created it at 0"), "{errors}");
+    let seen = ids(&lines.lock().unwrap());
+    assert_eq!(
+        seen[10..],
+        ["1534291200000-0", "1534291201000-0", "1534291202000-0"]
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// A consumer gives up with exit 3 when the server stays away longer than --retry-for.
+#[test]
+fn consumer_gives_up_after_retry_for() {
+    let mut server = Server::start();
+    let (alice, _, errors) =
+        spawn_consumer(&server, &["alice", "--block", "100ms", "--retry-for", "1s"]);
+    let mut con = server.con();
+    wait_until("alice joined", || {
+        let groups: Vec<Value> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("chennai")
+            .query(&mut con)
+            .unwrap_or_default();
+        !groups.is_empty()
+    });
+    server.kill();
+    let started = Instant::now();
+    let out = alice.wait_with_output().unwrap();
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(out.status.code(), Some(3), "{errors}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(errors.contains("gave up reconnecting"), "{errors}");
+}
+
+/// Entries claimed from a dead consumer that were trimmed away are acked and counted, not retried.
+#[test]
+fn claimed_ids_that_no_longer_exist_are_acknowledged() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "10"],
+    ));
+    let mut con = server.con();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("chennai")
+        .arg("mygroup")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("mygroup")
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(4)
+        .arg("STREAMS")
+        .arg("chennai")
+        .arg(">")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("XDEL")
+        .arg("chennai")
+        .arg("1534291200000-0")
+        .arg("1534291201000-0")
+        .query(&mut con)
+        .unwrap();
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--claim-idle", "0s", "--idle-exit", "500ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).lines().count(), 8);
+    assert!(
+        stderr(&out).contains("2 deleted while pending"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// --prune-idle deletes idle consumers only once their pending entries were claimed.
+#[test]
+fn prune_idle_never_drops_a_pending_entry() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "6"]));
+    let mut con = server.con();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("chennai")
+        .arg("mygroup")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("mygroup")
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(3)
+        .arg("STREAMS")
+        .arg("chennai")
+        .arg(">")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg("chennai")
+        .arg("mygroup")
+        .arg("idler")
+        .query(&mut con)
+        .unwrap();
+    // Not yet claimable (claim-idle 1h): ghost keeps its entries and is not pruned.
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--prune-idle",
+            "0s",
+            "--claim-idle",
+            "1h",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    let names = |con: &mut redis::Connection| -> BTreeSet<String> {
+        let rows: Vec<std::collections::HashMap<String, Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg("chennai")
+            .arg("mygroup")
+            .query(con)
+            .unwrap();
+        rows.iter()
+            .map(|r| redis::from_redis_value::<String>(r["name"].clone()).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        names(&mut con),
+        ["alice", "ghost"].iter().map(|s| s.to_string()).collect()
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 3);
+    // Claimable now: alice takes ghost's entries, then prunes ghost.
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "bob",
+            "--prune-idle",
+            "0s",
+            "--claim-idle",
+            "0s",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+    assert!(!names(&mut con).contains("ghost"));
+}
+
+/// A wrong password, a missing one (NOAUTH) and a NOPERM reply are refusals (exit 4) that name
+/// what was refused; the password never appears.
+#[test]
+fn refused_by_the_server() {
+    let server = Server::start_with(&["--requirepass", "s3cr3t-pw"]);
+    let url = |auth: &str| format!("redis://{auth}127.0.0.1:{}", server.port);
+    let mut admin = redis::Client::open(url(":s3cr3t-pw@"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let run_as = |name: &str, auth: &str, args: &[&str]| {
+        std::process::Command::new(support::bin(name))
+            .arg("--redis-url")
+            .arg(url(auth))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for out in [
+        run_as("producer", ":hunter2-wrong@", &["--date", DATE]),
+        run_as("consumer", ":hunter2-wrong@", &["alice"]),
+    ] {
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("refused the login") && !stderr(&out).contains("hunter2"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out).lines().count(), 1);
+    }
+    let noauth = run_as("producer", "", &["--date", DATE]);
+    assert_eq!(noauth.status.code(), Some(4), "{}", stderr(&noauth));
+    assert!(stderr(&noauth).contains("NOAUTH"), "{}", stderr(&noauth));
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("reader")
+        .arg("on")
+        .arg(">pw-reader-9")
+        .arg("~other")
+        .arg("+@all")
+        .query(&mut admin)
+        .unwrap();
+    let noperm = run_as("consumer", "reader:pw-reader-9@", &["alice"]);
+    assert_eq!(noperm.status.code(), Some(4), "{}", stderr(&noperm));
+    assert!(
+        stderr(&noperm).contains("NOPERM") && stderr(&noperm).contains("chennai"),
+        "{}",
+        stderr(&noperm)
+    );
+    assert!(!stderr(&noperm).contains("pw-reader-9"));
+}
+
+/// A key of another type is named with its type (exit 4) and left exactly as it was.
+#[test]
+fn wrong_type_key_is_left_alone() {
+    let server = Server::start();
+    let mut con = server.con();
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("chennai")
+        .arg("a")
+        .arg("b")
+        .query(&mut con)
+        .unwrap();
+    for out in [
+        run("producer", &server, &["--date", DATE]),
+        run("producer", &server, &["--date", DATE, "--replace"]),
+        run("consumer", &server, &["alice"]),
+    ] {
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("key chennai holds a list, not a stream"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let items: Vec<String> = redis::cmd("LRANGE")
+        .arg("chennai")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(items, ["a", "b"]);
+}
