@@ -4,12 +4,13 @@
 //! ```text
 //! XRANGE chennai - + COUNT 10000       pages of entries; each entry's field parsed as a number
 //!
-//! chennai temperature (mean per column of 18m00s), 86400 readings, min 22.9, max 34.1
+//! chennai temperature: 86400 readings, min 22.9, max 34.1
 //!  34.1 ┤          ▂▅███▆▃
 //!  28.5 ┤     ▃▆██████████████▇▄
 //!  22.9 ┤▇███████████████████████
 //!       └────────────────────────
 //!        00:00      12:00     23:59
+//!        times UTC; each column: the mean of 58m36s
 //! ```
 //!
 //! Each column is the mean of the readings in its slice of time, drawn as a bar with eighth-block
@@ -56,6 +57,8 @@ pub struct Chart {
 pub struct Bucket {
     /// Time of the first reading in it, in Unix ms.
     pub start_ms: u64,
+    /// Time of the last reading in it, in Unix ms.
+    pub end_ms: u64,
     /// Smallest value.
     pub min: f64,
     /// Largest value.
@@ -165,6 +168,7 @@ pub fn downsample(points: &[(u64, f64)], columns: usize) -> Vec<Option<Bucket>> 
             None => {
                 *slot = Some(Bucket {
                     start_ms: ms,
+                    end_ms: ms,
                     min: value,
                     max: value,
                     mean: value,
@@ -173,6 +177,7 @@ pub fn downsample(points: &[(u64, f64)], columns: usize) -> Vec<Option<Bucket>> 
             }
             Some(b) => {
                 b.count += 1;
+                b.end_ms = ms;
                 b.min = b.min.min(value);
                 b.max = b.max.max(value);
                 b.mean += (value - b.mean) / b.count as f64;
@@ -198,11 +203,10 @@ pub fn render(
     let pad = ((hi_mean - lo_mean) * 0.05).max(0.5);
     let (lo, hi) = (lo_mean - pad, hi_mean);
     let first = present.first().map_or(0, |b| b.start_ms);
-    let last = present.last().map_or(0, |b| b.start_ms);
-    let slice = (last - first) / (buckets.len().max(1) as u64).saturating_sub(1).max(1);
+    let last = present.last().map_or(0, |b| b.end_ms);
+    let slice = (last - first + 1) / buckets.len().max(1) as u64;
     let mut text = format!(
-        "{stream} {field} (mean per column of {}), {readings} readings, min {}, max {}\n",
-        super::human_ms(slice),
+        "{stream} {field}: {readings} readings, min {}, max {}\n",
         label(min),
         label(max)
     );
@@ -234,6 +238,11 @@ pub fn render(
     }
     text.push_str(&format!("{:gutter$} └{}\n", "", "─".repeat(buckets.len())));
     text.push_str(&time_axis(first, last, buckets.len(), gutter + 2));
+    text.push_str(&format!(
+        "{:gutter$}  times UTC; each column: the mean of {}\n",
+        "",
+        super::human_ms(slice)
+    ));
     text
 }
 
@@ -261,7 +270,7 @@ fn time_axis(first: u64, last: u64, columns: usize, indent: usize) -> String {
         line.push_str(&format!("{:1$}{middle}", "", middle_at - line.len()));
     }
     line.push_str(&format!("{:1$}{right}", "", right_at - line.len()));
-    format!("{line} UTC\n")
+    format!("{line}\n")
 }
 
 /// The downsampled chart as one JSON object: `stream`, `field`, `readings`, and `points` (one per
@@ -302,6 +311,7 @@ mod tests {
             buckets[0],
             Some(Bucket {
                 start_ms: 0,
+                end_ms: 1000,
                 min: 0.0,
                 max: 1.0,
                 mean: 0.5,
@@ -323,19 +333,15 @@ mod tests {
         let buckets = downsample(&points, 4);
         let text = render("chennai", "temperature", 4, &buckets, 4);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 1 + 4 + 2, "{text}");
-        assert!(lines[0].starts_with(
-            "chennai temperature (mean per column of 1h00m), 4 readings, min 20.0, max 23.0"
-        ));
+        assert_eq!(lines.len(), 1 + 4 + 3, "{text}");
+        assert!(lines[0].starts_with("chennai temperature: 4 readings, min 20.0, max 23.0"));
         assert_eq!(lines[1], "23.0 ┤   █");
         assert_eq!(lines[4], "20.4 ┤▅███");
         assert_eq!(lines[5], "     └────");
-        assert_eq!(lines[6], "      00:00  03:00 UTC");
+        assert_eq!(lines[6], "      00:00  03:00");
+        assert_eq!(lines[7], "      times UTC; each column: the mean of 45m00s");
         let wide = time_axis(1534291200000, 1534377599000, 40, 6);
-        assert_eq!(
-            wide,
-            format!("{:6}00:00{:13}11:59{:12}23:59 UTC\n", "", "", "")
-        );
+        assert_eq!(wide, format!("{:6}00:00{:13}11:59{:12}23:59\n", "", "", ""));
     }
 
     /// The JSON has one point per non-empty column.
