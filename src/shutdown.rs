@@ -23,13 +23,15 @@ impl Shutdown {
 
     /// A flag raised by the first Ctrl-C/SIGTERM/SIGHUP; the second one exits the process with
     /// code 130 straight away, leaving whatever was in hand to the server (pending, not lost).
-    pub fn install() -> anyhow::Result<Self> {
+    /// `notice` is printed on stderr at the first signal, so the user knows what happens next.
+    pub fn install(notice: &'static str) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
         let flag = Arc::clone(&shutdown.requested);
         ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
                 std::process::exit(exit::INTERRUPTED);
             }
+            eprintln!("{notice}");
         })?;
         Ok(shutdown)
     }

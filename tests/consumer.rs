@@ -3,30 +3,8 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 
 use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until};
-
-/// Starts a consumer with piped output, collecting its stdout lines as they come.
-fn spawn_consumer(server: &Server, args: &[&str]) -> (Child, Arc<Mutex<Vec<String>>>) {
-    let mut child = support::command("consumer", server)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start consumer");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    let out = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (child, lines)
-}
 
 /// The entry IDs (third column) of human output lines.
 fn ids(lines: &[String]) -> Vec<String> {
@@ -130,16 +108,12 @@ fn heavy_alice_and_bob_share_every_message_exactly_once() {
         &["--date", DATE, "--count", "400"],
     ));
     let args = ["--delay", "10ms", "--idle-exit", "2s"];
-    let (alice, alice_lines) = spawn_consumer(&server, &[&["alice"][..], &args].concat());
-    let (bob, bob_lines) = spawn_consumer(&server, &[&["bob"][..], &args].concat());
-    for child in [alice, bob] {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+    let mut alice = support::spawn("consumer", &server, &[&["alice"][..], &args].concat());
+    let mut bob = support::spawn("consumer", &server, &[&["bob"][..], &args].concat());
+    for consumer in [&mut alice, &mut bob] {
+        assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
     }
-    let (alice_ids, bob_ids) = (
-        ids(&alice_lines.lock().unwrap()),
-        ids(&bob_lines.lock().unwrap()),
-    );
+    let (alice_ids, bob_ids) = (ids(&alice.lines()), ids(&bob.lines()));
     assert!(
         alice_ids.len() > 40 && bob_ids.len() > 40,
         "work not shared: alice {} bob {}",
@@ -163,18 +137,17 @@ fn ctrl_c_finishes_the_message_in_hand() {
         &server,
         &["--date", DATE, "--count", "50"],
     ));
-    let (alice, lines) = spawn_consumer(&server, &["alice", "--delay", "300ms"]);
+    let mut alice = support::spawn("consumer", &server, &["alice", "--delay", "300ms"]);
     let mut con = server.con();
     wait_until("alice holds a message", || {
-        pending(&mut con, "chennai", "mygroup") == 1 && !lines.lock().unwrap().is_empty()
+        pending(&mut con, "chennai", "mygroup") == 1 && !alice.lines().is_empty()
     });
-    support::signal(&alice, "INT");
-    let out = alice.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    support::signal(&alice.child, "INT");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
     assert!(
-        stderr(&out).contains("alice: processed"),
+        alice.errors().contains("alice: processed"),
         "{}",
-        stderr(&out)
+        alice.errors()
     );
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
 }
@@ -184,16 +157,17 @@ fn ctrl_c_finishes_the_message_in_hand() {
 fn second_ctrl_c_exits_at_once() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
-    let (alice, _) = spawn_consumer(&server, &["alice", "--delay", "60s"]);
+    let mut alice = support::spawn("consumer", &server, &["alice", "--delay", "60s"]);
     let mut con = server.con();
     wait_until("alice holds a message", || {
         pending(&mut con, "chennai", "mygroup") == 1
     });
-    support::signal(&alice, "INT");
-    std::thread::sleep(std::time::Duration::from_millis(100)); // two distinct signals, not one
-    support::signal(&alice, "INT");
-    let out = alice.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    support::signal(&alice.child, "INT");
+    wait_until("alice says she is stopping", || {
+        alice.errors().contains("Ctrl-C again")
+    });
+    support::signal(&alice.child, "INT");
+    assert_eq!(alice.wait(), Some(130));
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 1);
 }
 
@@ -202,13 +176,13 @@ fn second_ctrl_c_exits_at_once() {
 fn sigkilled_consumer_reprocesses_its_pending_message() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
-    let (alice, _) = spawn_consumer(&server, &["alice", "--delay", "60s"]);
+    let mut alice = support::spawn("consumer", &server, &["alice", "--delay", "60s"]);
     let mut con = server.con();
     wait_until("alice holds a message", || {
         pending(&mut con, "chennai", "mygroup") == 1
     });
-    support::signal(&alice, "KILL");
-    let _ = alice.wait_with_output();
+    support::signal(&alice.child, "KILL");
+    alice.wait();
     let out = run(
         "consumer",
         &server,

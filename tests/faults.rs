@@ -4,47 +4,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until, xlen};
-
-/// Starts a consumer with piped output, collecting stdout lines (and stderr) as they come.
-fn spawn_consumer(
-    server: &Server,
-    args: &[&str],
-) -> (Child, Arc<Mutex<Vec<String>>>, Arc<Mutex<String>>) {
-    let mut child = support::command("consumer", server)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start consumer");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(Mutex::new(String::new()));
-    let (sink, err_sink) = (Arc::clone(&lines), Arc::clone(&errors));
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| sink.lock().unwrap().push(l))
-    });
-    std::thread::spawn(move || {
-        BufReader::new(err)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| {
-                let mut all = err_sink.lock().unwrap();
-                all.push_str(&l);
-                all.push('\n');
-            })
-    });
-    (child, lines, errors)
-}
 
 /// Entry IDs in human output lines.
 fn ids(lines: &[String]) -> Vec<String> {
@@ -66,7 +30,8 @@ fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) -> Str
 
 /// Entries of a stream as (id, field/value pairs).
 fn range(con: &mut redis::Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let raw: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    type RawEntry = (String, Vec<(String, Vec<u8>)>);
+    let raw: Vec<RawEntry> = redis::cmd("XRANGE")
         .arg(key)
         .arg("-")
         .arg("+")
@@ -94,16 +59,14 @@ fn heavy_sigkill_one_of_three_consumers_loses_nothing() {
     let args = ["--delay", "5ms", "--claim-idle", "1s", "--idle-exit", "3s"];
     let consumers: Vec<_> = ["alice", "bob", "carol"]
         .iter()
-        .map(|name| spawn_consumer(&server, &[&[*name][..], &args].concat()))
+        .map(|name| support::spawn("consumer", &server, &[&[*name][..], &args].concat()))
         .collect();
-    wait_until("bob is working", || {
-        consumers[1].1.lock().unwrap().len() >= 20
-    });
-    support::signal(&consumers[1].0, "KILL");
+    wait_until("bob is working", || consumers[1].lines().len() >= 20);
+    support::signal(&consumers[1].child, "KILL");
     let mut seen = BTreeSet::new();
-    for (child, lines, _) in consumers {
-        let _ = child.wait_with_output();
-        seen.extend(ids(&lines.lock().unwrap()));
+    for mut consumer in consumers {
+        consumer.wait();
+        seen.extend(ids(&consumer.lines()));
     }
     let expected: BTreeSet<String> = (0..600)
         .map(|i| format!("{}-0", 1534291200000u64 + i * 1000))
@@ -280,8 +243,8 @@ fn heavy_server_crash_during_produce_ends_with_every_reading_once() {
 fn consumer_survives_client_kill_and_a_deleted_stream() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
-    let (alice, lines, errors) = spawn_consumer(&server, &["alice", "--block", "200ms"]);
-    wait_until("first five processed", || lines.lock().unwrap().len() == 5);
+    let mut alice = support::spawn("consumer", &server, &["alice", "--block", "200ms"]);
+    wait_until("first five processed", || alice.lines().len() == 5);
     let mut con = server.con();
     let _: Value = redis::cmd("CLIENT")
         .arg("KILL")
@@ -297,20 +260,19 @@ fn consumer_survives_client_kill_and_a_deleted_stream() {
         &["--date", DATE, "--count", "10"],
     ));
     wait_until("entries after the kill processed", || {
-        lines.lock().unwrap().len() == 10
+        alice.lines().len() == 10
     });
     let _: i64 = redis::cmd("DEL").arg("chennai").query(&mut con).unwrap();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
     wait_until("entries of the new stream processed", || {
-        lines.lock().unwrap().len() == 13
+        alice.lines().len() == 13
     });
-    support::signal(&alice, "TERM");
-    let out = alice.wait_with_output().unwrap();
-    assert_ok(&out);
-    let errors = errors.lock().unwrap().clone();
+    support::signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0));
+    let errors = alice.errors();
     assert!(errors.contains("reconnected"), "{errors}");
     assert!(errors.contains("re-created it at 0"), "{errors}");
-    let seen = ids(&lines.lock().unwrap());
+    let seen = ids(&alice.lines());
     assert_eq!(
         seen[10..],
         ["1534291200000-0", "1534291201000-0", "1534291202000-0"]
@@ -322,8 +284,11 @@ fn consumer_survives_client_kill_and_a_deleted_stream() {
 #[test]
 fn consumer_gives_up_after_retry_for() {
     let mut server = Server::start();
-    let (alice, _, errors) =
-        spawn_consumer(&server, &["alice", "--block", "100ms", "--retry-for", "1s"]);
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &["alice", "--block", "100ms", "--retry-for", "1s"],
+    );
     let mut con = server.con();
     wait_until("alice joined", || {
         let groups: Vec<Value> = redis::cmd("XINFO")
@@ -335,9 +300,9 @@ fn consumer_gives_up_after_retry_for() {
     });
     server.kill();
     let started = Instant::now();
-    let out = alice.wait_with_output().unwrap();
-    let errors = errors.lock().unwrap().clone();
-    assert_eq!(out.status.code(), Some(3), "{errors}");
+    let code = alice.wait();
+    let errors = alice.errors();
+    assert_eq!(code, Some(3), "{errors}");
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(errors.contains("gave up reconnecting"), "{errors}");
 }

@@ -12,7 +12,9 @@ fn main() {
         let args = ConsumerArgs::parse();
         let settings = args.settings()?;
         let target = args.connection.target()?;
-        let shutdown = Shutdown::install()?;
+        let shutdown = Shutdown::install(
+            "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
+        )?;
         match monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout().lock()) {
             Ok(summary) => {
                 eprintln!("{}", summary.line(&settings.name));

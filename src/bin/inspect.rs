@@ -11,7 +11,7 @@ fn main() {
         let args = InspectArgs::parse_args();
         let request = args.request(stdout_is_terminal());
         let target = args.connection.target()?;
-        let shutdown = Shutdown::install()?;
+        let shutdown = Shutdown::install("inspect: stopping (Ctrl-C again to exit at once)")?;
         match monsoon::inspect::run(&target, &request, &shutdown, &mut std::io::stdout().lock()) {
             Ok(()) => Ok(exit::SUCCESS),
             // `inspect range chennai | head`: the reader has what it wanted.

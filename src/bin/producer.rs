@@ -9,7 +9,9 @@ fn main() {
     exit::run_main(|| {
         let args = ProducerArgs::parse();
         let target = args.connection.target()?;
-        let shutdown = Shutdown::install()?;
+        let shutdown = Shutdown::install(
+            "producer: stopping after the batch in flight (Ctrl-C again to exit at once)",
+        )?;
         let live = args.live.then_some(args.count);
         let reports = monsoon::producer::produce_cities(
             &target,

@@ -242,3 +242,64 @@ pub fn pending(con: &mut redis::Connection, key: &str, group: &str) -> u64 {
 pub fn xlen(con: &mut redis::Connection, key: &str) -> u64 {
     redis::cmd("XLEN").arg(key).query(con).expect("XLEN")
 }
+
+/// A running binary whose stdout lines and stderr text are collected as they come.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// Stdout, line by line.
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Stderr, as text.
+    pub errors: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `name` against `server` with `args`, collecting its output in the background.
+pub fn spawn(name: &str, server: &Server, args: &[&str]) -> Running {
+    use std::io::{BufRead, BufReader};
+    let mut child = command(name, server)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let (out, err) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
+    let running = Running {
+        child,
+        lines: Default::default(),
+        errors: Default::default(),
+    };
+    let (lines, errors) = (running.lines.clone(), running.errors.clone());
+    std::thread::spawn(move || {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|line| lines.lock().unwrap().push(line))
+    });
+    std::thread::spawn(move || {
+        BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|line| errors.lock().unwrap().push_str(&(line + "\n")))
+    });
+    running
+}
+
+impl Running {
+    /// Stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Stderr so far.
+    pub fn errors(&self) -> String {
+        self.errors.lock().unwrap().clone()
+    }
+
+    /// Waits for the exit and returns its code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().expect("wait for the binary").code()
+    }
+}
