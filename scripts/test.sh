@@ -28,4 +28,3 @@ say "tests on ${SERVER_BIN:-redis-server} ($("${SERVER_BIN:-redis-server}" --ver
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
 cargo nextest run --locked --profile "$profile" --no-fail-fast
-cargo test --locked --doc --quiet
