@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser};
 
-use crate::connection::Target;
+use std::path::PathBuf;
+
+use crate::connection::{Target, TlsFiles};
 use crate::consumer;
 use crate::error::{Error, Result};
 use crate::exit;
@@ -32,12 +34,45 @@ pub struct ConnectionArgs {
     /// can share a server without colliding.
     #[arg(long, env = "MONSOON_PREFIX", default_value = "", value_name = "P")]
     pub prefix: String,
+
+    /// Trust this CA (PEM) for the server's certificate instead of the system roots (rediss://).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM), for servers that require one; goes with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Key of the client certificate (PEM); goes with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Do not verify the server's certificate (prints a warning). Never the default.
+    #[arg(long)]
+    pub tls_insecure: bool,
+
+    /// Treat --redis-url as a seed node of a Redis Cluster: each stream is read and written on the
+    /// node that owns its slot.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 impl ConnectionArgs {
     /// The server to talk to; a bad URL is a usage error that hides the password.
     pub fn target(&self) -> Result<Target> {
-        Target::parse(&self.redis_url)
+        let tls = TlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            insecure: self.tls_insecure,
+        };
+        let target = Target::with_tls(&self.redis_url, &tls)?;
+        if self.tls_insecure {
+            eprintln!(
+                "warning: --tls-insecure: the server's certificate is not verified; anyone in between can read and change the traffic"
+            );
+        }
+        Ok(target)
     }
 
     /// The stream key of a city (or any stream name given on the command line).

@@ -1,9 +1,13 @@
 //! Where we connect: the Redis URL (kept secret), the first connection, reconnecting after a
 //! break, and turning server replies into [`Error`]s that name the address and the key.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisError};
+use redis::{
+    ClientTlsConfig, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
+    TlsCertificates,
+};
 
 use crate::error::{Error, Result};
 
@@ -32,11 +36,63 @@ pub fn redact(url: &str) -> String {
     format!("{}{shown}{}", &url[..scheme_end + 3], &rest[at..])
 }
 
+/// TLS files and flags from the command line (`--tls-ca`, `--tls-cert`, `--tls-key`,
+/// `--tls-insecure`); they apply to `rediss://` URLs only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM file of the CA that signed the server's certificate (instead of the system roots).
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that require one.
+    pub cert: Option<PathBuf>,
+    /// PEM key of the client certificate.
+    pub key: Option<PathBuf>,
+    /// Accept any server certificate: only when asked for, with a warning.
+    pub insecure: bool,
+}
+
+impl TlsFiles {
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.insecure
+    }
+
+    /// Reads the PEM files; a missing file is a usage error naming its flag.
+    fn certificates(&self) -> Result<Option<TlsCertificates>> {
+        let read = |flag: &str, path: &Path| {
+            std::fs::read(path)
+                .map_err(|e| Error::Usage(format!("cannot read {flag} {}: {e}", path.display())))
+        };
+        let client_tls = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some(ClientTlsConfig {
+                client_cert: read("--tls-cert", cert)?,
+                client_key: read("--tls-key", key)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Usage(String::from(
+                    "--tls-cert and --tls-key go together",
+                )));
+            }
+        };
+        let root_cert = self
+            .ca
+            .as_deref()
+            .map(|ca| read("--tls-ca", ca))
+            .transpose()?;
+        Ok(
+            (client_tls.is_some() || root_cert.is_some()).then_some(TlsCertificates {
+                client_tls,
+                root_cert,
+            }),
+        )
+    }
+}
+
 /// The server we talk to: a parsed URL, its printable address, never its password.
 #[derive(Clone)]
 pub struct Target {
     client: redis::Client,
     address: String,
+    certificates: Option<TlsCertificates>,
 }
 
 impl std::fmt::Debug for Target {
@@ -50,22 +106,79 @@ impl std::fmt::Debug for Target {
 impl Target {
     /// Parses `--redis-url`; a bad URL is a usage error that shows the URL without its password.
     pub fn parse(url: &str) -> Result<Self> {
+        Target::with_tls(url, &TlsFiles::default())
+    }
+
+    /// Parses `--redis-url` with TLS files and flags; see [`TlsFiles`].
+    pub fn with_tls(url: &str, tls: &TlsFiles) -> Result<Self> {
         let bad =
             |reason: &str| Error::Usage(format!("invalid --redis-url {}: {reason}", redact(url)));
         if !(url.starts_with("redis://")
             || url.starts_with("rediss://")
             || url.starts_with("unix://"))
         {
-            return Err(bad("expected redis://[user:password@]host[:port][/db]"));
+            return Err(bad(
+                "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS)",
+            ));
         }
-        let client = redis::Client::open(url).map_err(|e| bad(&scrub(&e.to_string(), url)))?;
-        let address = match &client.get_connection_info().addr() {
-            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
-            redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port} (TLS)"),
-            redis::ConnectionAddr::Unix(path) => path.display().to_string(),
-            _ => redact(url),
+        if tls.any() && !url.starts_with("rediss://") {
+            return Err(Error::Usage(String::from(
+                "--tls-ca, --tls-cert, --tls-key and --tls-insecure need a rediss:// --redis-url",
+            )));
+        }
+        let mut info = url
+            .into_connection_info()
+            .map_err(|e| bad(&scrub(&e.to_string(), url)))?;
+        if let ConnectionAddr::TcpTls { host, port, .. } = info.addr().clone() {
+            // Verification stays on unless --tls-insecure says otherwise: never a silent fallback.
+            info = info.set_addr(ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: tls.insecure,
+                tls_params: None,
+            });
+        }
+        Target::build(info, tls.certificates()?)
+    }
+
+    fn build(info: ConnectionInfo, certificates: Option<TlsCertificates>) -> Result<Self> {
+        let address = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port} (TLS)"),
+            ConnectionAddr::Unix(path) => path.display().to_string(),
+            _ => String::from("the server"),
         };
-        Ok(Target { client, address })
+        let client = match &certificates {
+            Some(certificates) => redis::Client::build_with_tls(info, certificates.clone()),
+            None => redis::Client::open(info),
+        }
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot use the TLS settings for {address}: {}",
+                describe(&e)
+            ))
+        })?;
+        Ok(Target {
+            client,
+            address,
+            certificates,
+        })
+    }
+
+    /// The same server settings (credentials, database, TLS) for another node, e.g. the cluster
+    /// node that owns a key's slot.
+    pub fn at(&self, host: &str, port: u16) -> Result<Target> {
+        let info = self.client.get_connection_info().clone();
+        let addr = match info.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port,
+                insecure: *insecure,
+                tls_params: None,
+            },
+            _ => ConnectionAddr::Tcp(host.to_string(), port),
+        };
+        Target::build(info.set_addr(addr), self.certificates.clone())
     }
 
     /// `host:port` of the server, for messages.

@@ -26,6 +26,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Serves TLS only (on `port`); readiness is then a TCP connect.
+    tls: bool,
 }
 
 impl Server {
@@ -45,6 +47,7 @@ impl Server {
                 dir,
                 child: None,
                 extra: extra.clone(),
+                tls: false,
             };
             if server.spawn() {
                 return server;
@@ -56,11 +59,49 @@ impl Server {
         );
     }
 
+    /// Starts redis-server (always Redis: Valkey's wheel is built without TLS) serving TLS only
+    /// on its port, with the PEM files in `certs` (see [`make_certificates`]) and `extra` flags.
+    pub fn start_tls(certs: &Path, extra: &[&str]) -> Server {
+        for _ in 0..10 {
+            let port = free_port();
+            let file = |name: &str| certs.join(name).display().to_string();
+            let mut args: Vec<String> = vec![
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                file("server.pem"),
+                "--tls-key-file".into(),
+                file("server.key"),
+                "--tls-ca-cert-file".into(),
+                file("ca.pem"),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let dir = tempfile::tempdir().expect("a temp dir for the server");
+            let mut server = Server {
+                port,
+                dir,
+                child: None,
+                extra: args,
+                tls: true,
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("could not start redis-server with TLS after 10 tries");
+    }
+
     /// Launches the process on `self.port`; true once it answers PING.
     fn spawn(&mut self) -> bool {
-        let mut cmd = Command::new(server_bin());
+        let bin = if self.tls {
+            String::from("redis-server")
+        } else {
+            server_bin()
+        };
+        let plain_port = if self.tls { 0 } else { self.port };
+        let mut cmd = Command::new(&bin);
         cmd.arg("--port")
-            .arg(self.port.to_string())
+            .arg(plain_port.to_string())
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -76,13 +117,20 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot run {}: {e}. Install it (Debian: apt-get install redis-server) or set SERVER_BIN", server_bin())
+            panic!("cannot run {bin}: {e}. Install it (Debian: apt-get install redis-server) or set SERVER_BIN")
         });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return false; // exited: port taken, most likely
+            }
+            if self.tls {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
             // Any answer counts as up: a server with --requirepass answers PING with NOAUTH.
             let answer = redis::Client::open(self.url())
@@ -301,5 +349,70 @@ impl Running {
     /// Waits for the exit and returns its code.
     pub fn wait(&mut self) -> Option<i32> {
         self.child.wait().expect("wait for the binary").code()
+    }
+}
+
+/// Makes a private CA, a server certificate for 127.0.0.1 and a client certificate in `dir`
+/// (`ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key`) with openssl.
+pub fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is required for the TLS tests (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=monsoon test CA",
+    ]);
+    for (name, cn) in [("server", "127.0.0.1"), ("client", "monsoon client")] {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
     }
 }
