@@ -184,6 +184,7 @@ impl ProducerArgs {
                 maxlen: self.maxlen,
                 replace: self.replace,
                 retry_for: Some(self.retry_for),
+                cluster: self.connection.cluster,
             })
             .collect()
     }
@@ -285,6 +286,7 @@ impl ConsumerArgs {
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,
+            cluster: self.connection.cluster,
         })
     }
 }

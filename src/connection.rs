@@ -165,6 +165,14 @@ impl Target {
         })
     }
 
+    /// The host name or IP the URL names (for cluster nodes announced without a host).
+    pub fn host(&self) -> String {
+        match self.client.get_connection_info().addr() {
+            ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } => host.clone(),
+            _ => String::from("127.0.0.1"),
+        }
+    }
+
     /// The same server settings (credentials, database, TLS) for another node, e.g. the cluster
     /// node that owns a key's slot.
     pub fn at(&self, host: &str, port: u16) -> Result<Target> {
@@ -213,10 +221,14 @@ impl Target {
                 reason,
             };
         }
+        let mut reason = describe(err);
+        if has_code(err, "MOVED") || has_code(err, "ASK") {
+            reason.push_str(" (this server is part of a Redis Cluster: pass --cluster)");
+        }
         Error::Server {
             address: self.address.clone(),
             what: what.to_string(),
-            reason: describe(err),
+            reason,
         }
     }
 }
@@ -255,12 +267,20 @@ pub fn has_code(err: &RedisError, code: &str) -> bool {
     err.code() == Some(code)
 }
 
-/// A connection that re-establishes itself after a break, within `retry_for`.
+/// A connection that re-establishes itself after a break, within `retry_for`; in cluster mode
+/// it follows its key to whichever node owns the key's slot.
 pub struct Link {
     target: Target,
     con: Connection,
     retry_for: Option<Duration>,
     read_timeout: Option<Duration>,
+    route: Option<Route>,
+}
+
+/// How a cluster link finds its node again: the seed, and the key it serves.
+struct Route {
+    seed: Target,
+    key: String,
 }
 
 impl Link {
@@ -272,7 +292,27 @@ impl Link {
             con,
             retry_for,
             read_timeout: None,
+            route: None,
         })
+    }
+
+    /// A link for commands on `key`: to `seed` itself, or with `cluster` to the node that owns
+    /// the key's slot (found again after a redirect or a break).
+    pub fn open_for(
+        seed: &Target,
+        key: &str,
+        cluster: bool,
+        retry_for: Option<Duration>,
+    ) -> Result<Self> {
+        if !cluster {
+            return Link::open(seed, retry_for);
+        }
+        let mut link = Link::open(&crate::cluster::node_for(seed, key)?, retry_for)?;
+        link.route = Some(Route {
+            seed: seed.clone(),
+            key: key.to_string(),
+        });
+        Ok(link)
     }
 
     /// The server this link talks to.
@@ -305,6 +345,9 @@ impl Link {
             match request(&mut self.con) {
                 Ok(value) => return Ok(value),
                 Err(err) if is_disconnect(&err) => self.reconnect(&err)?,
+                Err(err) if self.route.is_some() && crate::cluster::is_redirect(&err) => {
+                    self.reconnect(&err)?
+                }
                 // A restarted server answers LOADING until its data is back: wait, it is coming.
                 Err(err) if has_code(&err, "LOADING") => {
                     let waited = loading_since.get_or_insert_with(Instant::now).elapsed();
@@ -323,11 +366,18 @@ impl Link {
     pub fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
-        eprintln!(
-            "monsoon: lost the connection to {} ({}); reconnecting",
-            self.target.address,
-            describe(cause)
-        );
+        match &self.route {
+            Some(route) if crate::cluster::is_redirect(cause) => eprintln!(
+                "monsoon: {} is served elsewhere now ({}); asking the cluster where",
+                route.key,
+                describe(cause)
+            ),
+            _ => eprintln!(
+                "monsoon: lost the connection to {} ({}); reconnecting",
+                self.target.address,
+                describe(cause)
+            ),
+        }
         let mut last = describe(cause);
         loop {
             if let Some(limit) = self.retry_for
@@ -340,28 +390,22 @@ impl Link {
                     reason: last,
                 });
             }
-            match self
-                .target
-                .client
-                .get_connection_with_timeout(CONNECT_TIMEOUT)
-            {
-                Ok(con) => {
+            let attempt = match &self.route {
+                Some(route) => crate::cluster::node_for(&route.seed, &route.key)
+                    .and_then(|node| node.connect().map(|con| (node, con))),
+                None => self.target.connect().map(|con| (self.target.clone(), con)),
+            };
+            match attempt {
+                Ok((target, con)) => {
                     con.set_read_timeout(self.read_timeout)
-                        .map_err(|e| self.target.error("setting a read timeout", &e))?;
+                        .map_err(|e| target.error("setting a read timeout", &e))?;
+                    eprintln!("monsoon: reconnected to {}", target.address);
+                    self.target = target;
                     self.con = con;
-                    eprintln!("monsoon: reconnected to {}", self.target.address);
                     return Ok(());
                 }
-                Err(err) => {
-                    if let Some(reason) = refusal(&err) {
-                        return Err(Error::Refused {
-                            address: self.target.address.clone(),
-                            what: String::from("the login"),
-                            reason,
-                        });
-                    }
-                    last = describe(&err);
-                }
+                Err(err @ Error::Refused { .. }) => return Err(err),
+                Err(err) => last = err.to_string(),
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_secs(2));

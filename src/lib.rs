@@ -12,6 +12,7 @@
 //! - [`consumer`]: where a message is read, processed, printed and acknowledged in a group.
 //! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
 //! - [`message`]: where a reply is decoded into messages, and messages are rendered as lines/JSON.
+//! - [`cluster`]: Redis Cluster: which node owns a stream's slot, and redirects.
 //! - [`connection`]: the Redis URL (password kept secret), connecting, reconnecting, error mapping.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal).
@@ -19,6 +20,7 @@
 //! - [`error`] and [`exit`]: errors as sentences, and the exit code each one means.
 
 pub mod cli;
+pub mod cluster;
 pub mod connection;
 pub mod consumer;
 pub mod encode;

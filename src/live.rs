@@ -23,7 +23,7 @@ pub fn produce_live(
     count: Option<u64>,
     shutdown: &Shutdown,
 ) -> Result<Report> {
-    let mut link = Link::open(target, run.retry_for)?;
+    let mut link = Link::open_for(target, &run.key, run.cluster, run.retry_for)?;
     connection::ensure_stream(&mut link, &run.key)?;
     if run.replace {
         link.call(&format!("DEL {}", run.key), |con| {
@@ -58,7 +58,12 @@ pub fn produce_live(
                     written += 1;
                 }
             }
-            Err(err) if connection::is_disconnect(&err) => link.reconnect(&err)?,
+            Err(err)
+                if connection::is_disconnect(&err)
+                    || (run.cluster && crate::cluster::is_redirect(&err)) =>
+            {
+                link.reconnect(&err)?
+            }
             Err(err) => return Err(link.target().error(&format!("XADD {}", run.key), &err)),
         }
         ticks += 1;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use redis::{RedisError, Value};
 
+use crate::cluster;
 use crate::connection::{self, Link, Target};
 use crate::encode::XaddEncoder;
 use crate::error::{Error, Result};
@@ -48,6 +49,8 @@ pub struct CityRun {
     pub replace: bool,
     /// How long to keep reconnecting after the connection breaks (`None`: for ever).
     pub retry_for: Option<Duration>,
+    /// The URL is a seed of a Redis Cluster: write to the node that owns the key's slot.
+    pub cluster: bool,
 }
 
 /// What a producer run did for one city.
@@ -171,7 +174,7 @@ pub fn produce_city(
     shutdown: &Shutdown,
     bar: &ProgressBar,
 ) -> Result<Report> {
-    let mut link = Link::open(target, run.retry_for)?;
+    let mut link = Link::open_for(target, &run.key, run.cluster, run.retry_for)?;
     link.set_read_timeout(Some(READ_TIMEOUT))?;
     connection::ensure_stream(&mut link, &run.key)?;
     if run.replace {
@@ -293,7 +296,10 @@ fn write_from(
                 let reply = link.con().recv_response().and_then(Value::extract_error);
                 match reply {
                     Ok(_) => {}
-                    Err(cause) if connection::is_disconnect(&cause) => {
+                    Err(cause)
+                        if connection::is_disconnect(&cause)
+                            || (run.cluster && cluster::is_redirect(&cause)) =>
+                    {
                         return Err(WriteError::Broken(cause));
                     }
                     Err(cause) => {

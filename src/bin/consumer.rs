@@ -15,7 +15,7 @@ fn main() {
         let shutdown = Shutdown::install(
             "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
         )?;
-        match monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout().lock()) {
+        match monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout()) {
             Ok(summary) => {
                 eprintln!("{}", summary.line(&settings.name));
                 Ok(exit::SUCCESS)

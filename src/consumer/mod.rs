@@ -12,12 +12,14 @@
 pub mod group;
 pub mod poison;
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
+use crate::cluster;
 use crate::connection::{self, Link, Target};
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
@@ -59,6 +61,8 @@ pub struct Settings {
     pub prune_idle: Option<Duration>,
     /// How long to keep reconnecting after a break (`None`: for ever).
     pub retry_for: Option<Duration>,
+    /// The URL is a seed of a Redis Cluster: each stream is read on the node that owns it.
+    pub cluster: bool,
 }
 
 /// What a consumer did, printed on stderr when it stops.
@@ -81,6 +85,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another part's counts (cluster mode runs one part per stream).
+    pub fn add(&mut self, other: &Summary) {
+        self.processed += other.processed;
+        self.recovered += other.recovered;
+        self.claimed += other.claimed;
+        self.dead_lettered += other.dead_lettered;
+        self.deleted += other.deleted;
+        self.pruned += other.pruned;
+    }
+
     /// The one line printed on stderr at the end.
     pub fn line(&self, name: &str) -> String {
         let secs = self.elapsed.as_secs_f64();
@@ -120,20 +134,86 @@ pub struct Consumer<'a, W: Write> {
     buffer: Vec<u8>,
     summary: Summary,
     shutdown: &'a Shutdown,
+    /// The seed, for dead-letter streams on other cluster nodes.
+    target: Target,
+    /// Links to the nodes of dead-letter streams (cluster mode only).
+    dead_links: HashMap<String, Link>,
 }
 
 /// Runs a consumer until Ctrl-C, `--idle-exit`, or an error; see the module docs.
-pub fn run<W: Write>(
+///
+/// In cluster mode each stream is read by its own thread on the node that owns it (a blocking
+/// read on one node must not hold up the others), sharing the output and one summary.
+pub fn run<W: Write + Send>(
     target: &Target,
     settings: &Settings,
     shutdown: &Shutdown,
     out: W,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let mut consumer = Consumer::start(target, settings, shutdown, out)?;
-    let outcome = consumer.serve();
-    consumer.summary.elapsed = started.elapsed();
-    outcome.map(|()| consumer.summary)
+    if !settings.cluster || settings.streams.len() < 2 {
+        let mut consumer = Consumer::start(target, settings, shutdown, out)?;
+        let outcome = consumer.serve();
+        consumer.summary.elapsed = started.elapsed();
+        return outcome.map(|()| consumer.summary);
+    }
+    let out = Mutex::new(out);
+    let per_stream: Vec<Settings> = settings
+        .streams
+        .iter()
+        .map(|key| Settings {
+            streams: vec![key.clone()],
+            ..settings.clone()
+        })
+        .collect();
+    let outcomes: Vec<Result<Summary>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = per_stream
+            .iter()
+            .map(|one| {
+                let out = SharedOut(&out);
+                scope.spawn(move || {
+                    let mut consumer = Consumer::start(target, one, shutdown, out)?;
+                    let outcome = consumer.serve();
+                    if outcome.is_err() {
+                        // One stream failing stops the others too: the consumer exits as a whole.
+                        shutdown.request();
+                    }
+                    outcome.map(|()| consumer.summary)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(Err(Error::Interrupted)))
+            .collect()
+    });
+    let mut total = Summary::default();
+    for outcome in outcomes {
+        total.add(&outcome?);
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// One output shared by several threads: each write (a whole batch) goes out under the lock.
+struct SharedOut<'a, W>(&'a Mutex<W>);
+
+impl<W: Write> Write for SharedOut<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("output lock poisoned"))?;
+        out.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("output lock poisoned"))?
+            .flush()
+    }
 }
 
 impl<'a, W: Write> Consumer<'a, W> {
@@ -144,7 +224,12 @@ impl<'a, W: Write> Consumer<'a, W> {
         shutdown: &'a Shutdown,
         out: W,
     ) -> Result<Self> {
-        let mut link = Link::open(target, settings.retry_for)?;
+        let mut link = Link::open_for(
+            target,
+            &settings.streams[0],
+            settings.cluster,
+            settings.retry_for,
+        )?;
         link.set_read_timeout(Some(settings.block + READ_TIMEOUT_MARGIN))?;
         for key in &settings.streams {
             group::create(&mut link, key, &settings.group, &settings.start)?;
@@ -162,6 +247,8 @@ impl<'a, W: Write> Consumer<'a, W> {
             buffer: Vec::with_capacity(64 * 1024),
             summary: Summary::default(),
             shutdown,
+            target: target.clone(),
+            dead_links: HashMap::new(),
         })
     }
 
@@ -321,7 +408,10 @@ impl<'a, W: Write> Consumer<'a, W> {
             cmd.arg(ids);
             match cmd.query::<Value>(self.link.con()) {
                 Ok(reply) => return Ok(reply),
-                Err(err) if connection::is_disconnect(&err) => {
+                Err(err)
+                    if connection::is_disconnect(&err)
+                        || (settings.cluster && cluster::is_redirect(&err)) =>
+                {
                     self.link.reconnect(&err)?;
                     // A reply lost with the connection left its entries pending on us, unseen.
                     if ids.iter().any(|id| id == ">") {
@@ -454,8 +544,22 @@ impl<'a, W: Write> Consumer<'a, W> {
         for (name, value) in poison::dead_letter_fields(message, reason, &settings.name) {
             cmd.arg(name).arg(value);
         }
-        self.link
-            .call(&format!("XADD {key}"), |con| cmd.query::<Value>(con))?;
+        let what = format!("XADD {key}");
+        if settings.cluster {
+            // `<stream>:dead` hashes to its own slot, likely on another node.
+            let link = match self.dead_links.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(link) => link.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(Link::open_for(
+                    &self.target,
+                    &key,
+                    true,
+                    settings.retry_for,
+                )?),
+            };
+            link.call(&what, |con| cmd.query::<Value>(con))?;
+        } else {
+            self.link.call(&what, |con| cmd.query::<Value>(con))?;
+        }
         eprintln!(
             "{}: {} {} went to {key}: {reason}",
             settings.name, message.stream, message.id

@@ -416,3 +416,120 @@ pub fn make_certificates(dir: &Path) {
         ]);
     }
 }
+
+/// A local Redis Cluster of three masters (no replicas), each a private [`Server`].
+pub struct Cluster {
+    /// The masters, in creation order.
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    /// Starts three cluster-mode servers (ports below 55536: the bus port is port + 10000),
+    /// joins them with `redis-cli --cluster create`, and waits for `cluster_state:ok` everywhere.
+    pub fn start(extra: &[&str]) -> Cluster {
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "5000",
+        ];
+        args.extend_from_slice(extra);
+        let nodes: Vec<Server> = (0..3)
+            .map(|_| {
+                loop {
+                    let server = Server::start_with(&args);
+                    if server.port < 55_536 {
+                        break server;
+                    }
+                }
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect(
+                "redis-cli is required to create the test cluster (apt-get install redis-tools)",
+            );
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = Cluster { nodes };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits until every node reports `cluster_state:ok`.
+    pub fn wait_ok(&self) {
+        for node in &self.nodes {
+            wait_until("cluster_state:ok", || {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut node.con())
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+            });
+        }
+    }
+
+    /// The seed URL (the first node).
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// A cluster-aware connection for the test's own checks.
+    pub fn con(&self) -> redis::cluster::ClusterConnection {
+        redis::cluster::ClusterClient::new(vec![self.url()])
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test cluster")
+    }
+
+    /// The node that owns `key`'s slot.
+    pub fn owner(&self, key: &str) -> &Server {
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.nodes[0].con())
+            .unwrap();
+        let slots: Vec<(i64, i64, (String, u16))> = {
+            let raw: Vec<redis::Value> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query(&mut self.nodes[0].con())
+                .unwrap();
+            raw.into_iter()
+                .map(|range| {
+                    let redis::Value::Array(parts) = range else {
+                        panic!("CLUSTER SLOTS shape")
+                    };
+                    let start: i64 = redis::from_redis_value(parts[0].clone()).unwrap();
+                    let end: i64 = redis::from_redis_value(parts[1].clone()).unwrap();
+                    let redis::Value::Array(master) = parts[2].clone() else {
+                        panic!("CLUSTER SLOTS shape")
+                    };
+                    let port: u16 = redis::from_redis_value(master[1].clone()).unwrap();
+                    (start, end, (String::new(), port))
+                })
+                .collect()
+        };
+        let port = slots
+            .iter()
+            .find(|(s, e, _)| (*s..=*e).contains(&slot))
+            .map(|r| r.2.1)
+            .expect("an owner");
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .expect("owner among our nodes")
+    }
+}

@@ -1,0 +1,123 @@
+//! Redis Cluster: which node owns a stream's slot, so each stream is written and read on its own
+//! node with a plain connection (a multi-key command must stay within one slot anyway).
+//!
+//! ```text
+//! CLUSTER SLOTS   ->  [[0, 5460, ["127.0.0.1", 30001, id]], [5461, 10922, [...]], ...]
+//! ```
+
+use redis::Value;
+
+use crate::connection::Target;
+use crate::error::{Error, Result};
+
+/// Slots in a Redis Cluster.
+const SLOTS: u16 = 16_384;
+
+/// The hash slot of `key`: CRC16 (XMODEM) of the key, or of its `{hash tag}` when it has one, so
+/// `{chennai}:dead` lands where `chennai` does.
+pub fn slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = bytes
+        .iter()
+        .position(|b| *b == b'{')
+        .and_then(|open| {
+            let close = bytes[open + 1..].iter().position(|b| *b == b'}')?;
+            (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+        })
+        .unwrap_or(bytes);
+    crc16::State::<crc16::XMODEM>::calculate(hashed) % SLOTS
+}
+
+/// Whether a server error means the key lives (or is moving) elsewhere in the cluster, or the
+/// cluster is not ready yet: ask again where it is.
+pub fn is_redirect(err: &redis::RedisError) -> bool {
+    matches!(
+        err.code(),
+        Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
+    )
+}
+
+/// The master node that owns `key`, as a target with the seed's credentials and TLS settings.
+pub fn node_for(seed: &Target, key: &str) -> Result<Target> {
+    let mut con = seed.connect()?;
+    let slots: Value = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut con)
+        .map_err(|e| {
+            seed.error(
+                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
+                &e,
+            )
+        })?;
+    let wanted = i64::from(slot(key));
+    let owner = slot_ranges(slots)
+        .into_iter()
+        .find(|(start, end, _, _)| (*start..=*end).contains(&wanted));
+    match owner {
+        Some((_, _, host, port)) => {
+            // An empty host means "the address you reached me on".
+            let host = if host.is_empty() { seed.host() } else { host };
+            seed.at(&host, port)
+        }
+        None => Err(Error::Server {
+            address: seed.address().to_string(),
+            what: format!("CLUSTER SLOTS for key {key}"),
+            reason: format!("no node owns slot {wanted}; is the cluster complete?"),
+        }),
+    }
+}
+
+/// `(first slot, last slot, master host, master port)` of each range in a CLUSTER SLOTS reply.
+fn slot_ranges(reply: Value) -> Vec<(i64, i64, String, u16)> {
+    let Value::Array(ranges) = reply else {
+        return Vec::new();
+    };
+    ranges
+        .into_iter()
+        .filter_map(|range| {
+            let Value::Array(parts) = range else {
+                return None;
+            };
+            let mut parts = parts.into_iter();
+            let start = redis::from_redis_value::<i64>(parts.next()?).ok()?;
+            let end = redis::from_redis_value::<i64>(parts.next()?).ok()?;
+            let Value::Array(master) = parts.next()? else {
+                return None;
+            };
+            let mut master = master.into_iter();
+            let host = redis::from_redis_value::<String>(master.next()?).ok()?;
+            let port = redis::from_redis_value::<u16>(master.next()?).ok()?;
+            Some((start, end, host, port))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slots match Redis's own CLUSTER KEYSLOT, hash tags included.
+    #[test]
+    fn slots_like_redis() {
+        assert_eq!(slot("foo"), 12182);
+        assert_eq!(slot("123456789"), 12739);
+        assert_eq!(slot("{chennai}:dead"), slot("chennai"));
+        assert_eq!(slot("a{}b"), slot("a{}b"));
+        assert_ne!(slot("chennai:dead"), slot("chennai"));
+    }
+
+    /// A CLUSTER SLOTS reply yields each range's master.
+    #[test]
+    fn reads_slot_ranges() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(5460),
+            Value::Array(vec![bulk("127.0.0.1"), Value::Int(30001), bulk("abc")]),
+        ])]);
+        assert_eq!(
+            slot_ranges(reply),
+            vec![(0, 5460, String::from("127.0.0.1"), 30001)]
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Redis Cluster: six cities spread over three masters, produced and consumed with `--cluster`.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+use support::{Cluster, DATE, stderr, stdout};
+
+const CITIES: [&str; 6] = [
+    "chennai",
+    "coimbatore",
+    "pune",
+    "hyderabad",
+    "kochi",
+    "jaipur",
+];
+
+/// `--city` flags for every city.
+fn city_args() -> Vec<&'static str> {
+    CITIES.iter().flat_map(|c| ["--city", *c]).collect()
+}
+
+/// Runs a binary against the cluster's seed with `--cluster`.
+fn run_cluster(cluster: &Cluster, name: &str, args: &[&str]) -> Output {
+    Command::new(support::bin(name))
+        .args(["--redis-url", &cluster.url(), "--cluster"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Six cities land on all three masters; two consumers process every entry exactly once,
+/// a poison entry goes to its city's dead-letter stream on whichever node owns it, nothing pending.
+#[test]
+fn heavy_six_cities_over_three_masters() {
+    let cluster = Cluster::start(&[]);
+    let owners: BTreeSet<u16> = CITIES.iter().map(|c| cluster.owner(c).port).collect();
+    assert_eq!(owners.len(), 3, "the cities do not cover all three masters");
+    let produce = run_cluster(
+        &cluster,
+        "producer",
+        &[&["--date", DATE, "--count", "500"][..], &city_args()].concat(),
+    );
+    assert!(produce.status.success(), "{}", stderr(&produce));
+    assert_eq!(
+        stdout(&produce)
+            .lines()
+            .filter(|l| l.starts_with("Inserted 500 records into "))
+            .count(),
+        6
+    );
+    for city in CITIES {
+        let len: u64 = redis::cmd("XLEN")
+            .arg(city)
+            .query(&mut cluster.owner(city).con())
+            .unwrap();
+        assert_eq!(len, 500, "{city} is not complete on its own node");
+    }
+    let mut con = cluster.con();
+    let _: String = redis::cmd("XADD")
+        .arg("kochi")
+        .arg("*")
+        .arg("temperature")
+        .arg("bad")
+        .query(&mut con)
+        .unwrap();
+
+    let consume = |name: &str| {
+        Command::new(support::bin("consumer"))
+            .args([
+                name,
+                "--redis-url",
+                &cluster.url(),
+                "--cluster",
+                "--idle-exit",
+                "1s",
+                "--batch",
+                "50",
+            ])
+            .args(city_args())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (alice, bob) = (consume("alice"), consume("bob"));
+    let (alice, bob) = (
+        alice.wait_with_output().unwrap(),
+        bob.wait_with_output().unwrap(),
+    );
+    assert!(
+        alice.status.success() && bob.status.success(),
+        "{}\n{}",
+        stderr(&alice),
+        stderr(&bob)
+    );
+    let mut seen: Vec<String> = Vec::new();
+    for out in [&alice, &bob] {
+        seen.extend(
+            stdout(out)
+                .lines()
+                .map(|l| l.split(' ').take(3).skip(1).collect::<Vec<_>>().join(" ")),
+        );
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(seen.len(), unique.len(), "an entry was processed twice");
+    assert_eq!(seen.len(), 3000);
+    for city in CITIES {
+        assert_eq!(
+            seen.iter()
+                .filter(|s| s.starts_with(&format!("{city} ")))
+                .count(),
+            500,
+            "{city}"
+        );
+        let pending: redis::Value = redis::cmd("XPENDING")
+            .arg(city)
+            .arg("mygroup")
+            .query(&mut con)
+            .unwrap();
+        let redis::Value::Array(summary) = pending else {
+            panic!("XPENDING shape")
+        };
+        assert_eq!(
+            summary[0],
+            redis::Value::Int(0),
+            "{city} has pending entries"
+        );
+    }
+    let dead: u64 = redis::cmd("XLEN")
+        .arg("kochi:dead")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(dead, 1);
+}
+
+/// Without --cluster, a key owned by another node is a clear error that suggests --cluster.
+#[test]
+fn heavy_moved_without_cluster_flag_says_so() {
+    let cluster = Cluster::start(&[]);
+    let elsewhere = CITIES
+        .iter()
+        .find(|c| cluster.owner(c).port != cluster.nodes[0].port)
+        .unwrap();
+    let out = Command::new(support::bin("producer"))
+        .args([
+            "--redis-url",
+            &cluster.url(),
+            "--city",
+            elsewhere,
+            "--date",
+            DATE,
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("pass --cluster"), "{}", stderr(&out));
+}
