@@ -1,0 +1,169 @@
+//! `scripts/demo.sh`: the narrated walkthrough, run end to end as a user would run it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::{Server, stdout};
+
+/// The script, from the crate root.
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh")
+}
+
+/// Runs the demo with `args`, our variables cleared, `REDIS_URL` set when given.
+fn demo(args: &[&str], redis_url: Option<&str>) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script())
+        .args(args)
+        .env_remove("REDIS_URL")
+        .env_remove("MONSOON_PREFIX")
+        .env_remove("TMUX")
+        .stdin(Stdio::null());
+    if let Some(url) = redis_url {
+        cmd.env("REDIS_URL", url);
+    }
+    cmd.output().expect("run scripts/demo.sh")
+}
+
+/// The ID bob held when he was killed, from the narration.
+fn held_by_bob(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.contains("bob held "))
+        .unwrap_or_else(|| panic!("no 'bob held' line:\n{text}"));
+    let id = line.split("bob held ").nth(1).unwrap_or_default();
+    id.split(' ').next().unwrap_or_default().to_string()
+}
+
+/// Checks the narration of a whole run: every step announced, and what each must show.
+fn check_walkthrough(text: &str, stream: &str) {
+    for step in 1..=8 {
+        assert!(
+            text.contains(&format!("==> {step}. ")),
+            "step {step} missing:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!("Inserted 86400 records into {stream} in ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("$ inspect range chennai --count 5\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n1534291200000-0  2018-08-15T00:00:00Z  sensor=1 "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n1534377599000-0  2018-08-15T23:59:59Z  sensor=1 "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n1534334400000-0  2018-08-15T12:00:00Z  sensor=1 "),
+        "{text}"
+    );
+    let coimbatore = stream.replace("chennai", "coimbatore");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("{coimbatore}  17"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("$ consumer alice --city chennai --delay"),
+        "{text}"
+    );
+    assert!(
+        text.contains("$ consumer bob --city chennai --delay"),
+        "{text}"
+    );
+    // bob died holding a message, which `inspect pending` showed as his...
+    let held = held_by_bob(text);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&held) && l.contains("  bob  ")),
+        "{held} not shown pending on bob:\n{text}"
+    );
+    // ... and alice claimed and processed it, its second delivery.
+    assert!(
+        text.contains(&format!("alice {stream} {held} ")) && text.contains("(delivery 2)"),
+        "{held} not claimed by alice:\n{text}"
+    );
+    assert!(text.contains("1 claimed from other consumers"), "{text}");
+    assert!(text.contains("$ inspect memory chennai\n"), "{text}");
+    assert!(text.contains("used_memory (the whole server): "), "{text}");
+    assert!(
+        text.contains("the original walkthrough: 2.30 MB for 86400 entries"),
+        "{text}"
+    );
+    let took: u64 = text
+        .split("the walkthrough took ")
+        .nth(1)
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no duration:\n{text}"));
+    assert!(took < 60, "--fast took {took}s");
+}
+
+/// `demo.sh --fast` on its own private server runs every step, unattended, in under a minute.
+#[test]
+fn heavy_demo_fast_runs_end_to_end() {
+    let output = demo(&["--fast"], None);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        support::stderr(&output)
+    );
+    assert!(text.contains("Started a private "), "{text}");
+    check_walkthrough(&text, "chennai");
+}
+
+/// On a server it did not start, the demo writes only under a fresh prefix, leaves every other
+/// key as it was, and removes its own keys at the end.
+#[test]
+fn heavy_demo_on_a_given_server_keeps_to_its_prefix() {
+    let server = Server::start();
+    let mut con = server.con();
+    let _: () = redis::cmd("SET")
+        .arg("chennai")
+        .arg("not a stream")
+        .query(&mut con)
+        .unwrap();
+    let output = demo(&["--fast"], Some(&server.url()));
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        support::stderr(&output)
+    );
+    let prefix = text
+        .split("every key under the fresh prefix ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no prefix announced:\n{text}"))
+        .to_string();
+    assert!(
+        prefix.starts_with("demo-") && prefix.ends_with('-'),
+        "{prefix}"
+    );
+    check_walkthrough(&text, &format!("{prefix}chennai"));
+    let value: String = redis::cmd("GET").arg("chennai").query(&mut con).unwrap();
+    assert_eq!(value, "not a stream");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
+    assert_eq!(keys, ["chennai"]);
+}
+
+/// `--help` explains the options; an unknown option is a usage error (exit 2).
+#[test]
+fn demo_help_and_bad_option() {
+    let help = demo(&["--help"], None);
+    assert!(help.status.success());
+    let text = stdout(&help);
+    assert!(text.contains("--fast") && text.contains("--tmux"), "{text}");
+    let bad = demo(&["--slow"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(support::stderr(&bad).contains("unknown option --slow"));
+}
