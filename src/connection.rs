@@ -275,6 +275,10 @@ pub struct Link {
     retry_for: Option<Duration>,
     read_timeout: Option<Duration>,
     route: Option<Route>,
+    /// Since when the cluster keeps redirecting us (reset by [`Link::settled`]).
+    redirected_since: Option<Instant>,
+    /// The pause before asking the cluster again.
+    redirect_pause: Duration,
 }
 
 /// How a cluster link finds its node again: the seed, and the key it serves.
@@ -293,6 +297,8 @@ impl Link {
             retry_for,
             read_timeout: None,
             route: None,
+            redirected_since: None,
+            redirect_pause: Duration::from_millis(50),
         })
     }
 
@@ -313,6 +319,13 @@ impl Link {
             key: key.to_string(),
         });
         Ok(link)
+    }
+
+    /// Records that a request went through: the next redirect starts a new spell.
+    pub fn settled(&mut self) {
+        if self.redirected_since.take().is_some() {
+            self.redirect_pause = Duration::from_millis(50);
+        }
     }
 
     /// The server this link talks to.
@@ -343,7 +356,10 @@ impl Link {
         let mut loading_since: Option<Instant> = None;
         loop {
             match request(&mut self.con) {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.settled();
+                    return Ok(value);
+                }
                 Err(err) if is_disconnect(&err) => self.reconnect(&err)?,
                 Err(err) if self.route.is_some() && crate::cluster::is_redirect(&err) => {
                     self.reconnect(&err)?
@@ -364,19 +380,28 @@ impl Link {
     /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;
     /// gives up with [`Error::GaveUp`] once `retry_for` has passed.
     pub fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut pause = Duration::from_millis(50);
-        match &self.route {
-            Some(route) if crate::cluster::is_redirect(cause) => eprintln!(
-                "monsoon: {} is served elsewhere now ({}); asking the cluster where",
-                route.key,
-                describe(cause)
-            ),
-            _ => eprintln!(
+        let redirect = self.route.is_some() && crate::cluster::is_redirect(cause);
+        if redirect {
+            // A cluster that is down or moving slots answers at once, again and again: pause
+            // between tries, say so once, and count the whole spell against --retry-for.
+            if self.redirected_since.is_none() {
+                let key = self.route.as_ref().map_or("", |r| r.key.as_str());
+                eprintln!(
+                    "monsoon: {key} is not served where it was ({}); asking the cluster again",
+                    describe(cause)
+                );
+            }
+            started = *self.redirected_since.get_or_insert(started);
+            std::thread::sleep(self.redirect_pause);
+            self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
+        } else {
+            eprintln!(
                 "monsoon: lost the connection to {} ({}); reconnecting",
                 self.target.address,
                 describe(cause)
-            ),
+            );
         }
         let mut last = describe(cause);
         loop {
@@ -399,7 +424,9 @@ impl Link {
                 Ok((target, con)) => {
                     con.set_read_timeout(self.read_timeout)
                         .map_err(|e| target.error("setting a read timeout", &e))?;
-                    eprintln!("monsoon: reconnected to {}", target.address);
+                    if !redirect || target.address != self.target.address {
+                        eprintln!("monsoon: reconnected to {}", target.address);
+                    }
                     self.target = target;
                     self.con = con;
                     return Ok(());

@@ -157,3 +157,61 @@ fn heavy_moved_without_cluster_flag_says_so() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("pass --cluster"), "{}", stderr(&out));
 }
+
+/// A master restarted under a running --cluster consumer and producer: both carry on, every
+/// entry processed once, nothing pending.
+#[test]
+fn heavy_node_restart_is_ridden_out() {
+    let mut cluster = Cluster::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let produce = |cluster: &Cluster, count: &str| {
+        run_cluster(
+            cluster,
+            "producer",
+            &["--date", DATE, "--count", count, "--city", "chennai"],
+        )
+    };
+    assert!(produce(&cluster, "100").status.success());
+    let mut consumer = Command::new(support::bin("consumer"));
+    consumer.args([
+        "alice",
+        "--redis-url",
+        &cluster.url(),
+        "--cluster",
+        "--block",
+        "200ms",
+        "--city",
+        "chennai",
+    ]);
+    let mut alice = support::spawn_command(consumer);
+    support::wait_until("first 100 processed", || alice.lines().len() == 100);
+    let owner = cluster
+        .nodes
+        .iter()
+        .position(|n| n.port == cluster.owner("chennai").port)
+        .unwrap();
+    cluster.nodes[owner].kill();
+    cluster.nodes[owner].restart();
+    cluster.wait_ok();
+    let more = produce(&cluster, "200");
+    assert!(more.status.success(), "{}", stderr(&more));
+    support::wait_until("the next 100 processed", || alice.lines().len() >= 200);
+    support::signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+    assert!(alice.errors().contains("reconnected"), "{}", alice.errors());
+    let lines = alice.lines();
+    let seen: BTreeSet<String> = lines
+        .iter()
+        .map(|l| l.split(' ').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(seen.len(), 200);
+    assert_eq!(lines.len(), 200, "an entry was processed twice");
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg("chennai")
+        .arg("mygroup")
+        .query(&mut cluster.owner("chennai").con())
+        .unwrap();
+    let redis::Value::Array(summary) = pending else {
+        panic!("XPENDING shape")
+    };
+    assert_eq!(summary[0], redis::Value::Int(0));
+}

@@ -407,7 +407,10 @@ impl<'a, W: Write> Consumer<'a, W> {
             }
             cmd.arg(ids);
             match cmd.query::<Value>(self.link.con()) {
-                Ok(reply) => return Ok(reply),
+                Ok(reply) => {
+                    self.link.settled();
+                    return Ok(reply);
+                }
                 Err(err)
                     if connection::is_disconnect(&err)
                         || (settings.cluster && cluster::is_redirect(&err)) =>

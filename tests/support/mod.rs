@@ -303,9 +303,16 @@ pub struct Running {
 
 /// Starts `name` against `server` with `args`, collecting its output in the background.
 pub fn spawn(name: &str, server: &Server, args: &[&str]) -> Running {
+    let mut cmd = command(name, server);
+    cmd.args(args);
+    spawn_command(cmd)
+}
+
+/// Starts `cmd`, collecting its stdout lines and stderr in the background (so it never blocks
+/// on a full pipe).
+pub fn spawn_command(mut cmd: Command) -> Running {
     use std::io::{BufRead, BufReader};
-    let mut child = command(name, server)
-        .args(args)
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
