@@ -11,6 +11,10 @@
 
 pub mod group;
 pub mod poison;
+mod process;
+mod summary;
+
+pub use summary::Summary;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -63,57 +67,6 @@ pub struct Settings {
     pub retry_for: Option<Duration>,
     /// The URL is a seed of a Redis Cluster: each stream is read on the node that owns it.
     pub cluster: bool,
-}
-
-/// What a consumer did, printed on stderr when it stops.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Summary {
-    /// Messages processed and acknowledged (re-read and claimed ones included).
-    pub processed: u64,
-    /// Own pending messages re-read after a restart or a broken connection.
-    pub recovered: u64,
-    /// Messages claimed from other consumers.
-    pub claimed: u64,
-    /// Messages sent to the dead-letter stream.
-    pub dead_lettered: u64,
-    /// Pending IDs acknowledged because their entry no longer exists.
-    pub deleted: u64,
-    /// Idle consumers deleted from the group.
-    pub pruned: u64,
-    /// Time from start to stop.
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    /// Adds another part's counts (cluster mode runs one part per stream).
-    pub fn add(&mut self, other: &Summary) {
-        self.processed += other.processed;
-        self.recovered += other.recovered;
-        self.claimed += other.claimed;
-        self.dead_lettered += other.dead_lettered;
-        self.deleted += other.deleted;
-        self.pruned += other.pruned;
-    }
-
-    /// The one line printed on stderr at the end.
-    pub fn line(&self, name: &str) -> String {
-        let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.processed as f64 / secs
-        } else {
-            0.0
-        };
-        format!(
-            "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
-             {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned",
-            self.processed,
-            self.recovered,
-            self.claimed,
-            self.dead_lettered,
-            self.deleted,
-            self.pruned
-        )
-    }
 }
 
 /// Where messages come from, which decides how their delivery count is known.
@@ -303,7 +256,7 @@ impl<'a, W: Write> Consumer<'a, W> {
             let ids: Vec<String> = keys.iter().map(|i| from[*i].to_string()).collect();
             let reply = self.read_raw(&keys, &ids, None)?;
             let mut messages = self.decode(reply)?;
-            for (slot, index) in keys.iter().enumerate() {
+            for index in &keys {
                 let last = messages
                     .iter()
                     .filter(|m| *m.stream == *self.streams[*index])
@@ -313,7 +266,6 @@ impl<'a, W: Write> Consumer<'a, W> {
                     Some(last) => from[*index] = last,
                     None => open[*index] = false,
                 }
-                let _ = slot;
             }
             if messages.is_empty() {
                 break;
@@ -455,119 +407,5 @@ impl<'a, W: Write> Consumer<'a, W> {
             what: String::from("XREADGROUP"),
             reason: e.to_string(),
         })
-    }
-
-    /// Processes messages: dead-letters poison, waits `--delay`, prints, then acknowledges.
-    fn handle(&mut self, messages: Vec<Message>, source: Source) -> Result<()> {
-        match source {
-            Source::New => {}
-            Source::OwnPending => self.summary.recovered += messages.len() as u64,
-            Source::Claimed => self.summary.claimed += messages.len() as u64,
-        }
-        if self.settings.delay.is_zero() {
-            return self.handle_batch(messages);
-        }
-        for message in messages {
-            self.handle_batch(vec![message])?;
-        }
-        Ok(())
-    }
-
-    /// Handles messages as one batch: one write of their lines, one round trip of XACKs.
-    fn handle_batch(&mut self, messages: Vec<Message>) -> Result<()> {
-        let settings = self.settings;
-        self.buffer.clear();
-        let mut done: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(messages.len());
-        for message in &messages {
-            if message.fields.is_none() {
-                self.summary.deleted += 1;
-            } else if let Some(reason) = poison::verdict(message, settings.max_deliveries) {
-                self.dead_letter(message, &reason)?;
-            } else {
-                if !settings.delay.is_zero() {
-                    std::thread::sleep(settings.delay);
-                }
-                if settings.json {
-                    message::write_json(&mut self.buffer, &settings.name, message);
-                } else {
-                    message::write_line(&mut self.buffer, &settings.name, message);
-                }
-                self.summary.processed += 1;
-            }
-            done.push((Arc::clone(&message.stream), message.id));
-        }
-        if !self.buffer.is_empty() {
-            self.out.write_all(&self.buffer)?;
-            self.out.flush()?;
-        }
-        let mut start = 0;
-        while start < done.len() {
-            let stream = Arc::clone(&done[start].0);
-            let end = start
-                + done[start..]
-                    .iter()
-                    .take_while(|(s, _)| *s == stream)
-                    .count();
-            let ids: Vec<StreamId> = done[start..end].iter().map(|(_, id)| *id).collect();
-            self.ack(&stream, &ids)?;
-            start = end;
-        }
-        Ok(())
-    }
-
-    /// Acknowledges `ids` of `key` in one round trip (safe to repeat after a reconnect).
-    fn ack(&mut self, key: &str, ids: &[StreamId]) -> Result<()> {
-        let group = &self.settings.group;
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(key).arg(group);
-        for id in ids {
-            cmd.arg(id.to_string());
-        }
-        self.link
-            .call(&format!("XACK {key} {group}"), |con| cmd.query::<i64>(con))?;
-        if let (Some(index), Some(max)) = (
-            self.streams.iter().position(|s| **s == *key),
-            ids.iter().max(),
-        ) {
-            let last = &mut self.last_acked[index];
-            *last = (*last).max(Some(*max));
-        }
-        Ok(())
-    }
-
-    /// Writes a poison message to the dead-letter stream; the caller then acknowledges it.
-    fn dead_letter(&mut self, message: &Message, reason: &str) -> Result<()> {
-        let settings = self.settings;
-        let key = settings
-            .dead_letter
-            .clone()
-            .unwrap_or_else(|| format!("{}:dead", message.stream));
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&key).arg("*");
-        for (name, value) in poison::dead_letter_fields(message, reason, &settings.name) {
-            cmd.arg(name).arg(value);
-        }
-        let what = format!("XADD {key}");
-        if settings.cluster {
-            // `<stream>:dead` hashes to its own slot, likely on another node.
-            let link = match self.dead_links.entry(key.clone()) {
-                std::collections::hash_map::Entry::Occupied(link) => link.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(Link::open_for(
-                    &self.target,
-                    &key,
-                    true,
-                    settings.retry_for,
-                )?),
-            };
-            link.call(&what, |con| cmd.query::<Value>(con))?;
-        } else {
-            self.link.call(&what, |con| cmd.query::<Value>(con))?;
-        }
-        eprintln!(
-            "{}: {} {} went to {key}: {reason}",
-            settings.name, message.stream, message.id
-        );
-        self.summary.dead_lettered += 1;
-        Ok(())
     }
 }

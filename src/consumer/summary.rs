@@ -1,0 +1,54 @@
+//! What a consumer did: counts printed on stderr when it stops.
+
+use std::time::Duration;
+
+/// What a consumer did, printed on stderr when it stops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Messages processed and acknowledged (re-read and claimed ones included).
+    pub processed: u64,
+    /// Own pending messages re-read after a restart or a broken connection.
+    pub recovered: u64,
+    /// Messages claimed from other consumers.
+    pub claimed: u64,
+    /// Messages sent to the dead-letter stream.
+    pub dead_lettered: u64,
+    /// Pending IDs acknowledged because their entry no longer exists.
+    pub deleted: u64,
+    /// Idle consumers deleted from the group.
+    pub pruned: u64,
+    /// Time from start to stop.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Adds another part's counts (cluster mode runs one part per stream).
+    pub fn add(&mut self, other: &Summary) {
+        self.processed += other.processed;
+        self.recovered += other.recovered;
+        self.claimed += other.claimed;
+        self.dead_lettered += other.dead_lettered;
+        self.deleted += other.deleted;
+        self.pruned += other.pruned;
+    }
+
+    /// The one line printed on stderr at the end.
+    pub fn line(&self, name: &str) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.processed as f64 / secs
+        } else {
+            0.0
+        };
+        format!(
+            "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
+             {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned",
+            self.processed,
+            self.recovered,
+            self.claimed,
+            self.dead_lettered,
+            self.deleted,
+            self.pruned
+        )
+    }
+}
