@@ -12,7 +12,10 @@ fn main() {
         let request = args.request(stdout_is_terminal());
         let target = args.connection.target()?;
         let shutdown = Shutdown::install("inspect: stopping (Ctrl-C again to exit at once)")?;
-        match monsoon::inspect::run(&target, &request, &shutdown, &mut std::io::stdout().lock()) {
+        let cluster = args.connection.cluster;
+        // Unlocked stdout: `tail --cluster` writes from one thread per slot, each write whole.
+        let mut out = std::io::stdout();
+        match monsoon::inspect::run(&target, cluster, &request, &shutdown, &mut out) {
             Ok(()) => Ok(exit::SUCCESS),
             // `inspect range chennai | head`: the reader has what it wanted.
             Err(Error::Output(err)) if err.kind() == ErrorKind::BrokenPipe => Ok(exit::SUCCESS),

@@ -145,11 +145,13 @@ pub enum Command {
 }
 
 impl InspectArgs {
-    /// The clap command, with the connection options accepted before or after the subcommand.
+    /// The clap command, with `--redis-url`, `--prefix` and `--cluster` accepted before or after
+    /// the subcommand.
     pub fn command_line() -> clap::Command {
         Self::command()
             .mut_arg("redis_url", |a| a.global(true))
             .mut_arg("prefix", |a| a.global(true))
+            .mut_arg("cluster", |a| a.global(true))
     }
 
     /// Parses the process's arguments; on a usage error prints it and exits 2.
@@ -307,6 +309,13 @@ mod tests {
         }
         let args = parse(&["range", "chennai", "--redis-url", "redis://127.0.0.1:7777"]);
         assert_eq!(args.connection.redis_url, "redis://127.0.0.1:7777");
+        assert!(!args.connection.cluster);
+        assert!(parse(&["--cluster", "range", "chennai"]).connection.cluster);
+        assert!(
+            parse(&["memory", "chennai", "--cluster"])
+                .connection
+                .cluster
+        );
     }
 
     /// `--from` takes times, and the chart is 80 wide off a terminal.

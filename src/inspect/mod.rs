@@ -59,22 +59,27 @@ pub enum Request {
     Memory(memory::Memory),
 }
 
-/// Connects to `target` and runs `request`, writing to `out`; `shutdown` ends `tail` and `watch`.
-pub fn run(
+/// Runs `request` against `target`, writing to `out`; `shutdown` ends `tail` and `watch`.
+///
+/// With `cluster`, `target` is a seed node: each stream is read on the node that owns its slot
+/// (found again after a redirect), `tail` reads each slot's streams in its own thread, and
+/// `memory` adds up used_memory over the nodes involved.
+pub fn run<W: Write + Send>(
     target: &Target,
+    cluster: bool,
     request: &Request,
     shutdown: &Shutdown,
-    out: &mut impl Write,
+    out: &mut W,
 ) -> Result<()> {
-    let mut link = Link::open(target, Some(RETRY_FOR))?;
+    let open = |key: &str| Link::open_for(target, key, cluster, Some(RETRY_FOR));
     match request {
-        Request::Range(range) => range.run(&mut link, out),
-        Request::Tail(tail) => tail.run(&mut link, shutdown, out),
-        Request::Pending(pending) => pending.run(&mut link, out),
-        Request::Groups(groups) => groups.run(&mut link, out),
-        Request::Watch(watch) => watch.run(&mut link, shutdown, out),
-        Request::Chart(chart) => chart.run(&mut link, out),
-        Request::Memory(memory) => memory.run(&mut link, out),
+        Request::Range(range) => range.run(&mut open(&range.key)?, out),
+        Request::Tail(tail) => tail.run(target, cluster, shutdown, out),
+        Request::Pending(pending) => pending.run(&mut open(&pending.key)?, out),
+        Request::Groups(groups) => groups.run(&mut open(&groups.key)?, out),
+        Request::Watch(watch) => watch.run(&mut open(&watch.key)?, shutdown, out),
+        Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
+        Request::Memory(memory) => memory.run(target, cluster, out),
     }
 }
 

@@ -9,17 +9,23 @@
 //! `$` is resolved to a concrete ID once, at start: passing `$` to every XREAD would skip
 //! whatever arrived between two reads. BLOCK stays well below the socket read timeout, so the
 //! server always answers before the client gives up on it, and Ctrl-C is noticed between reads.
+//!
+//! In a Redis Cluster a multi-key XREAD must name keys of one hash slot (CROSSSLOT otherwise,
+//! even when one node owns both slots), so the streams are split by slot and each part is read
+//! by its own thread on the node that owns it; every thread blocks on its own connection, and
+//! the entries go out through one locked output, a whole batch per write.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
 
 use super::bound::Bound;
-use crate::connection::{Link, ensure_stream};
-use crate::error::Result;
-use crate::message::decode_read;
+use crate::cluster;
+use crate::connection::{Link, Target, ensure_stream};
+use crate::error::{Error, Result};
+use crate::message::{Message, decode_read};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -55,31 +61,124 @@ pub struct Tail {
     pub json: bool,
 }
 
-impl Tail {
-    /// Reads until `count` entries were printed or a stop is asked for.
-    pub fn run(&self, link: &mut Link, shutdown: &Shutdown, out: &mut impl Write) -> Result<()> {
-        for key in &self.keys {
-            ensure_stream(link, key)?;
+/// The one output all readers share: what is left to print, and whether the header is out.
+struct Printer<'a, W> {
+    /// Where the entries go.
+    out: &'a mut W,
+    /// Entries still to print before `--count` is reached.
+    left: u64,
+    /// Whether the column header is still to be printed.
+    header: bool,
+    /// Width of the STREAM column: the longest key, so batches from every reader line up.
+    width: usize,
+    /// One JSON object per entry instead of columns.
+    json: bool,
+}
+
+impl<W: Write> Printer<'_, W> {
+    /// Prints as many of `messages` as `--count` still allows, in one write; returns whether
+    /// the count is now reached.
+    fn print(&mut self, messages: &mut Vec<Message>) -> Result<bool> {
+        messages.truncate(usize::try_from(self.left).unwrap_or(usize::MAX));
+        if messages.is_empty() {
+            return Ok(self.left == 0);
         }
-        let streams: Vec<Arc<str>> = self.keys.iter().map(|k| Arc::from(k.as_str())).collect();
-        let mut after = Vec::with_capacity(self.keys.len());
-        for key in &self.keys {
+        self.left -= messages.len() as u64;
+        let text = if self.json {
+            messages
+                .iter()
+                .map(|m| format!("{}\n", super::entry_json(m)))
+                .collect()
+        } else {
+            let mut table = super::entries_table(messages, true);
+            table.min_width(0, self.width);
+            table.render(std::mem::take(&mut self.header))
+        };
+        super::emit(self.out, &text)?;
+        Ok(self.left == 0)
+    }
+}
+
+impl Tail {
+    /// Reads until `count` entries were printed or a stop is asked for. With `cluster`, `seed`
+    /// is a seed node and each slot's streams are read on their own node, in their own thread.
+    pub fn run<W: Write + Send>(
+        &self,
+        seed: &Target,
+        cluster: bool,
+        shutdown: &Shutdown,
+        out: &mut W,
+    ) -> Result<()> {
+        let printer = Mutex::new(Printer {
+            out,
+            left: self.count.unwrap_or(u64::MAX),
+            header: true,
+            width: self
+                .keys
+                .iter()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0),
+            json: self.json,
+        });
+        // Raised when --count is reached or a reader fails: every reader stops after its read.
+        let done = Shutdown::new();
+        let parts = reads(&self.keys, cluster);
+        let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
+            let readers: Vec<_> = parts
+                .iter()
+                .map(|keys| {
+                    let (printer, done) = (&printer, &done);
+                    scope.spawn(move || {
+                        let outcome = self.follow(seed, cluster, keys, shutdown, done, printer);
+                        // One part failing stops the others: the tail ends as a whole.
+                        done.request();
+                        outcome
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap_or(Err(Error::Interrupted)))
+                .collect()
+        });
+        outcomes.into_iter().collect()
+    }
+
+    /// Reads `keys` (one slot's, or all of them off a cluster) on one connection until `done`
+    /// or `shutdown` is raised, printing through `printer`.
+    fn follow<W: Write>(
+        &self,
+        seed: &Target,
+        cluster: bool,
+        keys: &[String],
+        shutdown: &Shutdown,
+        done: &Shutdown,
+        printer: &Mutex<Printer<'_, W>>,
+    ) -> Result<()> {
+        let Some(first) = keys.first() else {
+            return Ok(());
+        };
+        let mut link = Link::open_for(seed, first, cluster, Some(super::RETRY_FOR))?;
+        for key in keys {
+            ensure_stream(&mut link, key)?;
+        }
+        let streams: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(k.as_str())).collect();
+        let mut after = Vec::with_capacity(keys.len());
+        for key in keys {
             after.push(match self.start {
-                Start::New => last_id(link, key)?,
+                Start::New => last_id(&mut link, key)?,
                 Start::From(bound) => bound.read_after(),
             });
         }
         link.set_read_timeout(Some(BLOCK + READ_TIMEOUT_MARGIN))?;
-        let width = self
-            .keys
-            .iter()
-            .map(|k| k.chars().count())
-            .max()
-            .unwrap_or(0);
-        let mut left = self.count.unwrap_or(u64::MAX);
-        let mut header = true;
-        let what = format!("XREAD on {}", self.keys.join(" "));
-        while left > 0 && !shutdown.is_requested() {
+        let what = format!("XREAD on {}", keys.join(" "));
+        let stopped = || shutdown.is_requested() || done.is_requested();
+        while !stopped() {
+            let left = lock(printer)?.left;
+            if left == 0 {
+                break;
+            }
             let reply: Value = link.call(&what, |con| {
                 redis::cmd("XREAD")
                     .arg("COUNT")
@@ -87,36 +186,51 @@ impl Tail {
                     .arg("BLOCK")
                     .arg(BLOCK.as_millis() as u64)
                     .arg("STREAMS")
-                    .arg(&self.keys)
+                    .arg(keys)
                     .arg(after.iter().map(StreamId::to_string).collect::<Vec<_>>())
                     .query(con)
             })?;
             let mut messages =
-                decode_read(reply, &streams).map_err(|e| super::bad_reply(link, &what, e))?;
-            messages.truncate(usize::try_from(left).unwrap_or(usize::MAX));
-            if messages.is_empty() {
-                continue;
-            }
+                decode_read(reply, &streams).map_err(|e| super::bad_reply(&link, &what, e))?;
             for message in &messages {
                 if let Some(i) = streams.iter().position(|s| Arc::ptr_eq(s, &message.stream)) {
                     after[i] = after[i].max(message.id);
                 }
             }
-            left -= messages.len() as u64;
-            let text = if self.json {
-                messages
-                    .iter()
-                    .map(|m| format!("{}\n", super::entry_json(m)))
-                    .collect()
-            } else {
-                let mut table = super::entries_table(&messages, true);
-                table.min_width(0, width);
-                table.render(std::mem::take(&mut header))
-            };
-            super::emit(out, &text)?;
+            // Another reader may have reached --count while this one waited: the printer prints
+            // nothing past it, and this reader stops too.
+            if lock(printer)?.print(&mut messages)? {
+                break;
+            }
         }
         Ok(())
     }
+}
+
+/// The shared printer; a reader that panicked while holding it leaves no usable output.
+fn lock<'m, 'a, W>(
+    printer: &'m Mutex<Printer<'a, W>>,
+) -> Result<std::sync::MutexGuard<'m, Printer<'a, W>>> {
+    printer
+        .lock()
+        .map_err(|_| Error::Output(std::io::Error::other("output lock poisoned")))
+}
+
+/// The streams each XREAD covers, in the order given: all of them in one read off a cluster;
+/// in a cluster, one read per hash slot (keys sharing a `{hash tag}` share a read).
+pub fn reads(keys: &[String], cluster: bool) -> Vec<Vec<String>> {
+    if !cluster {
+        return vec![keys.to_vec()];
+    }
+    let mut parts: Vec<(u16, Vec<String>)> = Vec::new();
+    for key in keys {
+        let slot = cluster::slot(key);
+        match parts.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, part)) => part.push(key.clone()),
+            None => parts.push((slot, vec![key.clone()])),
+        }
+    }
+    parts.into_iter().map(|(_, part)| part).collect()
 }
 
 /// The last entry ID of `key`, or `0-0` when it is empty or missing.
@@ -159,5 +273,23 @@ mod tests {
             Ok(Start::From(Bound::Id(StreamId::new(5, 1))))
         );
         assert!(parse_start("later").is_err());
+    }
+
+    /// Off a cluster one XREAD covers every stream; in a cluster, one per hash slot, in order.
+    #[test]
+    fn one_read_per_slot_in_a_cluster() {
+        let keys: Vec<String> = ["chennai", "coimbatore", "{chennai}:dead", "pune"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(reads(&keys, false), vec![keys.clone()]);
+        assert_eq!(
+            reads(&keys, true),
+            vec![
+                vec![String::from("chennai"), String::from("{chennai}:dead")],
+                vec![String::from("coimbatore")],
+                vec![String::from("pune")],
+            ]
+        );
     }
 }
