@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # The performance benchmark of issue 5: our producer and consumer against a private Redis, next
-# to redis-benchmark's pipelined XADD of the same entries, in one run; prints one table.
+# to redis-benchmark's pipelined XADD of the same entries, in one run; prints one table. Issue 6's
+# cluster row: the same six cities produced and drained on that one server and on a private
+# 3-master Redis Cluster.
 #
 #   scripts/bench.sh              # 7 rounds (medians of 7)
 #   ROUNDS=15 scripts/bench.sh    # more rounds, steadier medians
+#   CLUSTER=0 scripts/bench.sh    # without the cluster row (no cluster started; about half the time)
 #
 # Builds release binaries, starts its own redis-server on a free port in a temp dir (never the one
 # on 6379; stopped on exit), and runs the compared commands in turn within every round (A B A B
 # ...), so a machine whose speed drifts during the run slows both sides alike. Every figure is
 # the median over the rounds, except peak RSS, which is the largest seen. BENCHMARKS.md explains
-# each number. Public tools only: redis-benchmark, redis-cli, GNU time, date +%s%N.
+# each number. Public tools only: redis-benchmark, redis-cli (--cluster create), GNU time,
+# date +%s%N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-7}
+CLUSTER=${CLUSTER:-1}
+# The cluster row's cities: on a 3-master cluster, hyderabad and kochi hash to the first master's
+# slots, coimbatore and pune to the second's, chennai and jaipur to the third's.
+SIX=(chennai coimbatore pune hyderabad kochi jaipur)
 DATE=2018-08-15
 DAY=86400
 IDLE_EXIT_MS=300
@@ -33,46 +41,83 @@ cargo build --release --locked --bins --quiet
 BIN=target/release
 
 work=$(mktemp -d)
-server_pid=
+server_pids=() # every redis-server this script started: the single server and the cluster's
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${server_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free port: pick one at random, let redis-server try to bind it, retry on failure.
-start_server() {
-  local attempt
+# Starts a private redis-server in DIR (created) with extra ARGS on a free port, and sets
+# NODE_PORT. A free port: pick one at random below 50000 (a cluster node's bus port is its port +
+# 10000, so it must stay below 55536), let redis-server try to bind it, retry on failure.
+start_node() {
+  local dir=$1 attempt pid
+  shift
+  mkdir -p "$dir"
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    PORT=$((20000 + RANDOM % 30000))
-    redis-cli -p "$PORT" ping >/dev/null 2>&1 && continue # someone is there already
-    redis-server --bind 127.0.0.1 --port "$PORT" --dir "$work" --save '' --appendonly no \
-      --logfile "$work/redis.log" &
-    server_pid=$!
+    NODE_PORT=$((20000 + RANDOM % 30000))
+    redis-cli -p "$NODE_PORT" ping >/dev/null 2>&1 && continue # someone is there already
+    redis-server --bind 127.0.0.1 --port "$NODE_PORT" --dir "$dir" --save '' --appendonly no \
+      --logfile "$dir/redis.log" "$@" &
+    pid=$!
+    server_pids+=("$pid")
     for _ in $(seq 50); do
-      if redis-cli -p "$PORT" ping >/dev/null 2>&1; then return; fi
-      kill -0 "$server_pid" 2>/dev/null || break
+      if redis-cli -p "$NODE_PORT" ping >/dev/null 2>&1; then return; fi
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.05
     done
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-    echo "redis-server could not start on port $PORT (attempt $attempt); trying another" >&2
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "redis-server could not start on port $NODE_PORT (attempt $attempt); trying another" >&2
   done
-  echo "could not start a private redis-server; see $work/redis.log" >&2
+  echo "could not start a private redis-server; see $dir/redis.log" >&2
   exit 1
 }
-start_server
+start_node "$work"
+PORT=$NODE_PORT
 URL=redis://127.0.0.1:$PORT
 rcli() { redis-cli -p "$PORT" "$@"; }
 
+# A private Redis Cluster of three masters, no replicas: three cluster-mode servers joined with
+# redis-cli --cluster create; sets CPORTS (in creation order: the first master holds slots 0-5460)
+# and CURL (the seed: the first node). Returns once every node reports cluster_state:ok.
+start_cluster() {
+  local i p
+  CPORTS=()
+  for i in 1 2 3; do
+    start_node "$work/node$i" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 5000
+    CPORTS+=("$NODE_PORT")
+  done
+  redis-cli --cluster create "${CPORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
+    </dev/null >"$work/cluster-create.log" 2>&1 || {
+    cat "$work/cluster-create.log" >&2
+    echo "redis-cli --cluster create failed" >&2
+    exit 1
+  }
+  for p in "${CPORTS[@]}"; do
+    for i in $(seq 200); do
+      redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' && break
+      ((i < 200)) || { echo "cluster node on port $p never reported cluster_state:ok" >&2; exit 1; }
+      sleep 0.05
+    done
+  done
+  CURL=redis://127.0.0.1:${CPORTS[0]}
+}
+
 now_ns() { date +%s%N; }
-# The server's own CPU seconds so far (user + system), from INFO CPU.
-server_cpu() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'; }
+# The CPU seconds (user + system, from INFO CPU) used so far by the servers on CPU_PORTS, summed:
+# the single server by default, the three masters while the cluster is measured.
+CPU_PORTS=("$PORT")
+server_cpu() {
+  local p
+  for p in "${CPU_PORTS[@]}"; do redis-cli -p "$p" info cpu; done | tr -d '\r' |
+    awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f", s }'
+}
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
@@ -135,6 +180,58 @@ drain() {
   DRAIN_BUSY=$(calc %.1f "100 * ($CPU_S - $idle_cpu) * 1000 / $DRAIN_MS")
 }
 
+# --- the cluster row: six cities, a day each, on the single server and on the 3-master cluster --
+# No --prefix here: a prefix would move the keys to other slots. WHERE is node or cluster.
+six_args=()
+for c in "${SIX[@]}"; do six_args+=(--city "$c"); done
+where_args() {
+  if [ "$1" = cluster ]; then
+    W=(--redis-url "$CURL" --cluster) WCLI=(-c -p "${CPORTS[0]}") CPU_PORTS=("${CPORTS[@]}")
+  else
+    W=(--redis-url "$URL") WCLI=(-p "$PORT") CPU_PORTS=("$PORT")
+  fi
+}
+# Runs "$@" under timed, counting the CPU of WHERE's servers (all three masters for the cluster).
+measure() {
+  where_args "$1"
+  shift
+  timed "$@"
+  CPU_PORTS=("$PORT")
+}
+six_produce() { "$BIN/producer" "${W[@]}" "${six_args[@]}" --date "$DATE" --replace >/dev/null; }
+# One consumer reads all six streams in group GROUP, which it creates at START ($: nothing to
+# read; 0: the whole day), stdout through a pipe; afterwards nothing may be pending or unread.
+six_consume() {
+  local group=$1 start=$2 c pending lag
+  "$BIN/consumer" alice "${W[@]}" "${six_args[@]}" --group "$group" --start "$start" --delay 0 \
+    --idle-exit "${IDLE_EXIT_MS}ms" 2>>"$work/consumer.log" | cat >/dev/null
+  for c in "${SIX[@]}"; do
+    pending=$(redis-cli "${WCLI[@]}" xpending "$c" "$group" | head -n 1)
+    lag=$(redis-cli "${WCLI[@]}" xinfo groups "$c" |
+      awk -v g="$group" 'prev == "name" { cur = $0 } prev == "lag" && cur == g { print; exit } { prev = $0 }')
+    [ "$pending" = 0 ] && [ "$lag" = 0 ] || {
+      echo "consumer left pending=$pending lag=$lag on $c (group $group); see $work/consumer.log" >&2
+      exit 1
+    }
+  done
+}
+# WHERE ROUND: the drain of the six days, net of the same consumer on groups with nothing to read
+# (as drain above); sets DRAIN_MS and DRAIN_CPU_MS (the servers' CPU in that time).
+six_drain() {
+  local idle_ms idle_cpu
+  measure "$1" six_consume "idle$2" '$'
+  idle_ms=$WALL_MS idle_cpu=$CPU_S
+  measure "$1" six_consume "drain$2" 0
+  DRAIN_MS=$(calc %.3f "$WALL_MS - $idle_ms")
+  DRAIN_CPU_MS=$(calc %.3f "($CPU_S - $idle_cpu) * 1000")
+}
+if ((CLUSTER)); then
+  echo "starting a private 3-master Redis Cluster ..." >&2
+  start_cluster
+fi
+declare -a sp_node_ms sp_node_cpu sp_cluster_ms sp_cluster_cpu sk_node_ms sk_node_cpu \
+  sk_cluster_ms sk_cluster_cpu
+
 declare -a p_ms p_busy rb_ms rb_busy ratio c1_ms c4_ms c8_ms c4_busy c8_busy \
   k1_ms k2_ms k1_busy k2_busy start_ms
 rb_n=0
@@ -162,6 +259,19 @@ for round in $(seq "$ROUNDS"); do
   drain alice bob && k2_ms+=("$DRAIN_MS") && k2_busy+=("$DRAIN_BUSY")
   # Process start, connection and a first command: a one-entry run.
   timed producer --replace --city start --count 1 && start_ms+=("$WALL_MS")
+  # The cluster row: 1 node and 3 masters, the order flipped every round.
+  if ((CLUSTER)); then
+    if ((round % 2)); then order=(node cluster); else order=(cluster node); fi
+    for where in "${order[@]}"; do
+      measure "$where" six_produce
+      ms=$WALL_MS cpu=$(calc %.3f "$CPU_S * 1000")
+      if [ "$where" = node ]; then sp_node_ms+=("$ms") sp_node_cpu+=("$cpu"); else sp_cluster_ms+=("$ms") sp_cluster_cpu+=("$cpu"); fi
+    done
+    for where in "${order[@]}"; do
+      six_drain "$where" "$round"
+      if [ "$where" = node ]; then sk_node_ms+=("$DRAIN_MS") sk_node_cpu+=("$DRAIN_CPU_MS"); else sk_cluster_ms+=("$DRAIN_MS") sk_cluster_cpu+=("$DRAIN_CPU_MS"); fi
+    done
+  fi
 done
 
 # Peak RSS from the OS (GNU time's %M, KiB), largest of the rounds.
@@ -229,3 +339,28 @@ echo
 printf '%-58s %10s\n' "MEMORY USAGE of the day's stream (SAMPLES 0)" "$(calc %.2f "$memory / 1e6") MB"
 echo "  (the original demo's stream: 2.3 MB)"
 printf '%-58s %10.1f   (target < 20 ms)\n' "process start to first command: producer --count 1 (ms)" "$(median "${start_ms[@]}")"
+
+if ((CLUSTER)); then
+  SIXN=$((${#SIX[@]} * DAY))
+  echo
+  printf '%-58s %10s %11s %8s %7s\n' "${#SIX[@]} cities x $DAY entries: 1 node vs 3 masters" \
+    "wall ms" "entries/ms" "srv CPU" "busy"
+  six_row() { # LABEL WALL_MSES... -- CPU_MSES...
+    local label=$1 ms cpu
+    ms=$(median "${@:2:ROUNDS}") cpu=$(median "${@:ROUNDS+2}")
+    printf '%-58s %10.1f %11.1f %5.0f ms %6.0f%%\n' "$label" "$ms" "$(calc %.4f "$SIXN / $ms")" "$cpu" \
+      "$(calc %.4f "100 * $cpu / $ms")"
+  }
+  six_row "producer --replace, 6 x --city, 1 node" "${sp_node_ms[@]}" "${sp_node_cpu[@]}"
+  six_row "producer --replace, 6 x --city, 3 masters (--cluster)" "${sp_cluster_ms[@]}" "${sp_cluster_cpu[@]}"
+  six_row "1 consumer drains all six, --delay 0, 1 node" "${sk_node_ms[@]}" "${sk_node_cpu[@]}"
+  six_row "1 consumer drains all six, --delay 0, 3 masters" "${sk_cluster_ms[@]}" "${sk_cluster_cpu[@]}"
+  printf '%-58s %10.2f\n' "wall ratio 3 masters / 1 node: producer" \
+    "$(calc %.4f "$(median "${sp_cluster_ms[@]}") / $(median "${sp_node_ms[@]}")")"
+  printf '%-58s %10.2f\n' "wall ratio 3 masters / 1 node: consumer drain" \
+    "$(calc %.4f "$(median "${sk_cluster_ms[@]}") / $(median "${sk_node_ms[@]}")")"
+  echo "  (srv CPU: the servers' own CPU, summed over the three masters; busy = srv CPU / wall, of one core."
+  echo "   This machine has $(nproc) CPUs: the three masters share the same cores as the single server"
+  echo "   and the client, so no speed-up is expected here; on separate machines each master brings"
+  echo "   its own core.)"
+fi
