@@ -142,6 +142,13 @@ rb_xadd() {
   redis-benchmark -p "$PORT" -c 1 -P 1000 -n "$DAY" -q \
     XADD bench:rb '*' sensor 1 temperature 27.4 humidity 71 >/dev/null
 }
+# The same XADDs from 10 connections in pipelines of 10: the server's cost per entry when readings
+# arrive in small groups (as from live sensors) rather than in batches of 1000.
+rb_small() {
+  rcli del bench:rbs >/dev/null
+  redis-benchmark -p "$PORT" -c 10 -P 10 -n "$DAY" -q \
+    XADD bench:rbs '*' sensor 1 temperature 27.4 humidity 71 >/dev/null
+}
 cities() {
   local n=$1 args=() i
   for i in $(seq "$n"); do args+=(--city "c$i"); done
@@ -232,7 +239,7 @@ fi
 declare -a sp_node_ms sp_node_cpu sp_cluster_ms sp_cluster_cpu sk_node_ms sk_node_cpu \
   sk_cluster_ms sk_cluster_cpu
 
-declare -a p_ms p_busy rb_ms rb_busy ratio c1_ms c4_ms c8_ms c4_busy c8_busy \
+declare -a rbs_us p_ms p_busy rb_ms rb_busy ratio c1_ms c4_ms c8_ms c4_busy c8_busy \
   k1_ms k2_ms k1_busy k2_busy start_ms
 rb_n=0
 for round in $(seq "$ROUNDS"); do
@@ -247,6 +254,7 @@ for round in $(seq "$ROUNDS"); do
   fi
   # redis-benchmark sends whole pipelines: -n 86400 -P 1000 is 87 x 1000 = 87,000 XADDs.
   rb_n=$(rcli xlen bench:rb)
+  timed rb_small && rbs_us+=("$(calc %.4f "$CPU_S * 1e6 / $(rcli xlen bench:rbs)")")
   ratio+=("$(calc %.4f "${p_ms[-1]} / (${rb_ms[-1]} * $DAY / $rb_n)")")
   # N cities in parallel vs one city.
   timed cities 1 && c1_ms+=("$WALL_MS")
@@ -292,6 +300,7 @@ for round in $(seq "$ROUNDS"); do
 done
 p10_len=$(rcli xlen bench:rss10)
 memory=$(rcli memory usage bench:chennai samples 0)
+memory10=$(rcli memory usage bench:rss10 samples 0)
 
 # --- the table ---------------------------------------------------------------------------------
 P_MS=$(median "${p_ms[@]}")
@@ -338,6 +347,7 @@ echo "  (target: <= 20 MiB each)"
 echo
 printf '%-58s %10s\n' "MEMORY USAGE of the day's stream (SAMPLES 0)" "$(calc %.2f "$memory / 1e6") MB"
 echo "  (the original demo's stream: 2.3 MB)"
+printf '%-58s %10s\n' "MEMORY USAGE of --sensors 10's stream ($p10_len entries)" "$(calc %.2f "$memory10 / 1e6") MB"
 printf '%-58s %10.1f   (target < 20 ms)\n' "process start to first command: producer --count 1 (ms)" "$(median "${start_ms[@]}")"
 
 if ((CLUSTER)); then
@@ -361,6 +371,26 @@ if ((CLUSTER)); then
     "$(calc %.4f "$(median "${sk_cluster_ms[@]}") / $(median "${sk_node_ms[@]}")")"
   echo "  (srv CPU: the servers' own CPU, summed over the three masters; busy = srv CPU / wall, of one core."
   echo "   This machine has $(nproc) CPUs: the three masters share the same cores as the single server"
-  echo "   and the client, so no speed-up is expected here; on separate machines each master brings"
-  echo "   its own core.)"
+  echo "   and the client, so no speed-up from the masters is expected here: at most the single"
+  echo "   server's idle second core, which the client needs too. On separate machines each master"
+  echo "   brings its own core. With --cluster the consumer reads each stream in its own thread, on"
+  echo "   1 node all six in one, so its drain ratio also measures client threads, not the cluster.)"
 fi
+
+# What a large deployment is sized from (README): the server's cost per entry, and memory.
+echo
+printf '%-58s %10s %11s\n' "per entry, for sizing" "server us" "M/s/core"
+per_entry() { # LABEL MICROSECONDS
+  printf '%-58s %10.3f %11.2f\n' "$1" "$2" "$(calc %.4f "1 / $2")"
+}
+if ((CLUSTER)); then
+  per_entry "XADD, producer, batches of 1000 (6 cities, 1 node)" \
+    "$(calc %.4f "$(median "${sp_node_cpu[@]}") * 1000 / $SIXN")"
+  per_entry "XREADGROUP + XACK, 1 consumer, --delay 0 (6 cities, 1 node)" \
+    "$(calc %.4f "$(median "${sk_node_cpu[@]}") * 1000 / $SIXN")"
+fi
+per_entry "XADD, redis-benchmark -c 10 -P 10 (pipelines of 10)" "$(median "${rbs_us[@]}")"
+printf '%-58s %10.1f\n' "MEMORY USAGE bytes per entry: a day, 1 sensor" "$(calc %.4f "$memory / $DAY")"
+printf '%-58s %10.1f\n' "MEMORY USAGE bytes per entry: a day, --sensors 10" "$(calc %.4f "$memory10 / $p10_len")"
+echo "  (server us: the server's own CPU per entry, median; M/s/core: millions of entries per second"
+echo "   one fully busy server core would take at that cost)"
