@@ -299,6 +299,8 @@ fn consumer_gives_up_after_retry_for() {
         !groups.is_empty()
     });
     server.kill();
+    // Hold the freed port, so that no other test's server can take it and answer alice.
+    let _hold = std::net::TcpListener::bind(("127.0.0.1", server.port));
     let started = Instant::now();
     let code = alice.wait();
     let errors = alice.errors();
