@@ -82,3 +82,29 @@ fn noperm_names_command_and_key() {
         stderr(&replace)
     );
 }
+
+/// `inspect` reads streams and groups as that user too.
+#[test]
+fn inspect_works_with_least_privilege() {
+    let server = Server::start();
+    let url = city_user(&server);
+    assert!(
+        run_as("producer", &url, &["--date", DATE, "--count", "20"])
+            .status
+            .success()
+    );
+    assert!(
+        run_as("consumer", &url, &["alice", "--idle-exit", "300ms"])
+            .status
+            .success()
+    );
+    for args in [
+        &["range", "chennai", "--count", "3"][..],
+        &["groups", "chennai"],
+        &["pending", "chennai"],
+        &["chart", "chennai", "--width", "40"],
+    ] {
+        let out = run_as("inspect", &url, args);
+        assert!(out.status.success(), "inspect {args:?}: {}", stderr(&out));
+    }
+}

@@ -215,3 +215,49 @@ fn heavy_node_restart_is_ridden_out() {
     };
     assert_eq!(summary[0], redis::Value::Int(0));
 }
+
+/// On a cluster, the least-privilege user needs only `+cluster|slots` more, as README says.
+#[test]
+fn heavy_least_privilege_user_on_a_cluster() {
+    let cluster = Cluster::start(&[]);
+    for node in &cluster.nodes {
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("sensor")
+            .arg("on")
+            .arg(">pw-sensor-7")
+            .arg("~chennai")
+            .arg("~chennai:*")
+            .arg("~pune")
+            .arg("~pune:*")
+            .arg("+@stream")
+            .arg("+@connection")
+            .arg("+type")
+            .arg("+exists")
+            .arg("+cluster|slots")
+            .query(&mut node.con())
+            .unwrap();
+    }
+    let url = cluster
+        .url()
+        .replace("redis://", "redis://sensor:pw-sensor-7@");
+    let run = |name: &str, args: &[&str]| {
+        Command::new(support::bin(name))
+            .args(["--redis-url", &url, "--cluster"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cities = ["--city", "chennai", "--city", "pune"];
+    let out = run(
+        "producer",
+        &[&["--date", DATE, "--count", "50"][..], &cities].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(
+        "consumer",
+        &[&["alice", "--idle-exit", "300ms"][..], &cities].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 100);
+}
