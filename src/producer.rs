@@ -183,19 +183,15 @@ pub fn produce_city(
         })?;
     }
     let total = run.schedule.total();
-    let mut position = match resume(&mut link, run)? {
-        Resume::Complete => {
-            return Ok(Report {
-                key: run.key.clone(),
-                written: 0,
-                total,
-                elapsed: Duration::ZERO,
-                already_complete: true,
-                interrupted: false,
-            });
-        }
-        Resume::From(index) => index,
-        Resume::PastRange => unreachable!("resume() reports PastRange as an error"),
+    let Some(mut position) = resume(&mut link, run)? else {
+        return Ok(Report {
+            key: run.key.clone(),
+            written: 0,
+            total,
+            elapsed: Duration::ZERO,
+            already_complete: true,
+            interrupted: false,
+        });
     };
     let first = position;
     bar.set_length(total);
@@ -212,11 +208,7 @@ pub fn produce_city(
                 // What the server kept is the truth, not what we counted: a crash can lose
                 // acknowledged writes, so ask again where the stream ends.
                 link.reconnect(&cause)?;
-                position = match resume(&mut link, run)? {
-                    Resume::Complete => total,
-                    Resume::From(index) => index,
-                    Resume::PastRange => unreachable!("resume() reports PastRange as an error"),
-                };
+                position = resume(&mut link, run)?.unwrap_or(total);
                 bar.set_position(position);
             }
         }
@@ -232,10 +224,13 @@ pub fn produce_city(
     })
 }
 
-/// Where to start writing, or the error for a stream already past the range.
-fn resume(link: &mut Link, run: &CityRun) -> Result<Resume> {
+/// The index to start writing from (`None`: the stream already holds the whole range), or the
+/// error for a stream already past the range.
+fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
     let last = last_id(link, &run.key)?;
     match run.schedule.resume(last) {
+        Resume::From(index) => Ok(Some(index)),
+        Resume::Complete => Ok(None),
         Resume::PastRange => {
             let last = last.unwrap_or_default();
             Err(Error::PastRange {
@@ -245,7 +240,6 @@ fn resume(link: &mut Link, run: &CityRun) -> Result<Resume> {
                 range_end: run.schedule.last_id(),
             })
         }
-        other => Ok(other),
     }
 }
 
