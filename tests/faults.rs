@@ -99,25 +99,9 @@ fn poison_entries_go_to_the_dead_letter_stream() {
         ],
     );
     // Delivered five times to a consumer that never acks (one new read, four re-reads).
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("mygroup")
-        .arg("ghost")
-        .arg("STREAMS")
-        .arg("chennai")
-        .arg(">")
-        .query(&mut con)
-        .unwrap();
+    support::read_without_ack(&mut con, "chennai", "mygroup", "ghost", 100, ">");
     for _ in 0..4 {
-        let _: Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("mygroup")
-            .arg("ghost")
-            .arg("STREAMS")
-            .arg("chennai")
-            .arg("0")
-            .query(&mut con)
-            .unwrap();
+        support::read_without_ack(&mut con, "chennai", "mygroup", "ghost", 100, "0");
     }
     let valid_a = xadd(
         &mut con,
@@ -319,24 +303,8 @@ fn claimed_ids_that_no_longer_exist_are_acknowledged() {
         &["--date", DATE, "--count", "10"],
     ));
     let mut con = server.con();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("chennai")
-        .arg("mygroup")
-        .arg("0")
-        .query(&mut con)
-        .unwrap();
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("mygroup")
-        .arg("ghost")
-        .arg("COUNT")
-        .arg(4)
-        .arg("STREAMS")
-        .arg("chennai")
-        .arg(">")
-        .query(&mut con)
-        .unwrap();
+    support::create_group(&mut con, "chennai", "mygroup");
+    support::read_without_ack(&mut con, "chennai", "mygroup", "ghost", 4, ">");
     let _: i64 = redis::cmd("XDEL")
         .arg("chennai")
         .arg("1534291200000-0")
@@ -364,24 +332,8 @@ fn prune_idle_never_drops_a_pending_entry() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "6"]));
     let mut con = server.con();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("chennai")
-        .arg("mygroup")
-        .arg("0")
-        .query(&mut con)
-        .unwrap();
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("mygroup")
-        .arg("ghost")
-        .arg("COUNT")
-        .arg(3)
-        .arg("STREAMS")
-        .arg("chennai")
-        .arg(">")
-        .query(&mut con)
-        .unwrap();
+    support::create_group(&mut con, "chennai", "mygroup");
+    support::read_without_ack(&mut con, "chennai", "mygroup", "ghost", 3, ">");
     let _: i64 = redis::cmd("XGROUP")
         .arg("CREATECONSUMER")
         .arg("chennai")

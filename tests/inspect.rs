@@ -40,25 +40,9 @@ fn json_lines(text: &str) -> Vec<Json> {
 /// Creates the group and leaves `holds` entries pending on each named consumer, in order.
 fn hold(server: &Server, holds: &[(&str, u64)]) {
     let mut con = server.con();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("chennai")
-        .arg("mygroup")
-        .arg("0")
-        .query(&mut con)
-        .unwrap();
+    support::create_group(&mut con, "chennai", "mygroup");
     for (consumer, count) in holds {
-        let _: redis::Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("mygroup")
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count)
-            .arg("STREAMS")
-            .arg("chennai")
-            .arg(">")
-            .query(&mut con)
-            .unwrap();
+        support::read_without_ack(&mut con, "chennai", "mygroup", consumer, *count, ">");
     }
 }
 

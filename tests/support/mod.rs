@@ -540,3 +540,37 @@ impl Cluster {
             .expect("owner among our nodes")
     }
 }
+
+/// Creates `group` on `key` at `0` (the stream must exist), as a consumer would on first use.
+pub fn create_group(con: &mut redis::Connection, key: &str, group: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg("0")
+        .query(con)
+        .expect("XGROUP CREATE");
+}
+
+/// Delivers up to `count` entries of `key` (`id`: `>` for new ones, `0` to re-deliver its own
+/// pending ones) to `consumer` without acknowledging them: a consumer that died holding them.
+pub fn read_without_ack(
+    con: &mut redis::Connection,
+    key: &str,
+    group: &str,
+    consumer: &str,
+    count: u64,
+    id: &str,
+) {
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(key)
+        .arg(id)
+        .query(con)
+        .expect("XREADGROUP");
+}
