@@ -7,20 +7,7 @@ use support::{DATE, Server, pending, stderr, stdout, xlen};
 
 /// Creates the user the README documents and returns its URL.
 fn city_user(server: &Server) -> String {
-    let mut con = server.con();
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg("sensor")
-        .arg("on")
-        .arg(">pw-sensor-7")
-        .arg("~chennai")
-        .arg("~chennai:*")
-        .arg("+@stream")
-        .arg("+@connection")
-        .arg("+type")
-        .arg("+exists")
-        .query(&mut con)
-        .unwrap();
+    support::create_stream_user(&mut server.con(), &["chennai"], &[]);
     format!("redis://sensor:pw-sensor-7@127.0.0.1:{}", server.port)
 }
 

@@ -5,21 +5,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use support::{Cluster, DATE, stderr, stdout};
-
-const CITIES: [&str; 6] = [
-    "chennai",
-    "coimbatore",
-    "pune",
-    "hyderabad",
-    "kochi",
-    "jaipur",
-];
-
-/// `--city` flags for every city.
-fn city_args() -> Vec<&'static str> {
-    CITIES.iter().flat_map(|c| ["--city", *c]).collect()
-}
+use support::{CITIES, Cluster, DATE, city_args, stderr, stdout};
 
 /// Runs a binary against the cluster's seed with `--cluster`.
 fn run_cluster(cluster: &Cluster, name: &str, args: &[&str]) -> Output {
@@ -221,22 +207,7 @@ fn heavy_node_restart_is_ridden_out() {
 fn heavy_least_privilege_user_on_a_cluster() {
     let cluster = Cluster::start(&[]);
     for node in &cluster.nodes {
-        let _: () = redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg("sensor")
-            .arg("on")
-            .arg(">pw-sensor-7")
-            .arg("~chennai")
-            .arg("~chennai:*")
-            .arg("~pune")
-            .arg("~pune:*")
-            .arg("+@stream")
-            .arg("+@connection")
-            .arg("+type")
-            .arg("+exists")
-            .arg("+cluster|slots")
-            .query(&mut node.con())
-            .unwrap();
+        support::create_stream_user(&mut node.con(), &["chennai", "pune"], &["+cluster|slots"]);
     }
     let url = cluster
         .url()

@@ -6,16 +6,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value as Json;
-use support::{Cluster, DATE, assert_ok, stderr, stdout, wait_until};
-
-const CITIES: [&str; 6] = [
-    "chennai",
-    "coimbatore",
-    "pune",
-    "hyderabad",
-    "kochi",
-    "jaipur",
-];
+use support::{CITIES, Cluster, DATE, assert_ok, city_args, stderr, stdout, wait_until};
 
 /// A binary pointed at the cluster's seed with `--cluster`.
 fn command(cluster: &Cluster, name: &str) -> Command {
@@ -46,7 +37,7 @@ fn json_lines(text: &str) -> Vec<Json> {
 /// Produces 50 seconds of 2018-08-15 for all six cities, each on its own node.
 fn produce_six(cluster: &Cluster) {
     let mut args = vec!["--date", DATE, "--count", "50"];
-    args.extend(CITIES.iter().flat_map(|c| ["--city", *c]));
+    args.extend(city_args());
     assert_ok(&run(cluster, "producer", &args));
 }
 

@@ -574,3 +574,37 @@ pub fn read_without_ack(
         .query(con)
         .expect("XREADGROUP");
 }
+
+/// Six cities whose slots cover all three masters of a 3-master cluster.
+pub const CITIES: [&str; 6] = [
+    "chennai",
+    "coimbatore",
+    "pune",
+    "hyderabad",
+    "kochi",
+    "jaipur",
+];
+
+/// `--city` flags for every city in [`CITIES`].
+pub fn city_args() -> Vec<&'static str> {
+    CITIES.iter().flat_map(|c| ["--city", *c]).collect()
+}
+
+/// Creates the least-privilege user README documents (`sensor`, password `pw-sensor-7`) with
+/// access to `cities` and their `:*` keys, plus `extra` rules (e.g. `+cluster|slots`).
+pub fn create_stream_user(con: &mut redis::Connection, cities: &[&str], extra: &[&str]) {
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SETUSER")
+        .arg("sensor")
+        .arg("on")
+        .arg(">pw-sensor-7");
+    for city in cities {
+        cmd.arg(format!("~{city}")).arg(format!("~{city}:*"));
+    }
+    cmd.arg("+@stream")
+        .arg("+@connection")
+        .arg("+type")
+        .arg("+exists")
+        .arg(extra);
+    let _: () = cmd.query(con).expect("ACL SETUSER");
+}
