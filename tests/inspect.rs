@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 
 use serde_json::Value as Json;
-use support::{DATE, Server, assert_ok, run, stdout, wait_until};
+use support::{DATE, Server, assert_ok, json_lines, run, stdout, wait_until};
 
 /// Writes `count` seconds of chennai (or `city`) for 2018-08-15.
 fn produce(server: &Server, city: &str, count: u64) {
@@ -28,13 +28,6 @@ fn inspect_ok(server: &Server, args: &[&str]) -> String {
     let output = inspect(server, args);
     assert_ok(&output);
     stdout(&output)
-}
-
-/// Each stdout line parsed as JSON.
-fn json_lines(text: &str) -> Vec<Json> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// Creates the group and leaves `holds` entries pending on each named consumer, in order.

@@ -6,7 +6,9 @@ mod support;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value as Json;
-use support::{CITIES, Cluster, DATE, assert_ok, city_args, stderr, stdout, wait_until};
+use support::{
+    CITIES, Cluster, DATE, assert_ok, city_args, json_lines, stderr, stdout, wait_until,
+};
 
 /// A binary pointed at the cluster's seed with `--cluster`.
 fn command(cluster: &Cluster, name: &str) -> Command {
@@ -25,13 +27,6 @@ fn inspect_ok(cluster: &Cluster, args: &[&str]) -> String {
     let output = run(cluster, "inspect", args);
     assert_ok(&output);
     stdout(&output)
-}
-
-/// Each stdout line parsed as JSON.
-fn json_lines(text: &str) -> Vec<Json> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// Produces 50 seconds of 2018-08-15 for all six cities, each on its own node.

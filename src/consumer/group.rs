@@ -200,20 +200,10 @@ pub fn prune_idle(
             return 1
         end
         return 0";
-    let what = format!("XINFO CONSUMERS {key} {group}");
-    let consumers: Vec<std::collections::HashMap<String, Value>> = link.call(&what, |con| {
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(key)
-            .arg(group)
-            .query(con)
-    })?;
     let mut deleted = Vec::new();
-    for consumer in consumers {
-        let field = |name: &str| consumer.get(name).cloned().unwrap_or(Value::Nil);
-        let name: String = redis::from_redis_value(field("name")).unwrap_or_default();
-        let idle_ms: u64 = redis::from_redis_value(field("idle")).unwrap_or_default();
-        if name == me || u128::from(idle_ms) < idle.as_millis() {
+    for member in crate::inspect::groups::read_members(link, key, group)? {
+        let name = member.name;
+        if name == me || u128::from(member.idle_ms) < idle.as_millis() {
             continue;
         }
         let what = format!("XGROUP DELCONSUMER {key} {group} {name}");

@@ -608,3 +608,10 @@ pub fn create_stream_user(con: &mut redis::Connection, cities: &[&str], extra: &
         .arg(extra);
     let _: () = cmd.query(con).expect("ACL SETUSER");
 }
+
+/// Each line of `text` parsed as JSON (a failure names the line).
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
