@@ -208,11 +208,15 @@ pub fn prune_idle(
         }
         let what = format!("XGROUP DELCONSUMER {key} {group} {name}");
         let done: i64 = link.call(&what, |con| {
-            redis::Script::new(DELETE_IF_EMPTY)
-                .key(key)
+            // EVAL, not EVALSHA: redis-rs would fall back to SCRIPT LOAD, one more command an
+            // ACL user would need; the script is a few hundred bytes.
+            redis::cmd("EVAL")
+                .arg(DELETE_IF_EMPTY)
+                .arg(1)
+                .arg(key)
                 .arg(group)
                 .arg(&name)
-                .invoke(con)
+                .query(con)
         })?;
         if done == 1 {
             deleted.push(name);
