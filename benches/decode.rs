@@ -11,6 +11,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use monsoon::message::{self, Message};
 use monsoon::reading::Weather;
 use monsoon::schedule::Schedule;
+use monsoon::server::entries;
 use redis::Value;
 
 const BATCH: usize = 500;
@@ -43,7 +44,7 @@ fn decode(c: &mut Criterion) {
     let raw = reply_bytes();
     let reply = redis::parse_redis_value(&raw).unwrap_or(Value::Nil);
     let streams = [Arc::<str>::from("chennai")];
-    let messages: Vec<Message> = message::decode_read(reply.clone(), &streams).unwrap_or_default();
+    let messages: Vec<Message> = entries::decode_read(reply.clone(), &streams).unwrap_or_default();
     assert_eq!(messages.len(), BATCH);
     let mut out = Vec::with_capacity(64 * 1024);
 
@@ -55,7 +56,7 @@ fn decode(c: &mut Criterion) {
     group.bench_function("decode_read, 500 entries", |b| {
         b.iter_batched(
             || reply.clone(),
-            |reply| black_box(message::decode_read(reply, &streams).map(|m| m.len())),
+            |reply| black_box(entries::decode_read(reply, &streams).map(|m| m.len())),
             BatchSize::SmallInput,
         )
     });

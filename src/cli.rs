@@ -1,20 +1,19 @@
 //! The binaries' command lines (clap), and their conversion into validated settings; nothing
 //! downstream of this module sees clap types.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser};
 
-use std::path::PathBuf;
-
-use crate::connection::{Target, TlsFiles};
 use crate::consumer;
 use crate::error::{Error, Result};
 use crate::exit;
-use crate::producer::CityRun;
+use crate::producer::{CityRun, Mode};
 use crate::reading::seed_from;
 use crate::schedule::Schedule;
+use crate::server::{Target, TlsFiles};
 use crate::stream_id::StreamId;
 
 /// Options every binary shares: where Redis is, and the prefix of every key.
@@ -66,7 +65,7 @@ impl ConnectionArgs {
             key: self.tls_key.clone(),
             insecure: self.tls_insecure,
         };
-        let target = Target::with_tls(&self.redis_url, &tls)?;
+        let target = Target::with_tls(&self.redis_url, &tls)?.in_cluster(self.cluster);
         if self.tls_insecure {
             eprintln!(
                 "warning: --tls-insecure: the server's certificate is not verified; anyone in between can read and change the traffic"
@@ -97,10 +96,17 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(interval)
 }
 
-/// A calendar date, `YYYY-MM-DD`.
+/// A calendar date, `YYYY-MM-DD`, from 1970-01-01 on: entry IDs are Unix milliseconds, so an
+/// earlier day has no IDs to give its readings.
 fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| format!("{e} (expected YYYY-MM-DD, e.g. 2018-08-15)"))
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("{e} (expected YYYY-MM-DD, e.g. 2018-08-15)"))?;
+    if date < chrono::DateTime::UNIX_EPOCH.date_naive() {
+        return Err(String::from(
+            "the date must be 1970-01-01 or later (entry IDs are Unix milliseconds)",
+        ));
+    }
+    Ok(date)
 }
 
 /// A name used in a key: not empty.
@@ -184,9 +190,16 @@ impl ProducerArgs {
                 maxlen: self.maxlen,
                 replace: self.replace,
                 retry_for: Some(self.retry_for),
-                cluster: self.connection.cluster,
             })
             .collect()
+    }
+
+    /// What the producer writes: a day (or `--count` timestamps), or live readings.
+    pub fn mode(&self) -> Mode {
+        match self.live {
+            false => Mode::Day,
+            true => Mode::Live { ticks: self.count },
+        }
     }
 }
 
@@ -286,7 +299,6 @@ impl ConsumerArgs {
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,
-            cluster: self.connection.cluster,
         })
     }
 }
@@ -295,6 +307,19 @@ impl ConsumerArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A day before 1970 is refused with the reason; 1970-01-01 is the first day there is.
+    #[test]
+    fn dates_from_1970() {
+        assert!(
+            parse_date("1960-01-01")
+                .unwrap_err()
+                .contains("1970-01-01 or later")
+        );
+        assert!(parse_date("1969-12-31").is_err());
+        assert_eq!(parse_date("1970-01-01"), Ok(NaiveDate::default()));
+        assert!(parse_date("2018-02-30").is_err());
+    }
 
     /// clap's own consistency checks pass for every binary.
     #[test]

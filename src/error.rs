@@ -48,7 +48,7 @@ pub enum Error {
 
     /// A key we need as a stream holds another type; we never touch it.
     #[error(
-        "key {key} holds a {actual}, not a stream; it was left as it was (use another --prefix or --city)"
+        "key {key} holds a {actual}, not a stream; it was left as it was (use another name or --prefix)"
     )]
     WrongType {
         /// The full key.
@@ -73,6 +73,31 @@ pub enum Error {
         range_end: StreamId,
     },
 
+    /// A stream that must exist to be read does not.
+    #[error("stream {key} does not exist; check the name and --prefix")]
+    NoStream {
+        /// The full key.
+        key: String,
+    },
+
+    /// A consumer group that must exist to be read does not.
+    #[error("group {group} does not exist on stream {key}; check --group")]
+    NoGroup {
+        /// The full stream key.
+        key: String,
+        /// The group asked for.
+        group: String,
+    },
+
+    /// A bug of ours: a worker thread panicked. Never "interrupted".
+    #[error("internal error in {what}: {message}")]
+    Internal {
+        /// What the thread was doing, e.g. "the producer of chennai".
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
+
     /// Any other reply from the server that we did not expect.
     #[error("Redis at {address} failed on {what}: {reason}")]
     Server {
@@ -94,6 +119,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is our output closing under us (`producer | head`): a normal end, not an
+    /// error, handled once at the top of every binary.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(err) if err.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// The process exit code this error stands for; see [`crate::exit`].
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -102,7 +133,11 @@ impl Error {
             Error::Refused { .. } | Error::WrongType { .. } | Error::PastRange { .. } => {
                 exit::REFUSED
             }
-            Error::Server { .. } | Error::Output(_) => exit::FAILURE,
+            Error::Server { .. }
+            | Error::Output(_)
+            | Error::NoStream { .. }
+            | Error::NoGroup { .. }
+            | Error::Internal { .. } => exit::FAILURE,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

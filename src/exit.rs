@@ -1,4 +1,4 @@
-//! Exit codes, the same for every binary, and the `main` shim that maps errors to them.
+//! Exit codes, the same for every binary (`edge::run_main` maps each error to its code).
 //!
 //! ```text
 //! 0    success (a consumer stopped by Ctrl-C included)
@@ -33,23 +33,3 @@ Exit codes:
   4    refused by the server (authentication, permission, wrong key type,
        a stream already past the range)
   130  interrupted (a second Ctrl-C; a producer stopped before done)";
-
-/// Runs a binary's body and exits with the code its outcome means.
-///
-/// Errors print as one line, `Error: <sentence>`, on stderr. An [`anyhow::Error`] that wraps a
-/// [`crate::Error`] keeps that error's code; anything else is a plain failure (1).
-pub fn run_main(body: impl FnOnce() -> anyhow::Result<i32>) -> ! {
-    let code = match body() {
-        Ok(code) => code,
-        Err(err) => {
-            let code = err
-                .downcast_ref::<crate::Error>()
-                .map_or(FAILURE, crate::Error::exit_code);
-            if code != INTERRUPTED {
-                eprintln!("Error: {err:#}");
-            }
-            code
-        }
-    };
-    std::process::exit(code)
-}

@@ -3,36 +3,48 @@
 //!
 //! # Layout
 //!
+//! Imports run one way: the domain, then the server layer on it, then the producer, the
+//! consumer and `inspect` on both, then the binaries (`src/bin/`), which only parse arguments.
+//!
+//! The domain (no server in sight):
 //! - [`stream_id`]: stream entry IDs (`<ms>-<seq>`), parsing, ordering, UTC time.
 //! - [`reading`]: where a reading is generated: a plausible, seeded day of weather per sensor.
 //! - [`schedule`]: which entries a producer run writes, and where a rerun resumes.
 //! - [`encode`]: where a batch is encoded: XADD straight into a reusable RESP buffer.
-//! - [`producer`]: where a batch is written: pipelined, resumable, more than one batch in flight.
-//! - [`live`]: `producer --live`: readings at the current time with server-assigned IDs.
+//! - [`message`]: a stream entry as a consumer gets it, rendered as a line or JSON.
+//!
+//! The server layer, everything that talks to Redis:
+//! - [`server`]: the target (URL, TLS, cluster seed, connecting, errors as sentences), cluster
+//!   routing, the reconnecting [`server::Link`] (the one judge of "is this a break?"), the
+//!   records the server answers with, and the requests everyone asks of a stream.
+//!
+//! What runs on it:
+//! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings.
 //! - [`consumer`]: where a message is read, processed, printed and acknowledged in a group.
 //! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
-//! - [`message`]: where a reply is decoded into messages, and messages are rendered as lines/JSON.
-//! - [`cluster`]: Redis Cluster: which node owns a stream's slot, and redirects.
-//! - [`connection`]: the Redis URL (password kept secret), connecting, reconnecting, error mapping.
+//!
+//! Shared by all of them:
+//! - [`fanout`]: one thread per city/stream/slot, one locked output; a panic is an internal error.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal).
 //! - [`cli`]: the command lines of the binaries, turned into validated settings.
 //! - [`error`] and [`exit`]: errors as sentences, and the exit code each one means.
+//! - [`edge`]: the top of every binary: one line per error, its exit code, broken pipes, panics.
 
 pub mod cli;
-pub mod cluster;
-pub mod connection;
 pub mod consumer;
+pub mod edge;
 pub mod encode;
 pub mod error;
 pub mod exit;
+pub mod fanout;
 pub mod inspect;
-pub mod live;
 pub mod message;
 pub mod producer;
 pub mod progress;
 pub mod reading;
 pub mod schedule;
+pub mod server;
 pub mod shutdown;
 pub mod stream_id;
 

@@ -62,7 +62,7 @@ impl Schedule {
     }
 
     /// The ID of the last entry of the run.
-    pub fn last_id(&self) -> StreamId {
+    pub fn final_id(&self) -> StreamId {
         self.id_at(self.total().saturating_sub(1))
     }
 
@@ -71,7 +71,7 @@ impl Schedule {
         let Some(last) = last else {
             return Resume::From(0);
         };
-        let end = self.last_id();
+        let end = self.final_id();
         if last > end {
             return Resume::PastRange;
         }
@@ -120,17 +120,17 @@ mod tests {
         let one = day(1);
         assert_eq!(one.total(), 86_400);
         assert_eq!(one.id_at(0), StreamId::new(1534291200000, 0));
-        assert_eq!(one.last_id(), StreamId::new(1534377599000, 0));
+        assert_eq!(one.final_id(), StreamId::new(1534377599000, 0));
         let ten = day(10);
         assert_eq!(ten.total(), 864_000);
-        assert_eq!(ten.last_id(), StreamId::new(1534377599000, 9));
+        assert_eq!(ten.final_id(), StreamId::new(1534377599000, 9));
         let odd = Schedule::day(NaiveDate::from_ymd_opt(2018, 8, 15).unwrap(), 7000, None, 1);
-        assert!(odd.last_id().ms < 1534377600000 && odd.last_id().ms + 7000 >= 1534377600000);
+        assert!(odd.final_id().ms < 1534377600000 && odd.final_id().ms + 7000 >= 1534377600000);
     }
 
     /// A rerun resumes right after the stream's last ID, whatever it is.
     #[test]
-    fn resumes_after_last_id() {
+    fn resumes_after_the_streams_last_id() {
         let run = day(3);
         assert_eq!(run.resume(None), Resume::From(0));
         assert_eq!(run.resume(Some(StreamId::new(5, 0))), Resume::From(0));
@@ -139,9 +139,9 @@ mod tests {
         // Between two timestamps: everything up to the next timestamp is done.
         let between = StreamId::new(run.id_at(3).ms + 500, 0);
         assert_eq!(run.resume(Some(between)), Resume::From(6));
-        assert_eq!(run.resume(Some(run.last_id())), Resume::Complete);
+        assert_eq!(run.resume(Some(run.final_id())), Resume::Complete);
         assert_eq!(
-            run.resume(Some(run.last_id().successor())),
+            run.resume(Some(run.final_id().successor())),
             Resume::PastRange
         );
     }

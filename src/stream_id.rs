@@ -31,6 +31,15 @@ impl StreamId {
         }
     }
 
+    /// The ID just before this one, if there is one (reading a range newest first).
+    pub fn predecessor(self) -> Option<Self> {
+        match (self.ms, self.seq) {
+            (0, 0) => None,
+            (ms, 0) => Some(StreamId::new(ms - 1, u64::MAX)),
+            (ms, seq) => Some(StreamId::new(ms, seq - 1)),
+        }
+    }
+
     /// The UTC time the ID's milliseconds stand for, if it is a representable date.
     pub fn time(self) -> Option<DateTime<Utc>> {
         i64::try_from(self.ms)
@@ -114,6 +123,12 @@ mod tests {
         assert!(StreamId::new(1, 9) < StreamId::new(2, 0));
         assert!(StreamId::new(2, 0) < StreamId::new(2, 1));
         assert_eq!(StreamId::new(2, u64::MAX).successor(), StreamId::new(3, 0));
+        assert_eq!(StreamId::new(5, 1).predecessor(), Some(StreamId::new(5, 0)));
+        assert_eq!(
+            StreamId::new(5, 0).predecessor(),
+            Some(StreamId::new(4, u64::MAX))
+        );
+        assert_eq!(StreamId::ZERO.predecessor(), None);
     }
 
     /// The ID's time prints as ISO 8601 UTC.

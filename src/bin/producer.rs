@@ -2,23 +2,22 @@
 
 use clap::Parser;
 use monsoon::cli::ProducerArgs;
-use monsoon::exit;
 use monsoon::shutdown::Shutdown;
+use monsoon::{edge, exit};
 
 fn main() {
-    exit::run_main(|| {
+    edge::run_main(|| {
         let args = ProducerArgs::parse();
         let target = args.connection.target()?;
         let shutdown = Shutdown::install(
             "producer: stopping after the batch in flight (Ctrl-C again to exit at once)",
         )?;
-        let live = args.live.then_some(args.count);
         let reports = monsoon::producer::produce_cities(
             &target,
             &args.city_runs(),
-            live,
+            args.mode(),
             &shutdown,
-            &mut std::io::stdout(),
+            std::io::stdout(),
         )?;
         // Stopped before done: 130, so scripts know to rerun. A live run without --count is done
         // when it is stopped.

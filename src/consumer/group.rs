@@ -7,20 +7,22 @@
 //! XAUTOCLAIM chennai mygroup alice 30000 0-0 COUNT 100
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
 
-use crate::connection::{self, Link};
 use crate::error::Result;
-use crate::message::{self, Message};
+use crate::message::Message;
+use crate::server::queries::{self, Direction, PendingRange};
+use crate::server::target::has_code;
+use crate::server::{Link, records};
 use crate::stream_id::StreamId;
-use std::sync::Arc;
 
 /// Creates `group` on `key` at `start` (making the stream if needed); joins it if it exists.
 /// Returns whether it was created.
 pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bool> {
-    connection::ensure_stream(link, key)?;
+    queries::ensure_stream(link, key)?;
     let what = format!("XGROUP CREATE {key} {group}");
     let created = link.call(&what, |con| {
         match redis::cmd("XGROUP")
@@ -32,7 +34,7 @@ pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bo
             .query::<()>(con)
         {
             Ok(()) => Ok(true),
-            Err(err) if connection::has_code(&err, "BUSYGROUP") => Ok(false),
+            Err(err) if has_code(&err, "BUSYGROUP") => Ok(false),
             Err(err) => Err(err),
         }
     })?;
@@ -60,10 +62,20 @@ pub fn recreate(
 /// Whether the stream still holds the entry `id`.
 fn still_there(link: &mut Link, key: &str, id: StreamId) -> Result<bool> {
     let id = id.to_string();
-    let found: Value = link.call(&format!("XRANGE {key}"), |con| {
-        redis::cmd("XRANGE").arg(key).arg(&id).arg(&id).query(con)
-    })?;
-    Ok(matches!(found, Value::Array(ref entries) if !entries.is_empty()))
+    let mut found = false;
+    queries::range_pages(
+        link,
+        key,
+        (&id, &id),
+        Direction::Forward,
+        1,
+        Some(1),
+        |page| {
+            found = !page.is_empty();
+            Ok(false)
+        },
+    )?;
+    Ok(found)
 }
 
 /// Fills in each message's delivery count from `consumer`'s pending list (for entries re-read
@@ -86,21 +98,16 @@ pub fn fill_deliveries(
             messages[start].id.to_string(),
             messages[end - 1].id.to_string(),
         );
-        let what = format!("XPENDING {stream} {group}");
-        let rows: Vec<(String, String, u64, u64)> = link.call(&what, |con| {
-            redis::cmd("XPENDING")
-                .arg(&*stream)
-                .arg(group)
-                .arg(&first)
-                .arg(&last)
-                .arg(end - start)
-                .arg(consumer)
-                .query(con)
-        })?;
+        let range = PendingRange {
+            start: &first,
+            end: &last,
+            count: (end - start) as u64,
+            consumer: Some(consumer),
+        };
+        let rows = queries::pending_entries(link, &stream, group, range)?;
         for message in &mut messages[start..end] {
-            let id = message.id.to_string();
-            if let Some(row) = rows.iter().find(|row| row.0 == id) {
-                message.deliveries = row.3;
+            if let Some(row) = rows.iter().find(|row| row.id == message.id) {
+                message.deliveries = row.deliveries;
             }
         }
         start = end;
@@ -128,55 +135,30 @@ pub fn claim_idle(
     count: usize,
 ) -> Result<Claimed> {
     let mut claimed = Claimed::default();
-    let mut cursor = String::from("0-0");
+    let mut cursor = StreamId::ZERO;
     let min_idle_ms = min_idle.as_millis().min(u128::from(u64::MAX)) as u64;
+    let what = format!("XAUTOCLAIM {key} {group}");
     loop {
-        let what = format!("XAUTOCLAIM {key} {group}");
         let reply: Value = link.call(&what, |con| {
             redis::cmd("XAUTOCLAIM")
                 .arg(&**key)
                 .arg(group)
                 .arg(consumer)
                 .arg(min_idle_ms)
-                .arg(&cursor)
+                .arg(cursor.to_string())
                 .arg("COUNT")
                 .arg(count)
                 .query(con)
         })?;
-        let Value::Array(parts) = reply else {
-            return Err(link
-                .target()
-                .error(&what, &bad_reply("XAUTOCLAIM reply is not a list")));
-        };
-        let mut parts = parts.into_iter();
-        let next = parts
-            .next()
-            .and_then(|v| redis::from_redis_value::<String>(v).ok())
-            .unwrap_or_else(|| String::from("0-0"));
-        if let Some(entries) = parts.next() {
-            message::decode_entries(entries, key, &mut claimed.messages)
-                .map_err(|e| link.target().error(&what, &bad_reply(e.0)))?;
-        }
-        if let Some(Value::Array(ids)) = parts.next() {
-            claimed.deleted.extend(ids.into_iter().filter_map(|v| {
-                redis::from_redis_value::<String>(v)
-                    .ok()?
-                    .parse::<StreamId>()
-                    .ok()
-            }));
-        }
-        if next == "0-0" {
+        let step =
+            records::auto_claim(reply, key).map_err(|e| queries::bad_reply(link, &what, e))?;
+        claimed.messages.extend(step.messages);
+        claimed.deleted.extend(step.deleted);
+        if step.next == StreamId::ZERO {
             break;
         }
-        cursor = next;
+        cursor = step.next;
     }
-    // Entries whose content is gone show as nil fields in 6.2; count them as deleted too.
-    let (gone, kept): (Vec<_>, Vec<_>) = claimed
-        .messages
-        .into_iter()
-        .partition(|m| m.fields.is_none());
-    claimed.deleted.extend(gone.into_iter().map(|m| m.id));
-    claimed.messages = kept;
     fill_deliveries(link, group, consumer, &mut claimed.messages)?;
     Ok(claimed)
 }
@@ -201,7 +183,7 @@ pub fn prune_idle(
         end
         return 0";
     let mut deleted = Vec::new();
-    for member in crate::inspect::groups::read_members(link, key, group)? {
+    for member in queries::members(link, key, group)? {
         let name = member.name;
         if name == me || u128::from(member.idle_ms) < idle.as_millis() {
             continue;
@@ -223,9 +205,4 @@ pub fn prune_idle(
         }
     }
     Ok(deleted)
-}
-
-/// A redis-rs error standing for a reply we could not read.
-pub fn bad_reply(why: &'static str) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, why))
 }

@@ -18,15 +18,16 @@ pub use summary::Summary;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use crate::cluster;
-use crate::connection::{self, Link, Target};
-use crate::error::{Error, Result};
-use crate::message::{self, Message};
+use crate::error::Result;
+use crate::fanout::{Shared, fan_out};
+use crate::message::Message;
+use crate::server::target::has_code;
+use crate::server::{Link, Target, entries, queries};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -65,8 +66,6 @@ pub struct Settings {
     pub prune_idle: Option<Duration>,
     /// How long to keep reconnecting after a break (`None`: for ever).
     pub retry_for: Option<Duration>,
-    /// The URL is a seed of a Redis Cluster: each stream is read on the node that owns it.
-    pub cluster: bool,
 }
 
 /// Where messages come from, which decides how their delivery count is known.
@@ -104,13 +103,12 @@ pub fn run<W: Write + Send>(
     out: W,
 ) -> Result<Summary> {
     let started = Instant::now();
-    if !settings.cluster || settings.streams.len() < 2 {
+    if !target.is_cluster() || settings.streams.len() < 2 {
         let mut consumer = Consumer::start(target, settings, shutdown, out)?;
         let outcome = consumer.serve();
         consumer.summary.elapsed = started.elapsed();
         return outcome.map(|()| consumer.summary);
     }
-    let out = Mutex::new(out);
     let per_stream: Vec<Settings> = settings
         .streams
         .iter()
@@ -119,54 +117,24 @@ pub fn run<W: Write + Send>(
             ..settings.clone()
         })
         .collect();
-    let outcomes: Vec<Result<Summary>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = per_stream
-            .iter()
-            .map(|one| {
-                let out = SharedOut(&out);
-                scope.spawn(move || {
-                    let mut consumer = Consumer::start(target, one, shutdown, out)?;
-                    let outcome = consumer.serve();
-                    if outcome.is_err() {
-                        // One stream failing stops the others too: the consumer exits as a whole.
-                        shutdown.request();
-                    }
-                    outcome.map(|()| consumer.summary)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or(Err(Error::Interrupted)))
-            .collect()
-    });
+    let out = Shared::new(out);
+    // One stream failing stops the others too: the consumer exits as a whole.
+    let parts = fan_out(
+        &per_stream,
+        |one| format!("the consumer of {}", one.streams[0]),
+        &out,
+        Some(shutdown),
+        |one, out| {
+            let mut consumer = Consumer::start(target, one, shutdown, out)?;
+            consumer.serve().map(|()| consumer.summary)
+        },
+    )?;
     let mut total = Summary::default();
-    for outcome in outcomes {
-        total.add(&outcome?);
+    for part in &parts {
+        total.add(part);
     }
     total.elapsed = started.elapsed();
     Ok(total)
-}
-
-/// One output shared by several threads: each write (a whole batch) goes out under the lock.
-struct SharedOut<'a, W>(&'a Mutex<W>);
-
-impl<W: Write> Write for SharedOut<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut out = self
-            .0
-            .lock()
-            .map_err(|_| std::io::Error::other("output lock poisoned"))?;
-        out.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("output lock poisoned"))?
-            .flush()
-    }
 }
 
 impl<'a, W: Write> Consumer<'a, W> {
@@ -177,12 +145,7 @@ impl<'a, W: Write> Consumer<'a, W> {
         shutdown: &'a Shutdown,
         out: W,
     ) -> Result<Self> {
-        let mut link = Link::open_for(
-            target,
-            &settings.streams[0],
-            settings.cluster,
-            settings.retry_for,
-        )?;
+        let mut link = Link::open(target, &settings.streams[0], settings.retry_for)?;
         link.set_read_timeout(Some(settings.block + READ_TIMEOUT_MARGIN))?;
         for key in &settings.streams {
             group::create(&mut link, key, &settings.group, &settings.start)?;
@@ -363,20 +326,7 @@ impl<'a, W: Write> Consumer<'a, W> {
                     self.link.settled();
                     return Ok(reply);
                 }
-                Err(err)
-                    if connection::is_disconnect(&err)
-                        || (settings.cluster && cluster::is_redirect(&err)) =>
-                {
-                    self.link.reconnect(&err)?;
-                    // A reply lost with the connection left its entries pending on us, unseen.
-                    if ids.iter().any(|id| id == ">") {
-                        self.recover_pending()?;
-                    }
-                }
-                Err(err)
-                    if connection::has_code(&err, "NOGROUP")
-                        || connection::has_code(&err, "UNBLOCKED") =>
-                {
+                Err(err) if has_code(&err, "NOGROUP") || has_code(&err, "UNBLOCKED") => {
                     for index in keys {
                         let key = &*self.streams[*index];
                         let at = group::recreate(
@@ -392,20 +342,20 @@ impl<'a, W: Write> Consumer<'a, W> {
                     }
                 }
                 Err(err) => {
-                    return Err(self.link.target().error(
-                        &format!("XREADGROUP on {}", settings.streams.join(" ")),
-                        &err,
-                    ));
+                    let what = format!("XREADGROUP on {}", settings.streams.join(" "));
+                    self.link.ride_out(&what, &err)?;
+                    // A reply lost with the connection left its entries pending on us, unseen.
+                    if ids.iter().any(|id| id == ">") {
+                        self.recover_pending()?;
+                    }
                 }
             }
         }
     }
 
+    /// The messages of an XREADGROUP reply.
     fn decode(&self, reply: Value) -> Result<Vec<Message>> {
-        message::decode_read(reply, &self.streams).map_err(|e| Error::Server {
-            address: self.link.target().address().to_string(),
-            what: String::from("XREADGROUP"),
-            reason: e.to_string(),
-        })
+        entries::decode_read(reply, &self.streams)
+            .map_err(|e| queries::bad_reply(&self.link, "XREADGROUP", e))
     }
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use redis::Value;
 
 use super::{Consumer, Source, poison};
-use crate::connection::Link;
 use crate::error::Result;
 use crate::message::{self, Message};
+use crate::server::Link;
 use crate::stream_id::StreamId;
 
 impl<W: Write> Consumer<'_, W> {
@@ -110,16 +110,13 @@ impl<W: Write> Consumer<'_, W> {
             cmd.arg(name).arg(value);
         }
         let what = format!("XADD {key}");
-        if settings.cluster {
+        if self.target.is_cluster() {
             // `<stream>:dead` hashes to its own slot, likely on another node.
             let link = match self.dead_links.entry(key.clone()) {
                 Entry::Occupied(link) => link.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(Link::open_for(
-                    &self.target,
-                    &key,
-                    true,
-                    settings.retry_for,
-                )?),
+                Entry::Vacant(slot) => {
+                    slot.insert(Link::open(&self.target, &key, settings.retry_for)?)
+                }
             };
             link.call(&what, |con| cmd.query::<Value>(con))?;
         } else {

@@ -17,15 +17,13 @@
 //! resolution; the chart's floor sits just below the smallest mean, so the shape shows.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use chrono::DateTime;
-use redis::Value;
 
 use super::bound::Bound;
-use crate::connection::Link;
 use crate::error::{Error, Result};
-use crate::message::decode_entries;
+use crate::server::Link;
+use crate::server::queries::{self, Direction};
 
 /// Entries fetched per round trip.
 const PAGE: u64 = 10_000;
@@ -72,7 +70,7 @@ pub struct Bucket {
 impl Chart {
     /// Reads the field over the range and writes the chart.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        super::groups::require_stream(link, &self.key)?;
+        queries::require_stream(link, &self.key)?;
         let points = self.read_points(link)?;
         if points.is_empty() {
             return Err(Error::Usage(format!(
@@ -98,38 +96,26 @@ impl Chart {
 
     /// `(ms, value)` of every entry in range whose field parses as a number.
     fn read_points(&self, link: &mut Link) -> Result<Vec<(u64, f64)>> {
-        let stream: Arc<str> = Arc::from(self.key.as_str());
-        let what = format!("XRANGE {}", self.key);
-        let mut start = self.from.start_arg();
-        let end = self.to.end_arg();
         let mut points = Vec::new();
-        loop {
-            let reply: Value = link.call(&what, |con| {
-                redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(&start)
-                    .arg(&end)
-                    .arg("COUNT")
-                    .arg(PAGE)
-                    .query(con)
-            })?;
-            let mut messages = Vec::new();
-            decode_entries(reply, &stream, &mut messages)
-                .map_err(|e| super::bad_reply(link, &what, e))?;
-            points.extend(messages.iter().filter_map(|m| {
-                let value = std::str::from_utf8(m.field(&self.field)?).ok()?;
-                Some((
-                    m.id.ms,
-                    value.trim().parse::<f64>().ok().filter(|v| v.is_finite())?,
-                ))
-            }));
-            match messages.last() {
-                Some(last) if messages.len() as u64 == PAGE => {
-                    start = last.id.successor().to_string()
-                }
-                _ => return Ok(points),
-            }
-        }
+        queries::range_pages(
+            link,
+            &self.key,
+            (&self.from.start_arg(), &self.to.end_arg()),
+            Direction::Forward,
+            PAGE,
+            None,
+            |page| {
+                points.extend(page.iter().filter_map(|m| {
+                    let value = std::str::from_utf8(m.field(&self.field)?).ok()?;
+                    Some((
+                        m.id.ms,
+                        value.trim().parse::<f64>().ok().filter(|v| v.is_finite())?,
+                    ))
+                }));
+                Ok(true)
+            },
+        )?;
+        Ok(points)
     }
 }
 

@@ -9,13 +9,10 @@
 
 use std::io::Write;
 
-use redis::Value;
-
-use super::reply::{Record, records};
 use super::table::Table;
-use crate::connection::{Link, key_type};
-use crate::error::{Error, Result};
-use crate::stream_id::StreamId;
+use crate::error::Result;
+use crate::server::records::Group;
+use crate::server::{Link, queries};
 
 /// `groups`: which stream, printed how.
 #[derive(Debug, Clone)]
@@ -26,40 +23,10 @@ pub struct Groups {
     pub json: bool,
 }
 
-/// One consumer group, as XINFO GROUPS and XINFO CONSUMERS describe it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Group {
-    /// The group's name.
-    pub name: String,
-    /// How many consumers it has.
-    pub consumers: u64,
-    /// Entries delivered to it and not acknowledged.
-    pub pending: u64,
-    /// The last ID delivered to any of its consumers.
-    pub last_delivered: Option<StreamId>,
-    /// Entries delivered to it so far (Redis 7.0+; `None` where the server cannot tell).
-    pub entries_read: Option<u64>,
-    /// Entries not yet delivered to it (Redis 7.0+; `None` where the server cannot tell).
-    pub lag: Option<u64>,
-    /// Its consumers.
-    pub members: Vec<Member>,
-}
-
-/// One consumer of a group.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Member {
-    /// The consumer's name.
-    pub name: String,
-    /// Entries it holds, unacknowledged.
-    pub pending: u64,
-    /// Milliseconds since it last read or claimed.
-    pub idle_ms: u64,
-}
-
 impl Groups {
     /// Asks for the groups and their consumers, and writes them.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        let groups = read_groups(link, &self.key)?;
+        let groups = queries::groups(link, &self.key)?;
         let text = if self.json {
             groups
                 .iter()
@@ -69,82 +36,6 @@ impl Groups {
             render(&self.key, &groups)
         };
         super::emit(out, &text)
-    }
-}
-
-/// Every group of `key` with its consumers; a missing stream is an error naming it.
-pub fn read_groups(link: &mut Link, key: &str) -> Result<Vec<Group>> {
-    require_stream(link, key)?;
-    let what = format!("XINFO GROUPS {key}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XINFO").arg("GROUPS").arg(key).query(con)
-    })?;
-    let mut groups = records(reply)
-        .map(|r| r.iter().map(group).collect::<Vec<_>>())
-        .ok_or_else(|| super::bad_reply(link, &what, "not a list of groups"))?;
-    for group in &mut groups {
-        group.members = read_members(link, key, &group.name)?;
-    }
-    Ok(groups)
-}
-
-/// The consumers of `group` on `key`.
-pub fn read_members(link: &mut Link, key: &str, group: &str) -> Result<Vec<Member>> {
-    let what = format!("XINFO CONSUMERS {key} {group}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(key)
-            .arg(group)
-            .query(con)
-    })?;
-    records(reply)
-        .map(|r| r.iter().map(member).collect())
-        .ok_or_else(|| super::bad_reply(link, &what, "not a list of consumers"))
-}
-
-/// Fails with a sentence naming `key` when it does not exist or is not a stream.
-pub fn require_stream(link: &mut Link, key: &str) -> Result<()> {
-    match key_type(link, key)?.as_str() {
-        "stream" => Ok(()),
-        "none" => Err(Error::Usage(format!(
-            "stream {key} does not exist; check the name and --prefix"
-        ))),
-        other => Err(Error::WrongType {
-            key: key.to_string(),
-            actual: other.to_string(),
-        }),
-    }
-}
-
-fn count(record: &Record, name: &str) -> u64 {
-    record
-        .int(name)
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0)
-}
-
-/// A group from its XINFO GROUPS record.
-pub fn group(record: &Record) -> Group {
-    Group {
-        name: record.text("name").unwrap_or_default(),
-        consumers: count(record, "consumers"),
-        pending: count(record, "pending"),
-        last_delivered: record.id("last-delivered-id"),
-        entries_read: record
-            .int("entries-read")
-            .and_then(|n| u64::try_from(n).ok()),
-        lag: record.int("lag").and_then(|n| u64::try_from(n).ok()),
-        members: Vec::new(),
-    }
-}
-
-/// A consumer from its XINFO CONSUMERS record.
-pub fn member(record: &Record) -> Member {
-    Member {
-        name: record.text("name").unwrap_or_default(),
-        pending: count(record, "pending"),
-        idle_ms: count(record, "idle"),
     }
 }
 
@@ -214,47 +105,24 @@ pub fn render(stream: &str, groups: &[Group]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
+    use crate::server::records::Member;
+    use crate::stream_id::StreamId;
 
     fn sample() -> Group {
-        let reply = Value::Array(vec![Value::Array(vec![
-            bulk("name"),
-            bulk("mygroup"),
-            bulk("consumers"),
-            Value::Int(2),
-            bulk("pending"),
-            Value::Int(1),
-            bulk("last-delivered-id"),
-            bulk("1534291241000-0"),
-            bulk("entries-read"),
-            Value::Int(42),
-            bulk("lag"),
-            Value::Nil,
-        ])]);
-        let mut group = group(&records(reply).unwrap()[0]);
-        let consumers = Value::Array(vec![
-            Value::Array(vec![
-                bulk("name"),
-                bulk("alice"),
-                bulk("pending"),
-                Value::Int(0),
-                bulk("idle"),
-                Value::Int(120),
-            ]),
-            Value::Array(vec![
-                bulk("name"),
-                bulk("bob"),
-                bulk("pending"),
-                Value::Int(1),
-                bulk("idle"),
-                Value::Int(4100),
-            ]),
-        ]);
-        group.members = records(consumers).unwrap().iter().map(member).collect();
-        group
+        let member = |name: &str, pending, idle_ms| Member {
+            name: name.to_string(),
+            pending,
+            idle_ms,
+        };
+        Group {
+            name: String::from("mygroup"),
+            consumers: 2,
+            pending: 1,
+            last_delivered: Some(StreamId::new(1534291241000, 0)),
+            entries_read: Some(42),
+            lag: None,
+            members: vec![member("alice", 0, 120), member("bob", 1, 4100)],
+        }
     }
 
     /// A group's JSON has the names, with an unknown lag as null.

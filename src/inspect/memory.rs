@@ -12,12 +12,9 @@
 
 use std::io::Write;
 
-use redis::Value;
-
-use super::groups::require_stream;
 use super::table::Table;
-use crate::connection::{Link, Target};
 use crate::error::Result;
+use crate::server::{Link, Target, queries};
 
 /// What the original walkthrough reported for a day of readings: 2.3 MB for 86,400 entries.
 pub const ORIGINAL_BYTES: u64 = 2_300_000;
@@ -58,7 +55,8 @@ pub struct UsedMemory {
 impl Memory {
     /// Asks for each stream's size on the server (or cluster node) that holds it, and for the
     /// used_memory of each of those servers, and writes them.
-    pub fn run(&self, seed: &Target, cluster: bool, out: &mut impl Write) -> Result<()> {
+    pub fn run(&self, seed: &Target, out: &mut impl Write) -> Result<()> {
+        let cluster = seed.is_cluster();
         let mut streams = Vec::new();
         // One link per distinct server, kept for its INFO memory.
         let mut nodes: Vec<Link> = Vec::new();
@@ -69,7 +67,7 @@ impl Memory {
                 Some(link) if !cluster => link,
                 other => {
                     nodes.extend(other);
-                    Link::open_for(seed, key, cluster, Some(super::RETRY_FOR))?
+                    Link::open(seed, key, Some(super::RETRY_FOR))?
                 }
             };
             streams.push(measure(&mut link, key)?);
@@ -84,10 +82,7 @@ impl Memory {
             cluster,
         };
         for link in &mut nodes {
-            let info: Value = link.call("INFO memory", |con| {
-                redis::cmd("INFO").arg("memory").query(con)
-            })?;
-            let one = super::reply::text(&info).as_deref().and_then(used_memory);
+            let one = queries::used_memory(link)?;
             used.bytes = used.bytes.zip(one).map(|(sum, one)| sum + one);
         }
         let text = if self.json {
@@ -101,7 +96,7 @@ impl Memory {
 
 /// XLEN and MEMORY USAGE of `key`, which must be a stream.
 fn measure(link: &mut Link, key: &str) -> Result<StreamMemory> {
-    require_stream(link, key)?;
+    queries::require_stream(link, key)?;
     let entries: u64 = link.call(&format!("XLEN {key}"), |con| {
         redis::cmd("XLEN").arg(key).query(con)
     })?;
@@ -118,13 +113,6 @@ fn measure(link: &mut Link, key: &str) -> Result<StreamMemory> {
         entries,
         bytes: bytes.unwrap_or(0),
     })
-}
-
-/// `used_memory` from the text of INFO memory.
-pub fn used_memory(info: &str) -> Option<u64> {
-    info.lines()
-        .find_map(|line| line.trim().strip_prefix("used_memory:"))
-        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Bytes as decimal megabytes, `1.93 MB`.
@@ -194,14 +182,6 @@ mod tests {
             entries: 86_400,
             bytes: 1_930_000,
         }
-    }
-
-    /// used_memory is found among INFO's lines.
-    #[test]
-    fn reads_used_memory() {
-        let info = "# Memory\r\nused_memory:3145728\r\nused_memory_human:3.00M\r\n";
-        assert_eq!(used_memory(info), Some(3_145_728));
-        assert_eq!(used_memory("# Memory\r\n"), None);
     }
 
     fn server(bytes: Option<u64>) -> UsedMemory {

@@ -12,7 +12,7 @@
 //! - [`chart`]: `chart STREAM`: a field over time, downsampled to the terminal width.
 //! - [`memory`]: `memory STREAM...` (MEMORY USAGE, INFO memory): what a day costs in Redis.
 //! - [`bound`]: `--from`/`--to`: full IDs, millisecond timestamps or ISO 8601 UTC times.
-//! - [`table`]: aligned columns. [`reply`]: XINFO-style replies as name/value pairs.
+//! - [`table`]: aligned columns.
 //! - [`cli`]: the command line, turned into one [`Request`].
 
 pub mod bound;
@@ -22,7 +22,6 @@ pub mod groups;
 pub mod memory;
 pub mod pending;
 pub mod range;
-pub mod reply;
 pub mod table;
 pub mod tail;
 pub mod watch;
@@ -30,9 +29,9 @@ pub mod watch;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::connection::{Link, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message::{Message, to_json};
+use crate::server::{Link, Target};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -61,25 +60,24 @@ pub enum Request {
 
 /// Runs `request` against `target`, writing to `out`; `shutdown` ends `tail` and `watch`.
 ///
-/// With `cluster`, `target` is a seed node: each stream is read on the node that owns its slot
-/// (found again after a redirect), `tail` reads each slot's streams in its own thread, and
-/// `memory` adds up used_memory over the nodes involved.
+/// When `target` is a cluster seed, each stream is read on the node that owns its slot (found
+/// again after a redirect), `tail` reads each slot's streams in its own thread, and `memory`
+/// adds up used_memory over the nodes involved.
 pub fn run<W: Write + Send>(
     target: &Target,
-    cluster: bool,
     request: &Request,
     shutdown: &Shutdown,
     out: &mut W,
 ) -> Result<()> {
-    let open = |key: &str| Link::open_for(target, key, cluster, Some(RETRY_FOR));
+    let open = |key: &str| Link::open(target, key, Some(RETRY_FOR));
     match request {
         Request::Range(range) => range.run(&mut open(&range.key)?, out),
-        Request::Tail(tail) => tail.run(target, cluster, shutdown, out),
+        Request::Tail(tail) => tail.run(target, shutdown, out),
         Request::Pending(pending) => pending.run(&mut open(&pending.key)?, out),
         Request::Groups(groups) => groups.run(&mut open(&groups.key)?, out),
         Request::Watch(watch) => watch.run(&mut open(&watch.key)?, shutdown, out),
         Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
-        Request::Memory(memory) => memory.run(target, cluster, out),
+        Request::Memory(memory) => memory.run(target, out),
     }
 }
 
@@ -151,15 +149,6 @@ pub fn human_ms(ms: u64) -> String {
         1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
         60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
         _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
-    }
-}
-
-/// A reply we could not make sense of, as an error naming the server and the command.
-fn bad_reply(link: &Link, what: &str, reason: impl std::fmt::Display) -> Error {
-    Error::Server {
-        address: link.target().address().to_string(),
-        what: what.to_string(),
-        reason: format!("unexpected reply: {reason}"),
     }
 }
 

@@ -9,15 +9,12 @@
 //! the first lines appear at once.
 
 use std::io::Write;
-use std::sync::Arc;
-
-use redis::Value;
 
 use super::bound::Bound;
-use crate::connection::{Link, ensure_stream};
 use crate::error::Result;
-use crate::message::{Message, decode_entries};
-use crate::stream_id::StreamId;
+use crate::message::Message;
+use crate::server::Link;
+use crate::server::queries::{self, Direction};
 
 /// Entries fetched per round trip.
 pub const PAGE: u64 = 1000;
@@ -40,50 +37,27 @@ pub struct Range {
 }
 
 impl Range {
-    /// Reads the range page by page and writes it to `out`.
+    /// Reads the range page by page and writes it to `out`; a missing stream is an error.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        ensure_stream(link, &self.key)?;
-        let stream: Arc<str> = Arc::from(self.key.as_str());
-        let (mut start, mut end) = (self.from.start_arg(), self.to.end_arg());
-        let mut left = self.count.unwrap_or(u64::MAX);
+        queries::require_stream(link, &self.key)?;
+        let direction = match self.rev {
+            false => Direction::Forward,
+            true => Direction::Backward,
+        };
         let mut printed = 0u64;
-        while left > 0 {
-            let page = left.min(PAGE);
-            let (command, first, second) = match self.rev {
-                false => ("XRANGE", &start, &end),
-                true => ("XREVRANGE", &end, &start),
-            };
-            let what = format!("{command} {}", self.key);
-            let reply: Value = link.call(&what, |con| {
-                redis::cmd(command)
-                    .arg(&self.key)
-                    .arg(first)
-                    .arg(second)
-                    .arg("COUNT")
-                    .arg(page)
-                    .query(con)
-            })?;
-            let mut messages = Vec::new();
-            decode_entries(reply, &stream, &mut messages)
-                .map_err(|e| super::bad_reply(link, &what, e))?;
-            let Some(last) = messages.last().map(|m| m.id) else {
-                break;
-            };
-            self.write_page(&messages, printed == 0, out)?;
-            printed += messages.len() as u64;
-            left -= messages.len() as u64;
-            if (messages.len() as u64) < page {
-                break;
-            }
-            // Read on from just past the last entry, in the direction of travel.
-            match self.rev {
-                false => start = last.successor().to_string(),
-                true => match predecessor(last) {
-                    Some(before) => end = before.to_string(),
-                    None => break,
-                },
-            }
-        }
+        queries::range_pages(
+            link,
+            &self.key,
+            (&self.from.start_arg(), &self.to.end_arg()),
+            direction,
+            PAGE,
+            self.count,
+            |page| {
+                self.write_page(&page, printed == 0, out)?;
+                printed += page.len() as u64;
+                Ok(true)
+            },
+        )?;
         if printed == 0 && !self.json {
             super::emit(
                 out,
@@ -116,29 +90,11 @@ pub fn render(messages: &[Message], header: bool, json: bool) -> String {
     super::entries_table(messages, false).render(header)
 }
 
-/// The ID just before `id`, if there is one.
-fn predecessor(id: StreamId) -> Option<StreamId> {
-    match (id.ms, id.seq) {
-        (0, 0) => None,
-        (ms, 0) => Some(StreamId::new(ms - 1, u64::MAX)),
-        (ms, seq) => Some(StreamId::new(ms, seq - 1)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Reverse paging steps to the ID just before the last one seen.
-    #[test]
-    fn predecessors() {
-        assert_eq!(predecessor(StreamId::new(5, 1)), Some(StreamId::new(5, 0)));
-        assert_eq!(
-            predecessor(StreamId::new(5, 0)),
-            Some(StreamId::new(4, u64::MAX))
-        );
-        assert_eq!(predecessor(StreamId::ZERO), None);
-    }
+    use crate::stream_id::StreamId;
+    use std::sync::Arc;
 
     /// A page renders as columns with a header, or as one JSON object per line.
     #[test]

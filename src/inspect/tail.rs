@@ -16,16 +16,17 @@
 //! the entries go out through one locked output, a whole batch per write.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
 
 use super::bound::Bound;
-use crate::cluster;
-use crate::connection::{Link, Target, ensure_stream};
-use crate::error::{Error, Result};
-use crate::message::{Message, decode_read};
+use crate::error::Result;
+use crate::fanout::{Shared, fan_out};
+use crate::message::Message;
+use crate::server::entries::decode_read;
+use crate::server::{Link, Target, cluster, queries};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -100,16 +101,15 @@ impl<W: Write> Printer<'_, W> {
 }
 
 impl Tail {
-    /// Reads until `count` entries were printed or a stop is asked for. With `cluster`, `seed`
-    /// is a seed node and each slot's streams are read on their own node, in their own thread.
+    /// Reads until `count` entries were printed or a stop is asked for. When `seed` is a
+    /// cluster seed, each slot's streams are read on their own node, in their own thread.
     pub fn run<W: Write + Send>(
         &self,
         seed: &Target,
-        cluster: bool,
         shutdown: &Shutdown,
         out: &mut W,
     ) -> Result<()> {
-        let printer = Mutex::new(Printer {
+        let printer = Shared::new(Printer {
             out,
             left: self.count.unwrap_or(u64::MAX),
             header: true,
@@ -123,26 +123,20 @@ impl Tail {
         });
         // Raised when --count is reached or a reader fails: every reader stops after its read.
         let done = Shutdown::new();
-        let parts = reads(&self.keys, cluster);
-        let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
-            let readers: Vec<_> = parts
-                .iter()
-                .map(|keys| {
-                    let (printer, done) = (&printer, &done);
-                    scope.spawn(move || {
-                        let outcome = self.follow(seed, cluster, keys, shutdown, done, printer);
-                        // One part failing stops the others: the tail ends as a whole.
-                        done.request();
-                        outcome
-                    })
-                })
-                .collect();
-            readers
-                .into_iter()
-                .map(|r| r.join().unwrap_or(Err(Error::Interrupted)))
-                .collect()
-        });
-        outcomes.into_iter().collect()
+        let parts = cluster::by_slot(&self.keys, seed.is_cluster());
+        fan_out(
+            &parts,
+            |keys| format!("the reader of {}", keys.join(" ")),
+            &printer,
+            Some(&done),
+            |keys, printer| {
+                let outcome = self.follow(seed, keys, shutdown, &done, printer);
+                // Whichever part ends first (--count reached) ends the tail as a whole.
+                done.request();
+                outcome
+            },
+        )?;
+        Ok(())
     }
 
     /// Reads `keys` (one slot's, or all of them off a cluster) on one connection until `done`
@@ -150,24 +144,23 @@ impl Tail {
     fn follow<W: Write>(
         &self,
         seed: &Target,
-        cluster: bool,
         keys: &[String],
         shutdown: &Shutdown,
         done: &Shutdown,
-        printer: &Mutex<Printer<'_, W>>,
+        printer: &Shared<Printer<'_, W>>,
     ) -> Result<()> {
         let Some(first) = keys.first() else {
             return Ok(());
         };
-        let mut link = Link::open_for(seed, first, cluster, Some(super::RETRY_FOR))?;
+        let mut link = Link::open(seed, first, Some(super::RETRY_FOR))?;
         for key in keys {
-            ensure_stream(&mut link, key)?;
+            queries::ensure_stream(&mut link, key)?;
         }
         let streams: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(k.as_str())).collect();
         let mut after = Vec::with_capacity(keys.len());
         for key in keys {
             after.push(match self.start {
-                Start::New => last_id(&mut link, key)?,
+                Start::New => queries::newest_entry(&mut link, key)?.unwrap_or(StreamId::ZERO),
                 Start::From(bound) => bound.read_after(),
             });
         }
@@ -175,7 +168,7 @@ impl Tail {
         let what = format!("XREAD on {}", keys.join(" "));
         let stopped = || shutdown.is_requested() || done.is_requested();
         while !stopped() {
-            let left = lock(printer)?.left;
+            let left = printer.lock()?.left;
             if left == 0 {
                 break;
             }
@@ -191,7 +184,7 @@ impl Tail {
                     .query(con)
             })?;
             let mut messages =
-                decode_read(reply, &streams).map_err(|e| super::bad_reply(&link, &what, e))?;
+                decode_read(reply, &streams).map_err(|e| queries::bad_reply(&link, &what, e))?;
             for message in &messages {
                 if let Some(i) = streams.iter().position(|s| Arc::ptr_eq(s, &message.stream)) {
                     after[i] = after[i].max(message.id);
@@ -199,56 +192,12 @@ impl Tail {
             }
             // Another reader may have reached --count while this one waited: the printer prints
             // nothing past it, and this reader stops too.
-            if lock(printer)?.print(&mut messages)? {
+            if printer.lock()?.print(&mut messages)? {
                 break;
             }
         }
         Ok(())
     }
-}
-
-/// The shared printer; a reader that panicked while holding it leaves no usable output.
-fn lock<'m, 'a, W>(
-    printer: &'m Mutex<Printer<'a, W>>,
-) -> Result<std::sync::MutexGuard<'m, Printer<'a, W>>> {
-    printer
-        .lock()
-        .map_err(|_| Error::Output(std::io::Error::other("output lock poisoned")))
-}
-
-/// The streams each XREAD covers, in the order given: all of them in one read off a cluster;
-/// in a cluster, one read per hash slot (keys sharing a `{hash tag}` share a read).
-pub fn reads(keys: &[String], cluster: bool) -> Vec<Vec<String>> {
-    if !cluster {
-        return vec![keys.to_vec()];
-    }
-    let mut parts: Vec<(u16, Vec<String>)> = Vec::new();
-    for key in keys {
-        let slot = cluster::slot(key);
-        match parts.iter_mut().find(|(s, _)| *s == slot) {
-            Some((_, part)) => part.push(key.clone()),
-            None => parts.push((slot, vec![key.clone()])),
-        }
-    }
-    parts.into_iter().map(|(_, part)| part).collect()
-}
-
-/// The last entry ID of `key`, or `0-0` when it is empty or missing.
-fn last_id(link: &mut Link, key: &str) -> Result<StreamId> {
-    let what = format!("XREVRANGE {key}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XREVRANGE")
-            .arg(key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query(con)
-    })?;
-    let mut messages = Vec::new();
-    crate::message::decode_entries(reply, &Arc::from(key), &mut messages)
-        .map_err(|e| super::bad_reply(link, &what, e))?;
-    Ok(messages.first().map_or(StreamId::ZERO, |m| m.id))
 }
 
 /// The clap value parser for `tail --from`: `$`, or a bound as `range` takes it.
@@ -273,23 +222,5 @@ mod tests {
             Ok(Start::From(Bound::Id(StreamId::new(5, 1))))
         );
         assert!(parse_start("later").is_err());
-    }
-
-    /// Off a cluster one XREAD covers every stream; in a cluster, one per hash slot, in order.
-    #[test]
-    fn one_read_per_slot_in_a_cluster() {
-        let keys: Vec<String> = ["chennai", "coimbatore", "{chennai}:dead", "pune"]
-            .iter()
-            .map(|k| k.to_string())
-            .collect();
-        assert_eq!(reads(&keys, false), vec![keys.clone()]);
-        assert_eq!(
-            reads(&keys, true),
-            vec![
-                vec![String::from("chennai"), String::from("{chennai}:dead")],
-                vec![String::from("coimbatore")],
-                vec![String::from("pune")],
-            ]
-        );
     }
 }

@@ -22,13 +22,12 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use redis::Value;
 
-use super::groups::{Group, read_groups};
-use super::pending::parse_detail;
 use super::table::Table;
-use crate::connection::{Link, key_type};
 use crate::error::{Error, Result};
+use crate::server::Link;
+use crate::server::queries::{self, PendingRange};
+use crate::server::records::Group;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -71,6 +70,8 @@ pub struct Frame {
     pub stream: String,
     /// The group watched.
     pub group: String,
+    /// Whether the stream exists (the view waits for it to appear).
+    pub exists: bool,
     /// XLEN of the stream (0 while it does not exist).
     pub length: u64,
     /// The group, once it exists.
@@ -162,19 +163,13 @@ impl Watch {
             group: self.group.clone(),
             ..Frame::default()
         };
-        match key_type(link, &self.key)?.as_str() {
-            "none" => return Ok(frame),
-            "stream" => {}
-            other => {
-                return Err(Error::WrongType {
-                    key: self.key.clone(),
-                    actual: other.to_string(),
-                });
-            }
+        frame.exists = queries::stream_exists(link, &self.key)?;
+        if !frame.exists {
+            return Ok(frame);
         }
         let what = format!("XLEN {}", self.key);
         frame.length = link.call(&what, |con| redis::cmd("XLEN").arg(&self.key).query(con))?;
-        frame.info = read_groups(link, &self.key)?
+        frame.info = queries::groups(link, &self.key)?
             .into_iter()
             .find(|g| g.name == self.group);
         Ok(frame)
@@ -186,25 +181,16 @@ impl Watch {
         link: &mut Link,
         seen: &mut BTreeMap<String, BTreeSet<StreamId>>,
     ) -> Result<()> {
-        let what = format!("XPENDING {} {}", self.key, self.group);
-        let reply = link.call(&what, |con| {
-            redis::cmd("XPENDING")
-                .arg(&self.key)
-                .arg(&self.group)
-                .arg("-")
-                .arg("+")
-                .arg(SAMPLE_COUNT)
-                .query::<Value>(con)
-        });
-        match reply {
-            Ok(reply) => {
-                for entry in parse_detail(reply).unwrap_or_default() {
+        let range = PendingRange::first(SAMPLE_COUNT);
+        match queries::pending_entries(link, &self.key, &self.group, range) {
+            Ok(entries) => {
+                for entry in entries {
                     seen.entry(entry.consumer).or_default().insert(entry.id);
                 }
                 Ok(())
             }
             // The group or stream went away between frames: the next frame will say so.
-            Err(Error::Server { .. }) => Ok(()),
+            Err(Error::NoGroup { .. } | Error::Server { .. }) => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -243,6 +229,13 @@ pub fn render(frame: &Frame, interval: Duration) -> String {
         frame.at.format("%H:%M:%S"),
         humantime::format_duration(interval)
     );
+    if !frame.exists {
+        text.push_str(&format!(
+            "stream {}: does not exist yet (shown when it appears)\n",
+            frame.stream
+        ));
+        return text;
+    }
     text.push_str(&format!(
         "stream {}: {} entries\n",
         frame.stream, frame.length
@@ -291,6 +284,7 @@ pub fn to_json(frame: &Frame) -> serde_json::Value {
         "stream": frame.stream,
         "group": frame.group,
         "length": frame.length,
+        "stream_exists": frame.exists,
         "exists": group.is_some(),
         "lag": group.and_then(|g| g.lag),
         "entries_read": group.and_then(|g| g.entries_read),
@@ -308,13 +302,14 @@ pub fn to_json(frame: &Frame) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::groups::Member;
+    use crate::server::records::Member;
 
     fn frame() -> Frame {
         Frame {
             at: DateTime::from_timestamp_millis(1534291200000).unwrap_or_default(),
             stream: String::from("chennai"),
             group: String::from("mygroup"),
+            exists: true,
             length: 86400,
             info: Some(Group {
                 name: String::from("mygroup"),
@@ -373,6 +368,16 @@ mod tests {
         };
         assert!(
             render(&before, Duration::from_secs(1)).ends_with("group mygroup: not created yet\n")
+        );
+        let missing = Frame {
+            exists: false,
+            length: 0,
+            info: None,
+            ..frame()
+        };
+        assert!(
+            render(&missing, Duration::from_secs(1))
+                .ends_with("stream chennai: does not exist yet (shown when it appears)\n")
         );
     }
 

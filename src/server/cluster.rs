@@ -5,9 +5,11 @@
 //! CLUSTER SLOTS   ->  [[0, 5460, ["127.0.0.1", 30001, id]], [5461, 10922, [...]], ...]
 //! ```
 
+use std::time::Duration;
+
 use redis::Value;
 
-use crate::connection::Target;
+use super::target::Target;
 use crate::error::{Error, Result};
 
 /// Slots in a Redis Cluster.
@@ -30,16 +32,17 @@ pub fn slot(key: &str) -> u16 {
 
 /// Whether a server error means the key lives (or is moving) elsewhere in the cluster, or the
 /// cluster is not ready yet: ask again where it is.
-pub fn is_redirect(err: &redis::RedisError) -> bool {
+pub(super) fn is_redirect(err: &redis::RedisError) -> bool {
     matches!(
         err.code(),
         Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
     )
 }
 
-/// The master node that owns `key`, as a target with the seed's credentials and TLS settings.
-pub fn node_for(seed: &Target, key: &str) -> Result<Target> {
-    let mut con = seed.connect()?;
+/// The master node that owns `key`, as a target with the seed's credentials and TLS settings;
+/// asking the seed gives up after `limit`.
+pub fn node_for(seed: &Target, key: &str, limit: Duration) -> Result<Target> {
+    let mut con = seed.connect_within(limit)?;
     let slots: Value = redis::cmd("CLUSTER")
         .arg("SLOTS")
         .query(&mut con)
@@ -65,6 +68,24 @@ pub fn node_for(seed: &Target, key: &str) -> Result<Target> {
             reason: format!("no node owns slot {wanted}; is the cluster complete?"),
         }),
     }
+}
+
+/// The keys each multi-key read may cover, in the order given: all of them off a cluster; in a
+/// cluster, one group per hash slot (a multi-key command must stay within one slot, even when
+/// one node owns both: CROSSSLOT otherwise), so keys sharing a `{hash tag}` share a group.
+pub fn by_slot(keys: &[String], cluster: bool) -> Vec<Vec<String>> {
+    if !cluster {
+        return vec![keys.to_vec()];
+    }
+    let mut parts: Vec<(u16, Vec<String>)> = Vec::new();
+    for key in keys {
+        let slot = slot(key);
+        match parts.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, part)) => part.push(key.clone()),
+            None => parts.push((slot, vec![key.clone()])),
+        }
+    }
+    parts.into_iter().map(|(_, part)| part).collect()
 }
 
 /// `(first slot, last slot, master host, master port)` of each range in a CLUSTER SLOTS reply.
@@ -102,8 +123,27 @@ mod tests {
         assert_eq!(slot("foo"), 12182);
         assert_eq!(slot("123456789"), 12739);
         assert_eq!(slot("{chennai}:dead"), slot("chennai"));
-        assert_eq!(slot("a{}b"), slot("a{}b"));
+        // An empty tag `{}` is no tag: the whole key is hashed (Redis's CLUSTER KEYSLOT a{}b).
+        assert_eq!(slot("a{}b"), 13_694);
         assert_ne!(slot("chennai:dead"), slot("chennai"));
+    }
+
+    /// Off a cluster one read covers every key; in a cluster, one per hash slot, in order.
+    #[test]
+    fn one_read_per_slot_in_a_cluster() {
+        let keys: Vec<String> = ["chennai", "coimbatore", "{chennai}:dead", "pune"]
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(by_slot(&keys, false), vec![keys.clone()]);
+        assert_eq!(
+            by_slot(&keys, true),
+            vec![
+                vec![String::from("chennai"), String::from("{chennai}:dead")],
+                vec![String::from("coimbatore")],
+                vec![String::from("pune")],
+            ]
+        );
     }
 
     /// A CLUSTER SLOTS reply yields each range's master.

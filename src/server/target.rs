@@ -1,8 +1,9 @@
-//! Where we connect: the Redis URL (kept secret), the first connection, reconnecting after a
-//! break, and turning server replies into [`Error`]s that name the address and the key.
+//! The server we talk to: the Redis URL (its password kept secret), TLS files, whether it is a
+//! seed of a Redis Cluster, connecting within a bound, and turning server replies into
+//! [`Error`]s that name the address and the key.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{
     ClientTlsConfig, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
@@ -13,6 +14,10 @@ use crate::error::{Error, Result};
 
 /// How long the first connection may take before we report the server unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one command's reply (or one write) may take before the connection counts as broken.
+/// Long enough to ride out a server that is busy for a while (a large pipeline, a slow disk).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A URL with any password replaced by `***`, safe to print.
 ///
@@ -87,18 +92,21 @@ impl TlsFiles {
     }
 }
 
-/// The server we talk to: a parsed URL, its printable address, never its password.
+/// The server we talk to: a parsed URL, its printable address (never its password), and whether
+/// it is a seed node of a Redis Cluster.
 #[derive(Clone)]
 pub struct Target {
     client: redis::Client,
     address: String,
     certificates: Option<TlsCertificates>,
+    cluster: bool,
 }
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
             .field("address", &self.address)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -162,7 +170,20 @@ impl Target {
             client,
             address,
             certificates,
+            cluster: false,
         })
+    }
+
+    /// The same server as a seed node of a Redis Cluster (`--cluster`): each key is then read
+    /// and written on the node that owns its slot.
+    pub fn in_cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// Whether this is a seed node of a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// The host name or IP the URL names (for cluster nodes announced without a host).
@@ -186,7 +207,7 @@ impl Target {
             },
             _ => ConnectionAddr::Tcp(host.to_string(), port),
         };
-        Target::build(info.set_addr(addr), self.certificates.clone())
+        Ok(Target::build(info.set_addr(addr), self.certificates.clone())?.in_cluster(self.cluster))
     }
 
     /// `host:port` of the server, for messages.
@@ -197,19 +218,47 @@ impl Target {
     /// Opens a connection, giving up after [`CONNECT_TIMEOUT`]; a refused login is
     /// [`Error::Refused`], anything else [`Error::Connect`].
     pub fn connect(&self) -> Result<Connection> {
-        self.client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|err| match refusal(&err) {
-                Some(reason) => Error::Refused {
-                    address: self.address.clone(),
-                    what: String::from("the login"),
-                    reason,
-                },
-                None => Error::Connect {
-                    address: self.address.clone(),
-                    reason: describe(&err),
-                },
-            })
+        self.connect_within(CONNECT_TIMEOUT)
+    }
+
+    /// Opens a connection, giving up after `limit` however the server behaves.
+    ///
+    /// redis-rs bounds each socket read of the handshake (AUTH, SELECT, CLIENT SETINFO) by the
+    /// timeout, not the handshake as a whole: a port that accepts and never answers took twice
+    /// the timeout. So the attempt runs on its own thread and we stop waiting at `limit`; a late
+    /// attempt ends by itself at redis-rs's own timeout, and its connection is dropped.
+    pub fn connect_within(&self, limit: Duration) -> Result<Connection> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let client = self.client.clone();
+        std::thread::spawn(move || {
+            let _ = sender.send(client.get_connection_with_timeout(limit));
+        });
+        let outcome = receiver.recv_timeout(limit).unwrap_or_else(|_| {
+            Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer within {}",
+                    humantime::format_duration(Duration::from_millis(limit.as_millis() as u64))
+                ),
+            )))
+        });
+        let con = outcome.map_err(|err| match refusal(&err) {
+            Some(reason) => Error::Refused {
+                address: self.address.clone(),
+                what: String::from("the login"),
+                reason,
+            },
+            None => Error::Connect {
+                address: self.address.clone(),
+                reason: describe(&err),
+            },
+        })?;
+        // Every later command has a bound too, until the caller sets its own (a blocking read
+        // needs more than its BLOCK).
+        con.set_read_timeout(Some(COMMAND_TIMEOUT))
+            .and_then(|()| con.set_write_timeout(Some(COMMAND_TIMEOUT)))
+            .map_err(|e| self.error("setting socket timeouts", &e))?;
+        Ok(con)
     }
 
     /// Turns a failed command into an [`Error`] naming this server and `what` was asked.
@@ -255,7 +304,7 @@ pub fn describe(err: &RedisError) -> String {
 }
 
 /// Whether `err` means the connection broke (as opposed to the server answering with an error).
-pub fn is_disconnect(err: &RedisError) -> bool {
+pub(super) fn is_disconnect(err: &RedisError) -> bool {
     err.is_io_error()
         || err.is_connection_dropped()
         || err.is_timeout()
@@ -265,197 +314,6 @@ pub fn is_disconnect(err: &RedisError) -> bool {
 /// Whether the server answered with this error code (`WRONGTYPE`, `NOGROUP`, `BUSYGROUP`, ...).
 pub fn has_code(err: &RedisError, code: &str) -> bool {
     err.code() == Some(code)
-}
-
-/// A connection that re-establishes itself after a break, within `retry_for`; in cluster mode
-/// it follows its key to whichever node owns the key's slot.
-pub struct Link {
-    target: Target,
-    con: Connection,
-    retry_for: Option<Duration>,
-    read_timeout: Option<Duration>,
-    route: Option<Route>,
-    /// Since when the cluster keeps redirecting us (reset by [`Link::settled`]).
-    redirected_since: Option<Instant>,
-    /// The pause before asking the cluster again.
-    redirect_pause: Duration,
-}
-
-/// How a cluster link finds its node again: the seed, and the key it serves.
-struct Route {
-    seed: Target,
-    key: String,
-}
-
-impl Link {
-    /// Connects now; failing to reach the server at start is reported at once, never retried.
-    pub fn open(target: &Target, retry_for: Option<Duration>) -> Result<Self> {
-        let con = target.connect()?;
-        Ok(Link {
-            target: target.clone(),
-            con,
-            retry_for,
-            read_timeout: None,
-            route: None,
-            redirected_since: None,
-            redirect_pause: Duration::from_millis(50),
-        })
-    }
-
-    /// A link for commands on `key`: to `seed` itself, or with `cluster` to the node that owns
-    /// the key's slot (found again after a redirect or a break).
-    pub fn open_for(
-        seed: &Target,
-        key: &str,
-        cluster: bool,
-        retry_for: Option<Duration>,
-    ) -> Result<Self> {
-        if !cluster {
-            return Link::open(seed, retry_for);
-        }
-        let mut link = Link::open(&crate::cluster::node_for(seed, key)?, retry_for)?;
-        link.route = Some(Route {
-            seed: seed.clone(),
-            key: key.to_string(),
-        });
-        Ok(link)
-    }
-
-    /// Records that a request went through: the next redirect starts a new spell.
-    pub fn settled(&mut self) {
-        if self.redirected_since.take().is_some() {
-            self.redirect_pause = Duration::from_millis(50);
-        }
-    }
-
-    /// The server this link talks to.
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
-    /// The live connection.
-    pub fn con(&mut self) -> &mut Connection {
-        &mut self.con
-    }
-
-    /// Sets the socket read timeout, now and on every reconnect.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.read_timeout = timeout;
-        self.con
-            .set_read_timeout(timeout)
-            .map_err(|e| self.target.error("setting a read timeout", &e))
-    }
-
-    /// Runs one request; when the connection broke, reconnects (see [`Link::reconnect`]) and runs
-    /// it again. Only for requests that are safe to repeat.
-    pub fn call<T>(
-        &mut self,
-        what: &str,
-        mut request: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
-    ) -> Result<T> {
-        let mut loading_since: Option<Instant> = None;
-        loop {
-            match request(&mut self.con) {
-                Ok(value) => {
-                    self.settled();
-                    return Ok(value);
-                }
-                Err(err) if is_disconnect(&err) => self.reconnect(&err)?,
-                Err(err) if self.route.is_some() && crate::cluster::is_redirect(&err) => {
-                    self.reconnect(&err)?
-                }
-                // A restarted server answers LOADING until its data is back: wait, it is coming.
-                Err(err) if has_code(&err, "LOADING") => {
-                    let waited = loading_since.get_or_insert_with(Instant::now).elapsed();
-                    if self.retry_for.is_some_and(|limit| waited >= limit) {
-                        return Err(self.target.error(what, &err));
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(err) => return Err(self.target.error(what, &err)),
-            }
-        }
-    }
-
-    /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;
-    /// gives up with [`Error::GaveUp`] once `retry_for` has passed.
-    pub fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
-        let mut started = Instant::now();
-        let mut pause = Duration::from_millis(50);
-        let redirect = self.route.is_some() && crate::cluster::is_redirect(cause);
-        if redirect {
-            // A cluster that is down or moving slots answers at once, again and again: pause
-            // between tries, say so once, and count the whole spell against --retry-for.
-            if self.redirected_since.is_none() {
-                let key = self.route.as_ref().map_or("", |r| r.key.as_str());
-                eprintln!(
-                    "monsoon: {key} is not served where it was ({}); asking the cluster again",
-                    describe(cause)
-                );
-            }
-            started = *self.redirected_since.get_or_insert(started);
-            std::thread::sleep(self.redirect_pause);
-            self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
-        } else {
-            eprintln!(
-                "monsoon: lost the connection to {} ({}); reconnecting",
-                self.target.address,
-                describe(cause)
-            );
-        }
-        let mut last = describe(cause);
-        loop {
-            if let Some(limit) = self.retry_for
-                && started.elapsed() >= limit
-            {
-                let waited = Duration::from_secs(started.elapsed().as_secs());
-                return Err(Error::GaveUp {
-                    address: self.target.address.clone(),
-                    waited: humantime::format_duration(waited).to_string(),
-                    reason: last,
-                });
-            }
-            let attempt = match &self.route {
-                Some(route) => crate::cluster::node_for(&route.seed, &route.key)
-                    .and_then(|node| node.connect().map(|con| (node, con))),
-                None => self.target.connect().map(|con| (self.target.clone(), con)),
-            };
-            match attempt {
-                Ok((target, con)) => {
-                    con.set_read_timeout(self.read_timeout)
-                        .map_err(|e| target.error("setting a read timeout", &e))?;
-                    if !redirect || target.address != self.target.address {
-                        eprintln!("monsoon: reconnected to {}", target.address);
-                    }
-                    self.target = target;
-                    self.con = con;
-                    return Ok(());
-                }
-                Err(err @ Error::Refused { .. }) => return Err(err),
-                Err(err) => last = err.to_string(),
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_secs(2));
-        }
-    }
-}
-
-/// The type of `key` as Redis names it (`none`, `stream`, `string`, ...).
-pub fn key_type(link: &mut Link, key: &str) -> Result<String> {
-    link.call(&format!("TYPE {key}"), |con| {
-        redis::cmd("TYPE").arg(key).query::<String>(con)
-    })
-}
-
-/// Fails with [`Error::WrongType`] unless `key` is missing or a stream; never changes the key.
-pub fn ensure_stream(link: &mut Link, key: &str) -> Result<()> {
-    match key_type(link, key)?.as_str() {
-        "none" | "stream" => Ok(()),
-        other => Err(Error::WrongType {
-            key: key.to_string(),
-            actual: other.to_string(),
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -9,27 +9,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{ConnectionLike, Value};
 
-use crate::connection::{self, Link, Target};
+use super::{CityReport, CityRun};
 use crate::encode::XaddEncoder;
 use crate::error::Result;
-use crate::producer::{CityRun, Report};
 use crate::reading::Weather;
+use crate::server::Link;
 use crate::shutdown::Shutdown;
 
-/// Appends live readings to one city's stream; `--count` ticks, or until a stop is asked for.
+/// Appends live readings to one city's stream on `link`; `count` ticks, or until a stop is
+/// asked for.
 pub fn produce_live(
-    target: &Target,
+    link: &mut Link,
     run: &CityRun,
     count: Option<u64>,
     shutdown: &Shutdown,
-) -> Result<Report> {
-    let mut link = Link::open_for(target, &run.key, run.cluster, run.retry_for)?;
-    connection::ensure_stream(&mut link, &run.key)?;
-    if run.replace {
-        link.call(&format!("DEL {}", run.key), |con| {
-            redis::cmd("DEL").arg(&run.key).query::<i64>(con)
-        })?;
-    }
+) -> Result<CityReport> {
     let encoder = XaddEncoder::new(&run.key, run.maxlen);
     let mut weather = Weather::new(run.seed, run.schedule.sensors);
     let interval = Duration::from_millis(run.schedule.interval_ms);
@@ -49,22 +43,18 @@ pub fn produce_live(
         // A tick is small and its `*` IDs make a blind retry write twice: on a break, reconnect
         // and go on with the next tick rather than resend this one.
         let sent = link.con().req_packed_commands(&buffer, 0, sensors);
+        let what = format!("XADD {}", run.key);
         match sent {
             Ok(replies) => {
                 for reply in replies {
                     if let Err(err) = Value::extract_error(reply) {
-                        return Err(link.target().error(&format!("XADD {}", run.key), &err));
+                        return Err(link.target().error(&what, &err));
                     }
                     written += 1;
                 }
+                link.settled();
             }
-            Err(err)
-                if connection::is_disconnect(&err)
-                    || (run.cluster && crate::cluster::is_redirect(&err)) =>
-            {
-                link.reconnect(&err)?
-            }
-            Err(err) => return Err(link.target().error(&format!("XADD {}", run.key), &err)),
+            Err(err) => link.ride_out(&what, &err)?,
         }
         ticks += 1;
         let next = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
@@ -72,7 +62,7 @@ pub fn produce_live(
             shutdown.sleep(next.saturating_duration_since(Instant::now()));
         }
     }
-    Ok(Report {
+    Ok(CityReport {
         key: run.key.clone(),
         written,
         total: written,

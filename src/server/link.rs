@@ -1,0 +1,217 @@
+//! The reconnecting link: one connection that re-establishes itself after a break, within
+//! `--retry-for`, and in a Redis Cluster follows its key to whichever node owns the key's slot.
+//!
+//! This is the one place that decides whether an error is a break to ride out (the connection
+//! dropped or timed out; a cluster redirect or a cluster that is down) or an answer to report.
+//! Callers hand every failure to [`Link::ride_out`] and never judge it themselves.
+
+use std::time::{Duration, Instant};
+
+use redis::{Connection, RedisError};
+
+use super::cluster;
+use super::target::{CONNECT_TIMEOUT, Target, describe, has_code, is_disconnect};
+use crate::error::{Error, Result};
+
+/// The shortest connect attempt worth making when little of `--retry-for` is left.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// A connection that re-establishes itself after a break, within `retry_for`; in cluster mode
+/// it follows its key to whichever node owns the key's slot.
+pub struct Link {
+    /// The server (or cluster node) this link talks to now.
+    target: Target,
+    /// The live connection.
+    con: Connection,
+    /// How long to keep reconnecting after a break (`None`: for ever).
+    retry_for: Option<Duration>,
+    /// The socket read timeout, restored on every reconnect.
+    read_timeout: Option<Duration>,
+    /// How a cluster link finds its node again (`None` off a cluster).
+    route: Option<Route>,
+    /// Since when the cluster keeps redirecting us (reset by [`Link::settled`]).
+    redirected_since: Option<Instant>,
+    /// The pause before asking the cluster again.
+    redirect_pause: Duration,
+}
+
+/// How a cluster link finds its node again: the seed, and the key it serves.
+struct Route {
+    /// The seed node given by `--redis-url`.
+    seed: Target,
+    /// The key whose slot decides the node.
+    key: String,
+}
+
+impl Link {
+    /// A link for commands on `key`: to `target` itself, or when `target` is a cluster seed, to
+    /// the node that owns the key's slot (found again after a redirect or a break). Failing to
+    /// reach the server at start is reported at once, never retried.
+    pub fn open(target: &Target, key: &str, retry_for: Option<Duration>) -> Result<Self> {
+        let (node, route) = if target.is_cluster() {
+            let route = Route {
+                seed: target.clone(),
+                key: key.to_string(),
+            };
+            (
+                cluster::node_for(target, key, CONNECT_TIMEOUT)?,
+                Some(route),
+            )
+        } else {
+            (target.clone(), None)
+        };
+        let con = node.connect()?;
+        Ok(Link {
+            target: node,
+            con,
+            retry_for,
+            read_timeout: Some(super::target::COMMAND_TIMEOUT),
+            route,
+            redirected_since: None,
+            redirect_pause: Duration::from_millis(50),
+        })
+    }
+
+    /// Records that a request went through: the next redirect starts a new spell.
+    pub fn settled(&mut self) {
+        if self.redirected_since.take().is_some() {
+            self.redirect_pause = Duration::from_millis(50);
+        }
+    }
+
+    /// The server this link talks to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The live connection, for requests that handle their own replies (pipelines, blocking
+    /// reads); their failures go to [`Link::ride_out`].
+    pub fn con(&mut self) -> &mut Connection {
+        &mut self.con
+    }
+
+    /// Sets the socket read timeout, now and on every reconnect.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.read_timeout = timeout;
+        self.con
+            .set_read_timeout(timeout)
+            .map_err(|e| self.target.error("setting a read timeout", &e))
+    }
+
+    /// Runs one request; when the connection broke, reconnects and runs it again. Only for
+    /// requests that are safe to repeat.
+    pub fn call<T>(
+        &mut self,
+        what: &str,
+        mut request: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut loading_since: Option<Instant> = None;
+        loop {
+            match request(&mut self.con) {
+                Ok(value) => {
+                    self.settled();
+                    return Ok(value);
+                }
+                // A restarted server answers LOADING until its data is back: wait, it is coming.
+                Err(err) if has_code(&err, "LOADING") => {
+                    let waited = loading_since.get_or_insert_with(Instant::now).elapsed();
+                    if self.retry_for.is_some_and(|limit| waited >= limit) {
+                        return Err(self.target.error(what, &err));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => self.ride_out(what, &err)?,
+            }
+        }
+    }
+
+    /// Whether `err` is a break this link rides out: the connection dropped or timed out, or (in
+    /// a cluster) the key is served elsewhere or the cluster is not ready.
+    fn is_break(&self, err: &RedisError) -> bool {
+        is_disconnect(err) || (self.route.is_some() && cluster::is_redirect(err))
+    }
+
+    /// Rides out a failure of `what`: a break is reconnected (`Ok`: the caller re-syncs and goes
+    /// on); anything else is the server's answer, returned as an [`Error`] naming this server.
+    pub fn ride_out(&mut self, what: &str, err: &RedisError) -> Result<()> {
+        if !self.is_break(err) {
+            return Err(self.target.error(what, err));
+        }
+        self.reconnect(err)
+    }
+
+    /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;
+    /// gives up with [`Error::GaveUp`] once `retry_for` has passed. No wait outlives that bound
+    /// by more than one short connect attempt.
+    fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
+        let mut started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        let redirect = self.route.is_some() && cluster::is_redirect(cause);
+        if redirect {
+            // A cluster that is down or moving slots answers at once, again and again: pause
+            // between tries, say so once, and count the whole spell against --retry-for.
+            if self.redirected_since.is_none() {
+                let key = self.route.as_ref().map_or("", |r| r.key.as_str());
+                eprintln!(
+                    "monsoon: {key} is not served where it was ({}); asking the cluster again",
+                    describe(cause)
+                );
+            }
+            started = *self.redirected_since.get_or_insert(started);
+            std::thread::sleep(self.bounded(self.redirect_pause, started));
+            self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
+        } else {
+            eprintln!(
+                "monsoon: lost the connection to {} ({}); reconnecting",
+                self.target.address(),
+                describe(cause)
+            );
+        }
+        let mut last = describe(cause);
+        loop {
+            if let Some(limit) = self.retry_for
+                && started.elapsed() >= limit
+            {
+                let waited = Duration::from_secs(started.elapsed().as_secs());
+                return Err(Error::GaveUp {
+                    address: self.target.address().to_string(),
+                    waited: humantime::format_duration(waited).to_string(),
+                    reason: last,
+                });
+            }
+            let attempt_limit = self.bounded(CONNECT_TIMEOUT, started).max(MIN_ATTEMPT);
+            let attempt = match &self.route {
+                Some(route) => cluster::node_for(&route.seed, &route.key, attempt_limit)
+                    .and_then(|node| node.connect_within(attempt_limit).map(|con| (node, con))),
+                None => self
+                    .target
+                    .connect_within(attempt_limit)
+                    .map(|con| (self.target.clone(), con)),
+            };
+            match attempt {
+                Ok((target, con)) => {
+                    con.set_read_timeout(self.read_timeout)
+                        .map_err(|e| target.error("setting a read timeout", &e))?;
+                    if !redirect || target.address() != self.target.address() {
+                        eprintln!("monsoon: reconnected to {}", target.address());
+                    }
+                    self.target = target;
+                    self.con = con;
+                    return Ok(());
+                }
+                Err(err @ Error::Refused { .. }) => return Err(err),
+                Err(err) => last = err.to_string(),
+            }
+            std::thread::sleep(self.bounded(pause, started));
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// `wait`, cut to what is left of `--retry-for` since `started`.
+    fn bounded(&self, wait: Duration, started: Instant) -> Duration {
+        match self.retry_for {
+            Some(limit) => wait.min(limit.saturating_sub(started.elapsed())),
+            None => wait,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Everything that talks to the server, in one layer the producer, the consumer and `inspect`
+//! stand on; none of them parses a reply or judges an error by itself.
+//!
+//! - [`target`]: the server: URL (password kept secret), TLS, whether it is a cluster seed,
+//!   connecting within a bound, and server errors turned into sentences.
+//! - [`cluster`]: Redis Cluster routing: which node owns a key's slot, which keys share a slot.
+//! - [`link`]: the reconnecting link, the one place that decides whether an error is a break to
+//!   ride out.
+//! - [`records`]: XINFO STREAM / GROUPS / CONSUMERS, XPENDING and XAUTOCLAIM replies, parsed.
+//! - [`entries`]: XREAD / XREADGROUP / XRANGE replies decoded into messages.
+//! - [`queries`]: the requests everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages.
+
+pub mod cluster;
+pub mod entries;
+pub mod link;
+pub mod queries;
+pub mod records;
+pub mod target;
+
+pub use link::Link;
+pub use target::{Target, TlsFiles};
