@@ -1,7 +1,7 @@
 //! The top of every binary: runs its body, prints an error as one line, and exits with the code
 //! it means. A closed stdout and a panic are decided here, once for every binary.
 
-use crate::exit::{FAILURE, INTERRUPTED, SUCCESS};
+use crate::exit::{FAILURE, SUCCESS};
 
 /// Runs a binary's body and exits with the code its outcome means.
 ///
@@ -25,9 +25,7 @@ pub fn run_main(body: impl FnOnce() -> anyhow::Result<i32>) -> ! {
             let code = err
                 .downcast_ref::<crate::Error>()
                 .map_or(FAILURE, crate::Error::exit_code);
-            if code != INTERRUPTED {
-                eprintln!("Error: {err:#}");
-            }
+            eprintln!("Error: {err:#}");
             code
         }
     };

@@ -112,10 +112,6 @@ pub enum Error {
     /// Writing our own output failed (other than a closed pipe, which is a normal end).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-
-    /// The run was stopped by Ctrl-C or SIGTERM before it finished.
-    #[error("interrupted")]
-    Interrupted,
 }
 
 impl Error {
@@ -138,7 +134,6 @@ impl Error {
             | Error::NoStream { .. }
             | Error::NoGroup { .. }
             | Error::Internal { .. } => exit::FAILURE,
-            Error::Interrupted => exit::INTERRUPTED,
         }
     }
 }
