@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Chaos soak: producers, three consumers, random SIGKILLs of consumers, a server restart (AOF on)
-# and injected poison entries, on a private redis-server; ends with a table
+# Chaos soak: producers, four consumers (one of them slow), random SIGKILLs of consumers, a dead
+# consumer's backlog to claim every round (claims under contention), CLIENT KILLs of every
+# connection, a server restart (AOF on) and injected poison entries, on a private redis-server;
+# ends with a table
 #
 #   produced  processed  duplicates  dead-lettered  lost
 #
-# Lost must be 0. Duplicates are allowed (a killed consumer's messages in hand are processed again
-# by another) and must not exceed what was in hand at the kills. Not part of CI.
+# Lost must be 0. Duplicates are allowed (a killed consumer's messages in hand, or a batch whose
+# ack a CLIENT KILL cut, are processed again) and must not exceed what was in hand at the kills.
+# Not part of CI.
 #
 #   scripts/soak.sh [MINUTES]     (default 2)
 set -euo pipefail
@@ -53,10 +56,17 @@ start_consumer() {
   pids+=($!)
 }
 for name in alice bob carol; do start_consumer "$name"; done
+# dave is slow (--delay): what he claims takes him a while, so the others would steal it back if
+# he did not keep it in hand.
+incarnation=$((incarnation + 1))
+"$bin/consumer" dave --redis-url "$url" --city soak --delay 2ms --claim-idle 2s \
+  >"$work/out.dave.$incarnation" 2>>"$work/err.dave" &
+consumer_pid[dave]=$!
+pids+=($!)
 
 deadline=$(( $(date +%s) + minutes * 60 ))
 restart_at=$(( $(date +%s) + minutes * 30 ))
-restarted=0 kills=0 poison=0 round=0
+restarted=0 kills=0 poison=0 round=0 client_kills=0 ghosted=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
   day=$(date -u -d "2018-08-15 + $round day" +%F)
   "$bin/producer" --redis-url "$url" --city soak --date "$day" --count "$round_count" --retry-for 60s >/dev/null
@@ -66,6 +76,13 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     kill -KILL "${consumer_pid[$victim]}" 2>/dev/null && kills=$((kills + 1))
     wait "${consumer_pid[$victim]}" 2>/dev/null || true
     start_consumer "$victim"
+  fi
+  # A consumer that dies holding a backlog: ghost reads 200 entries and never acks them, so the
+  # living consumers claim them once they are idle, all four at once.
+  ghosted=$((ghosted + $(cli --raw xreadgroup group mygroup ghost count 200 streams soak '>' 2>/dev/null | grep -cE '^[0-9]+-[0-9]+$' || true)))
+  # Cut every client's connection now and then: the producer and the consumers reconnect.
+  if [ $((RANDOM % 3)) -eq 0 ]; then
+    cli client kill type normal skipme yes >/dev/null && client_kills=$((client_kills + 1))
   fi
   # A poison entry just after this round's last reading (before the next date's first).
   last_ms=$(( $(date -u -d "$day" +%s) * 1000 + (round_count - 1) * 1000 ))
@@ -88,8 +105,8 @@ drained() {
 }
 for _ in $(seq 240); do drained && break; sleep 0.5; done
 drained || { echo "soak: consumers did not drain within 2 minutes" >&2; cli xinfo groups soak >&2; }
-for name in alice bob carol; do kill -TERM "${consumer_pid[$name]}" 2>/dev/null || true; done
-for name in alice bob carol; do wait "${consumer_pid[$name]}" 2>/dev/null || true; done
+for name in alice bob carol dave; do kill -TERM "${consumer_pid[$name]}" 2>/dev/null || true; done
+for name in alice bob carol dave; do wait "${consumer_pid[$name]}" 2>/dev/null || true; done
 
 # The stream is the truth of what was produced; poison entries are not readings.
 cli --raw xrange soak - + | grep -E '^[0-9]+-[0-9]+$' | sort >"$work/stream.ids"
@@ -103,12 +120,13 @@ processed=$(wc -l <"$work/processed.ids")
 unique=$(sort -u "$work/processed.ids" | wc -l)
 duplicates=$((processed - unique))
 lost=$(comm -23 "$work/stream.ids" "$work/handled.ids" | wc -l)
-in_hand=$((kills * batch))
+# In hand when a connection or a consumer was killed: a batch per consumer per kill.
+in_hand=$(( (kills + client_kills * 4) * batch ))
 
 printf '\n%-10s %-10s %-11s %-14s %-5s\n' produced processed duplicates dead-lettered lost
 printf '%-10s %-10s %-11s %-14s %-5s\n' "$produced" "$unique" "$duplicates" "$dead" "$lost"
-printf '\n%s rounds, %s consumer SIGKILLs (at most %s messages in hand), %s server restart, %s poison entries injected\n' \
-  "$round" "$kills" "$in_hand" "$restarted" "$poison"
+printf '\n%s rounds, %s consumer SIGKILLs, %s CLIENT KILLs (at most %s messages in hand), %s entries held by a dead consumer and claimed, %s server restart, %s poison entries injected\n' \
+  "$round" "$kills" "$client_kills" "$in_hand" "$ghosted" "$restarted" "$poison"
 status=0
 [ "$lost" -eq 0 ] || { echo "FAIL: $lost entries lost"; status=1; }
 [ "$duplicates" -le "$in_hand" ] || echo "note: duplicates exceed the messages in hand at kills (the server restart can lose up to a second of acks)"

@@ -236,6 +236,12 @@ pub struct ConsumerArgs {
     #[arg(long, default_value = "0", value_name = "ID")]
     pub start: String,
 
+    /// Where a group that vanished (deleted stream, XGROUP DESTROY, a server restarted without
+    /// persistence) is re-created: 0 (every entry still in the stream is delivered again:
+    /// duplicates possible, nothing skipped), $ (only new entries) or an ID.
+    #[arg(long, default_value = "0", value_name = "ID")]
+    pub recreate_at: String,
+
     /// How long each read blocks waiting for new messages (Ctrl-C is noticed between reads).
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
     pub block: Duration,
@@ -274,10 +280,23 @@ pub struct ConsumerArgs {
 impl ConsumerArgs {
     /// The consumer's settings; an invalid `--start` is a usage error.
     pub fn settings(&self) -> Result<consumer::Settings> {
-        if self.start != "$" {
-            self.start
-                .parse::<StreamId>()
-                .map_err(|e| Error::Usage(format!("invalid value for --start: {e}, or $")))?;
+        for (flag, value) in [
+            ("--start", &self.start),
+            ("--recreate-at", &self.recreate_at),
+        ] {
+            if value != "$" {
+                value
+                    .parse::<StreamId>()
+                    .map_err(|e| Error::Usage(format!("invalid value for {flag}: {e}, or $")))?;
+            }
+        }
+        if !self.delay.is_zero() && self.claim_idle <= self.delay {
+            return Err(Error::Usage(format!(
+                "invalid value for --claim-idle: {} must be above --delay {}, or a message in hand \
+                 would look idle to the other consumers and be taken from it while it is worked on",
+                humantime::format_duration(self.claim_idle),
+                humantime::format_duration(self.delay)
+            )));
         }
         if self.block < Duration::from_millis(1) {
             return Err(Error::Usage(String::from(
@@ -291,6 +310,7 @@ impl ConsumerArgs {
             delay: self.delay,
             batch: self.batch as usize,
             start: self.start.clone(),
+            recreate_at: self.recreate_at.clone(),
             block: self.block,
             idle_exit: self.idle_exit,
             json: self.json,

@@ -57,6 +57,20 @@ pub enum Error {
         actual: String,
     },
 
+    /// The server refused a dead letter; the poison entry stays pending.
+    #[error(
+        "Redis refused the dead letter of {entry} on {key}: {reason}; the entry stays pending \
+         (make {key} a writable stream, or pass --dead-letter KEY)"
+    )]
+    DeadLetter {
+        /// The dead-letter stream key.
+        key: String,
+        /// The poison entry: `<stream> <id>`.
+        entry: String,
+        /// The server's reason.
+        reason: String,
+    },
+
     /// The stream already ends after the whole range we were asked to write.
     #[error(
         "stream {key} already ends at {last} ({last_time}), past the last reading to write \
@@ -71,6 +85,13 @@ pub enum Error {
         last_time: String,
         /// The last ID this run would write.
         range_end: StreamId,
+    },
+
+    /// Ctrl-C or SIGTERM while waiting for a broken connection to come back.
+    #[error("stopped while reconnecting to Redis at {address}")]
+    Stopped {
+        /// `host:port` of the server.
+        address: String,
     },
 
     /// A stream that must exist to be read does not.
@@ -126,9 +147,11 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Connect { .. } | Error::GaveUp { .. } => exit::CONNECT,
-            Error::Refused { .. } | Error::WrongType { .. } | Error::PastRange { .. } => {
-                exit::REFUSED
-            }
+            Error::Stopped { .. } => exit::INTERRUPTED,
+            Error::Refused { .. }
+            | Error::WrongType { .. }
+            | Error::PastRange { .. }
+            | Error::DeadLetter { .. } => exit::REFUSED,
             Error::Server { .. }
             | Error::Output(_)
             | Error::NoStream { .. }

@@ -30,7 +30,8 @@ impl<O> Shared<O> {
     }
 }
 
-/// A shared writer: each `write` goes out whole under the lock.
+/// A shared writer: each `write` goes out whole under the lock (so format a line or a batch
+/// first and write it with one `write_all`; `writeln!` writes in pieces that may interleave).
 impl<W: Write> Write for &Shared<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut out = self.lock().map_err(std::io::Error::other)?;
@@ -113,7 +114,7 @@ mod tests {
             &out,
             None,
             |n, out| {
-                writeln!(&mut &*out, "line {n}")?;
+                (&*out).write_all(format!("line {n}\n").as_bytes())?;
                 Ok(n * 10)
             },
         )

@@ -23,6 +23,15 @@ pub struct Message {
 }
 
 impl Message {
+    /// The bytes of its field names and values (what a read of it costs in memory, roughly).
+    pub fn size(&self) -> usize {
+        self.fields
+            .iter()
+            .flatten()
+            .map(|(k, v)| k.len() + v.len())
+            .sum()
+    }
+
     /// The value of `name`, if the entry has that field.
     pub fn field(&self, name: &str) -> Option<&[u8]> {
         self.fields

@@ -24,6 +24,8 @@ impl Shutdown {
     /// A flag raised by the first Ctrl-C/SIGTERM/SIGHUP; the second one exits the process with
     /// code 130 straight away, leaving whatever was in hand to the server (pending, not lost).
     /// `notice` is printed on stderr at the first signal, so the user knows what happens next.
+    ///
+    /// Call it from the main thread before starting any other: see [`block_stop_signals`].
     pub fn install(notice: &'static str) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
         let flag = Arc::clone(&shutdown.requested);
@@ -33,6 +35,7 @@ impl Shutdown {
             }
             eprintln!("{notice}");
         })?;
+        block_stop_signals();
         Ok(shutdown)
     }
 
@@ -59,5 +62,26 @@ impl Shutdown {
             }
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
+    }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread it starts later, so
+/// they reach only the handler's own thread (started just before by `ctrlc`).
+///
+/// A signal caught by a thread that sits in a socket read with a timeout interrupts that read
+/// (EINTR: with a timeout set, the kernel does not restart it), and redis-rs reports it as a
+/// broken connection: a graceful stop then looked like an outage, and the batch just delivered
+/// stayed pending. A signal is not a connection loss. Child processes inherit the mask: whoever
+/// starts one unblocks these in it.
+fn block_stop_signals() {
+    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask only changes this thread's
+    // mask. Failure leaves the old mask, which costs only the EINTR case above.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }

@@ -157,7 +157,11 @@ fn ctrl_c_finishes_the_message_in_hand() {
 fn second_ctrl_c_exits_at_once() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
-    let mut alice = support::spawn("consumer", &server, &["alice", "--delay", "60s"]);
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &["alice", "--delay", "60s", "--claim-idle", "120s"],
+    );
     let mut con = server.con();
     wait_until("alice holds a message", || {
         pending(&mut con, "chennai", "mygroup") == 1
@@ -176,7 +180,11 @@ fn second_ctrl_c_exits_at_once() {
 fn sigkilled_consumer_reprocesses_its_pending_message() {
     let server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
-    let mut alice = support::spawn("consumer", &server, &["alice", "--delay", "60s"]);
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &["alice", "--delay", "60s", "--claim-idle", "120s"],
+    );
     let mut con = server.con();
     wait_until("alice holds a message", || {
         pending(&mut con, "chennai", "mygroup") == 1

@@ -175,15 +175,7 @@ fn heavy_retry_for_bounds_the_reconnect() {
     );
     wait_until("alice drained the stream", || consumer.lines().len() == 3);
     let pid = server_pid(&server);
-    let kill = |signal: &str| {
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
+    let kill = |signal: &str| kill_pid(&pid, signal);
     kill("-STOP");
     wait_until("alice notices the break", || {
         consumer.errors().contains("lost the connection")
@@ -213,6 +205,12 @@ fn server_pid(server: &Server) -> String {
         .expect("INFO server has process_id")
         .trim()
         .to_string()
+}
+
+/// Sends `signal` (e.g. `-STOP`) to the process `pid`.
+fn kill_pid(pid: &str, signal: &str) {
+    let sent = Command::new("kill").args([signal, pid]).status().unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
 }
 
 /// A closed stdout is a normal end for every binary (exit 0, no error), and the producer still
@@ -286,4 +284,55 @@ fn a_full_disk_is_an_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+/// Every socket read and write has a bound: against a server that stops answering (SIGSTOP), a
+/// live producer and a producer in the middle of one huge batch both give up per `--retry-for`
+/// (exit 3) instead of waiting for ever (before: no read timeout in `--live`, 75 s and more in
+/// a socket write).
+#[test]
+fn heavy_no_socket_wait_outlives_its_bound() {
+    let server = Server::start();
+    let mut con = server.con();
+    let mut live = support::spawn(
+        "producer",
+        &server,
+        &[
+            "--city",
+            "pune",
+            "--live",
+            "--interval",
+            "50ms",
+            "--retry-for",
+            "1s",
+        ],
+    );
+    let mut bulk = support::spawn(
+        "producer",
+        &server,
+        &[
+            "--date",
+            DATE,
+            "--sensors",
+            "10",
+            "--batch",
+            "1000000",
+            "--retry-for",
+            "1s",
+        ],
+    );
+    wait_until("both producers write", || {
+        xlen(&mut con, "pune") > 0 && xlen(&mut con, "chennai") > 0
+    });
+    let pid = server_pid(&server);
+    let kill = |signal: &str| kill_pid(&pid, signal);
+    kill("-STOP");
+    let started = Instant::now();
+    let (live_code, bulk_code) = (live.wait(), bulk.wait());
+    let took = started.elapsed();
+    kill("-CONT");
+    assert_eq!(live_code, Some(3), "{}", live.errors());
+    assert_eq!(bulk_code, Some(3), "{}", bulk.errors());
+    // 30 s of read or write timeout, 1 s of --retry-for, a connect attempt cut to it.
+    assert!(took < Duration::from_secs(45), "took {took:?}");
 }

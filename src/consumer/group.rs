@@ -4,7 +4,8 @@
 //! ```text
 //! XGROUP CREATE chennai mygroup 0 MKSTREAM        (BUSYGROUP: it exists, join it)
 //! XPENDING chennai mygroup 1-0 9-0 100 alice       delivery counts of re-read entries
-//! XAUTOCLAIM chennai mygroup alice 30000 0-0 COUNT 100
+//! XAUTOCLAIM chennai mygroup alice 30000 0-0 COUNT 10     a step: no more than it can finish
+//! EVAL "XPENDING ..; XCLAIM .. JUSTID" 1 chennai mygroup alice 1-0 ..   keep in hand what is ours
 //! ```
 
 use std::sync::Arc;
@@ -14,15 +15,21 @@ use redis::Value;
 
 use crate::error::Result;
 use crate::message::Message;
+use crate::server::Link;
 use crate::server::queries::{self, Direction, PendingRange};
+use crate::server::records::{self, AutoClaim};
 use crate::server::target::has_code;
-use crate::server::{Link, records};
 use crate::stream_id::StreamId;
 
-/// Creates `group` on `key` at `start` (making the stream if needed); joins it if it exists.
-/// Returns whether it was created.
+/// Joins `group` on `key`, creating it at `start` (and the stream, if needed) when it does not
+/// exist yet. Joining an existing group writes nothing (a server at maxmemory refuses every
+/// write, XGROUP CREATE included). Returns whether it was created.
 pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bool> {
-    queries::ensure_stream(link, key)?;
+    if queries::stream_exists(link, key)?
+        && queries::group_names(link, key)?.iter().any(|g| g == group)
+    {
+        return Ok(false);
+    }
     let what = format!("XGROUP CREATE {key} {group}");
     let created = link.call(&what, |con| {
         match redis::cmd("XGROUP")
@@ -34,6 +41,7 @@ pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bo
             .query::<()>(con)
         {
             Ok(()) => Ok(true),
+            // Another consumer created it in between: join it.
             Err(err) if has_code(&err, "BUSYGROUP") => Ok(false),
             Err(err) => Err(err),
         }
@@ -41,41 +49,38 @@ pub fn create(link: &mut Link, key: &str, group: &str, start: &str) -> Result<bo
     Ok(created)
 }
 
-/// Re-creates a group that vanished (stream deleted, or group destroyed), positioned so that no
-/// entry still in the stream is skipped and none this consumer acknowledged comes back: at the
-/// last ID it acknowledged while that entry is still there, else at `0` (a new stream, or one
-/// trimmed past it, holds nothing it has seen).
-pub fn recreate(
-    link: &mut Link,
-    key: &str,
-    group: &str,
-    last_acked: Option<StreamId>,
-) -> Result<String> {
-    let start = match last_acked {
-        Some(id) if still_there(link, key, id)? => id.to_string(),
-        _ => String::from("0"),
-    };
-    create(link, key, group, &start)?;
-    Ok(start)
-}
-
-/// Whether the stream still holds the entry `id`.
-fn still_there(link: &mut Link, key: &str, id: StreamId) -> Result<bool> {
-    let id = id.to_string();
-    let mut found = false;
-    queries::range_pages(
-        link,
-        key,
-        (&id, &id),
-        Direction::Forward,
-        1,
-        Some(1),
-        |page| {
-            found = !page.is_empty();
-            Ok(false)
-        },
-    )?;
-    Ok(found)
+/// Re-creates a group that vanished (the stream was deleted, the group destroyed, the server
+/// restarted without persistence) at `at` (`--recreate-at`, `0` by default), and returns how
+/// many entries of the stream it will deliver again.
+///
+/// At `0` every entry still in the stream comes again: duplicates are possible, nothing is
+/// skipped. Any later position would skip what a dead consumer held when the group vanished
+/// (its pending list vanished with the group), so that is only done when asked for.
+pub fn recreate(link: &mut Link, key: &str, group: &str, at: &str) -> Result<u64> {
+    create(link, key, group, at)?;
+    match at {
+        "$" => Ok(0),
+        "0" | "0-0" => Ok(queries::stream_info(link, key)?.map_or(0, |info| info.length)),
+        id => {
+            let after = id
+                .parse::<StreamId>()
+                .map_or_else(|_| id.to_string(), |id| id.successor().to_string());
+            let mut count = 0;
+            queries::range_pages(
+                link,
+                key,
+                (&after, "+"),
+                Direction::Forward,
+                10_000,
+                None,
+                |page| {
+                    count += page.len() as u64;
+                    Ok(true)
+                },
+            )?;
+            Ok(count)
+        }
+    }
 }
 
 /// Fills in each message's delivery count from `consumer`'s pending list (for entries re-read
@@ -115,52 +120,76 @@ pub fn fill_deliveries(
     Ok(())
 }
 
-/// What one XAUTOCLAIM sweep over a stream found.
-#[derive(Debug, Default)]
-pub struct Claimed {
-    /// Entries now pending on us, with their fields.
-    pub messages: Vec<Message>,
-    /// IDs that were pending but are no longer in the stream (trimmed or deleted).
-    pub deleted: Vec<StreamId>,
-}
-
-/// Takes over every entry of `key` pending longer than `min_idle` on any consumer (XAUTOCLAIM,
-/// following its cursor to the end), with delivery counts filled in.
-pub fn claim_idle(
+/// One XAUTOCLAIM step from `cursor`: takes over at most `count` entries of `key` pending
+/// longer than `min_idle` on any consumer, with delivery counts filled in. The caller processes
+/// them before the next step (from the returned cursor), so what it takes it can finish
+/// before it looks idle to the others.
+pub fn claim_step(
     link: &mut Link,
     key: &Arc<str>,
-    group: &str,
-    consumer: &str,
+    (group, consumer): (&str, &str),
     min_idle: Duration,
+    cursor: StreamId,
     count: usize,
-) -> Result<Claimed> {
-    let mut claimed = Claimed::default();
-    let mut cursor = StreamId::ZERO;
+) -> Result<AutoClaim> {
     let min_idle_ms = min_idle.as_millis().min(u128::from(u64::MAX)) as u64;
     let what = format!("XAUTOCLAIM {key} {group}");
-    loop {
-        let reply: Value = link.call(&what, |con| {
-            redis::cmd("XAUTOCLAIM")
-                .arg(&**key)
-                .arg(group)
-                .arg(consumer)
-                .arg(min_idle_ms)
-                .arg(cursor.to_string())
-                .arg("COUNT")
-                .arg(count)
-                .query(con)
-        })?;
-        let step =
-            records::auto_claim(reply, key).map_err(|e| queries::bad_reply(link, &what, e))?;
-        claimed.messages.extend(step.messages);
-        claimed.deleted.extend(step.deleted);
-        if step.next == StreamId::ZERO {
-            break;
-        }
-        cursor = step.next;
+    let reply: Value = link.call(&what, |con| {
+        redis::cmd("XAUTOCLAIM")
+            .arg(&**key)
+            .arg(group)
+            .arg(consumer)
+            .arg(min_idle_ms)
+            .arg(cursor.to_string())
+            .arg("COUNT")
+            .arg(count)
+            .query(con)
+    })?;
+    let mut step =
+        records::auto_claim(reply, key).map_err(|e| queries::bad_reply(link, &what, e))?;
+    fill_deliveries(link, group, consumer, &mut step.messages)?;
+    Ok(step)
+}
+
+/// Keeps entries in hand from looking idle to other consumers: re-claims those of `ids` still
+/// pending on `consumer` (XCLAIM ... JUSTID resets the idle time and counts no delivery) and
+/// returns them; the others were taken by someone else and must be dropped, not processed.
+///
+/// The ownership check and the claim run as one script: a plain XCLAIM would take an entry
+/// back from whoever holds it now, and both would process it.
+pub fn keep_in_hand(
+    link: &mut Link,
+    key: &str,
+    (group, consumer): (&str, &str),
+    ids: &[StreamId],
+) -> Result<Vec<StreamId>> {
+    const CLAIM_IF_MINE: &str = r"
+        local kept = {}
+        for i = 3, #ARGV do
+            local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+            if #row == 1 and row[1][2] == ARGV[2] then
+                redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+                kept[#kept + 1] = ARGV[i]
+            end
+        end
+        return kept";
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    fill_deliveries(link, group, consumer, &mut claimed.messages)?;
-    Ok(claimed)
+    let what = format!("XCLAIM {key} {group} (keeping entries in hand)");
+    let kept: Vec<String> = link.call(&what, |con| {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(CLAIM_IF_MINE)
+            .arg(1)
+            .arg(key)
+            .arg(group)
+            .arg(consumer);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        cmd.query(con)
+    })?;
+    Ok(kept.iter().filter_map(|id| id.parse().ok()).collect())
 }
 
 /// Deletes consumers of `group` on `key` idle longer than `idle` with nothing pending; never one

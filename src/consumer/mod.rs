@@ -9,9 +9,11 @@
 //! Per message: wait `--delay` (the simulated work), print, then XACK. A message is acked only
 //! after its line was written, so a crash leaves it pending (processed again, never lost).
 
+mod claim;
 pub mod group;
 pub mod poison;
 mod process;
+mod read;
 mod summary;
 
 pub use summary::Summary;
@@ -21,15 +23,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::Value;
-
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fanout::{Shared, fan_out};
-use crate::message::Message;
-use crate::server::target::has_code;
-use crate::server::{Link, Target, entries, queries};
+use crate::server::{Link, Target};
 use crate::shutdown::Shutdown;
-use crate::stream_id::StreamId;
 
 /// Read timeout on top of BLOCK: the server answers a BLOCK read when it expires, so the socket
 /// timeout must never fire first (a late reply would leave delivered entries pending, unseen).
@@ -50,6 +47,8 @@ pub struct Settings {
     pub batch: usize,
     /// Where a newly created group starts: `0`, `$` or an ID.
     pub start: String,
+    /// Where a group that vanished is re-created: `0` (every entry again), `$` or an ID.
+    pub recreate_at: String,
     /// BLOCK of each read.
     pub block: Duration,
     /// Exit after this long without a message.
@@ -78,14 +77,24 @@ enum Source {
 
 /// One running consumer.
 pub struct Consumer<'a, W: Write> {
+    /// What it was asked to do.
     settings: &'a Settings,
+    /// The link its reads, claims and acks go through.
     link: Link,
+    /// The stream keys, shared by every message read from them.
     streams: Vec<Arc<str>>,
-    last_acked: Vec<Option<StreamId>>,
+    /// Where processed messages are printed.
     out: W,
+    /// A batch's output, written in one go.
     buffer: Vec<u8>,
+    /// What it did so far.
     summary: Summary,
+    /// Raised by Ctrl-C/SIGTERM.
     shutdown: &'a Shutdown,
+    /// COUNT of the next read (see `read.rs`: it adapts to the entries' size).
+    read_count: usize,
+    /// When the entries in hand were last delivered or re-claimed (see `claim.rs`).
+    kept_at: Instant,
     /// The seed, for dead-letter streams on other cluster nodes.
     target: Target,
     /// Links to the nodes of dead-letter streams (cluster mode only).
@@ -105,7 +114,7 @@ pub fn run<W: Write + Send>(
     let started = Instant::now();
     if !target.is_cluster() || settings.streams.len() < 2 {
         let mut consumer = Consumer::start(target, settings, shutdown, out)?;
-        let outcome = consumer.serve();
+        let outcome = stopped_is_done(consumer.serve());
         consumer.summary.elapsed = started.elapsed();
         return outcome.map(|()| consumer.summary);
     }
@@ -126,7 +135,7 @@ pub fn run<W: Write + Send>(
         Some(shutdown),
         |one, out| {
             let mut consumer = Consumer::start(target, one, shutdown, out)?;
-            consumer.serve().map(|()| consumer.summary)
+            stopped_is_done(consumer.serve()).map(|()| consumer.summary)
         },
     )?;
     let mut total = Summary::default();
@@ -135,6 +144,15 @@ pub fn run<W: Write + Send>(
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// A stop asked for while the connection was down ends the consumer like any graceful stop:
+/// nothing is in hand then (what was delivered and not acked stays pending, on the server).
+fn stopped_is_done(outcome: Result<()>) -> Result<()> {
+    match outcome {
+        Err(Error::Stopped { .. }) => Ok(()),
+        other => other,
+    }
 }
 
 impl<'a, W: Write> Consumer<'a, W> {
@@ -146,6 +164,7 @@ impl<'a, W: Write> Consumer<'a, W> {
         out: W,
     ) -> Result<Self> {
         let mut link = Link::open(target, &settings.streams[0], settings.retry_for)?;
+        link.stop_on(shutdown);
         link.set_read_timeout(Some(settings.block + READ_TIMEOUT_MARGIN))?;
         for key in &settings.streams {
             group::create(&mut link, key, &settings.group, &settings.start)?;
@@ -158,11 +177,12 @@ impl<'a, W: Write> Consumer<'a, W> {
                 .iter()
                 .map(|s| Arc::from(s.as_str()))
                 .collect(),
-            last_acked: vec![None; settings.streams.len()],
             out,
             buffer: Vec::with_capacity(64 * 1024),
             summary: Summary::default(),
             shutdown,
+            read_count: 1,
+            kept_at: Instant::now(),
             target: target.clone(),
             dead_links: HashMap::new(),
         })
@@ -207,155 +227,5 @@ impl<'a, W: Write> Consumer<'a, W> {
                 self.handle(messages, Source::New)?;
             }
         }
-    }
-
-    /// Re-processes what this consumer had read but not acknowledged (after a crash or a broken
-    /// connection), reading its pending list with ID `0` and moving on from the last one seen.
-    fn recover_pending(&mut self) -> Result<()> {
-        let mut from = vec![StreamId::ZERO; self.streams.len()];
-        let mut open = vec![true; self.streams.len()];
-        while open.iter().any(|o| *o) && !self.shutdown.is_requested() {
-            let keys: Vec<usize> = (0..self.streams.len()).filter(|i| open[*i]).collect();
-            let ids: Vec<String> = keys.iter().map(|i| from[*i].to_string()).collect();
-            let reply = self.read_raw(&keys, &ids, None)?;
-            let mut messages = self.decode(reply)?;
-            for index in &keys {
-                let last = messages
-                    .iter()
-                    .filter(|m| *m.stream == *self.streams[*index])
-                    .map(|m| m.id)
-                    .max();
-                match last {
-                    Some(last) => from[*index] = last,
-                    None => open[*index] = false,
-                }
-            }
-            if messages.is_empty() {
-                break;
-            }
-            group::fill_deliveries(
-                &mut self.link,
-                &self.settings.group,
-                &self.settings.name,
-                &mut messages,
-            )?;
-            self.handle(messages, Source::OwnPending)?;
-        }
-        Ok(())
-    }
-
-    /// One claim sweep over every stream (and pruning, when asked); returns what it took over.
-    fn claim_and_prune(&mut self) -> Result<u64> {
-        let mut taken = 0;
-        for index in 0..self.streams.len() {
-            let key = Arc::clone(&self.streams[index]);
-            let settings = self.settings;
-            let claimed = group::claim_idle(
-                &mut self.link,
-                &key,
-                &settings.group,
-                &settings.name,
-                settings.claim_idle,
-                settings.batch.max(10),
-            )?;
-            if !claimed.deleted.is_empty() {
-                self.ack(&key, &claimed.deleted)?;
-                self.summary.deleted += claimed.deleted.len() as u64;
-                taken += claimed.deleted.len() as u64;
-            }
-            if !claimed.messages.is_empty() {
-                taken += claimed.messages.len() as u64;
-                self.handle(claimed.messages, Source::Claimed)?;
-            }
-            if let Some(idle) = settings.prune_idle {
-                let pruned =
-                    group::prune_idle(&mut self.link, &key, &settings.group, &settings.name, idle)?;
-                for name in &pruned {
-                    eprintln!(
-                        "{}: deleted idle consumer {name} from group {} on {key}",
-                        settings.name, settings.group
-                    );
-                }
-                self.summary.pruned += pruned.len() as u64;
-            }
-        }
-        Ok(taken)
-    }
-
-    /// Reads from every stream at `id` (`>` for new messages), re-creating a vanished group and
-    /// reconnecting a broken connection as needed.
-    fn read(&mut self, id: &str, block: Duration) -> Result<Vec<Message>> {
-        let keys: Vec<usize> = (0..self.streams.len()).collect();
-        let ids = vec![id.to_string(); keys.len()];
-        // BLOCK 0 would mean "for ever": never ask for less than a millisecond.
-        let block = block.max(Duration::from_millis(1));
-        let reply = self.read_raw(&keys, &ids, Some(block))?;
-        self.decode(reply)
-    }
-
-    /// One XREADGROUP; handles NOGROUP/UNBLOCKED and broken connections, returns the raw reply.
-    fn read_raw(
-        &mut self,
-        keys: &[usize],
-        ids: &[String],
-        block: Option<Duration>,
-    ) -> Result<Value> {
-        let settings = self.settings;
-        let count = if settings.delay.is_zero() {
-            settings.batch.max(1)
-        } else {
-            1
-        };
-        loop {
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP")
-                .arg(&settings.group)
-                .arg(&settings.name)
-                .arg("COUNT")
-                .arg(count);
-            if let Some(block) = block {
-                cmd.arg("BLOCK").arg(block.as_millis() as u64);
-            }
-            cmd.arg("STREAMS");
-            for index in keys {
-                cmd.arg(&*self.streams[*index]);
-            }
-            cmd.arg(ids);
-            match cmd.query::<Value>(self.link.con()) {
-                Ok(reply) => {
-                    self.link.settled();
-                    return Ok(reply);
-                }
-                Err(err) if has_code(&err, "NOGROUP") || has_code(&err, "UNBLOCKED") => {
-                    for index in keys {
-                        let key = &*self.streams[*index];
-                        let at = group::recreate(
-                            &mut self.link,
-                            key,
-                            &settings.group,
-                            self.last_acked[*index],
-                        )?;
-                        eprintln!(
-                            "{}: group {} on {key} had vanished; re-created it at {at}",
-                            settings.name, settings.group
-                        );
-                    }
-                }
-                Err(err) => {
-                    let what = format!("XREADGROUP on {}", settings.streams.join(" "));
-                    self.link.ride_out(&what, &err)?;
-                    // A reply lost with the connection left its entries pending on us, unseen.
-                    if ids.iter().any(|id| id == ">") {
-                        self.recover_pending()?;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The messages of an XREADGROUP reply.
-    fn decode(&self, reply: Value) -> Result<Vec<Message>> {
-        entries::decode_read(reply, &self.streams)
-            .map_err(|e| queries::bad_reply(&self.link, "XREADGROUP", e))
     }
 }

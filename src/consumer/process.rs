@@ -6,16 +6,20 @@
 //! XACK chennai mygroup 1534291200000-0 1534291201000-0 ...
 //! ```
 
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::Value;
 
 use super::{Consumer, Source, poison};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::message::{self, Message};
 use crate::server::Link;
+use crate::server::queries::{self, Direction};
+use crate::server::target::has_code;
 use crate::stream_id::StreamId;
 
 impl<W: Write> Consumer<'_, W> {
@@ -29,22 +33,37 @@ impl<W: Write> Consumer<'_, W> {
         if self.settings.delay.is_zero() {
             return self.handle_batch(messages);
         }
-        for message in messages {
+        let mut queue = VecDeque::from(messages);
+        loop {
+            self.keep_in_hand(&mut queue)?;
+            let Some(message) = queue.pop_front() else {
+                return Ok(());
+            };
             self.handle_batch(vec![message])?;
         }
-        Ok(())
     }
 
     /// Handles messages as one batch: one write of their lines, one round trip of XACKs.
+    ///
+    /// A dead letter the server refuses to take leaves its entry pending (nothing is lost) and
+    /// stops the consumer with that refusal, once the batch's valid entries are processed.
     fn handle_batch(&mut self, messages: Vec<Message>) -> Result<()> {
         let settings = self.settings;
         self.buffer.clear();
         let mut done: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(messages.len());
+        let mut refused = None;
         for message in &messages {
             if message.fields.is_none() {
                 self.summary.deleted += 1;
             } else if let Some(reason) = poison::verdict(message, settings.max_deliveries) {
-                self.dead_letter(message, &reason)?;
+                match self.dead_letter(message, &reason) {
+                    Ok(()) => {}
+                    Err(err @ Error::DeadLetter { .. }) => {
+                        refused.get_or_insert(err);
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
             } else {
                 if !settings.delay.is_zero() {
                     std::thread::sleep(settings.delay);
@@ -74,7 +93,7 @@ impl<W: Write> Consumer<'_, W> {
             self.ack(&stream, &ids)?;
             start = end;
         }
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// Acknowledges `ids` of `key` in one round trip (safe to repeat after a reconnect).
@@ -87,13 +106,6 @@ impl<W: Write> Consumer<'_, W> {
         }
         self.link
             .call(&format!("XACK {key} {group}"), |con| cmd.query::<i64>(con))?;
-        if let (Some(index), Some(max)) = (
-            self.streams.iter().position(|s| **s == *key),
-            ids.iter().max(),
-        ) {
-            let last = &mut self.last_acked[index];
-            *last = (*last).max(Some(*max));
-        }
         Ok(())
     }
 
@@ -109,19 +121,20 @@ impl<W: Write> Consumer<'_, W> {
         for (name, value) in poison::dead_letter_fields(message, reason, &settings.name) {
             cmd.arg(name).arg(value);
         }
-        let what = format!("XADD {key}");
-        if self.target.is_cluster() {
+        let link = if self.target.is_cluster() {
             // `<stream>:dead` hashes to its own slot, likely on another node.
-            let link = match self.dead_links.entry(key.clone()) {
+            match self.dead_links.entry(key.clone()) {
                 Entry::Occupied(link) => link.into_mut(),
                 Entry::Vacant(slot) => {
-                    slot.insert(Link::open(&self.target, &key, settings.retry_for)?)
+                    let mut link = Link::open(&self.target, &key, settings.retry_for)?;
+                    link.stop_on(self.shutdown);
+                    slot.insert(link)
                 }
-            };
-            link.call(&what, |con| cmd.query::<Value>(con))?;
+            }
         } else {
-            self.link.call(&what, |con| cmd.query::<Value>(con))?;
-        }
+            &mut self.link
+        };
+        write_once(link, &key, &cmd, message)?;
         eprintln!(
             "{}: {} {} went to {key}: {reason}",
             settings.name, message.stream, message.id
@@ -129,4 +142,61 @@ impl<W: Write> Consumer<'_, W> {
         self.summary.dead_lettered += 1;
         Ok(())
     }
+}
+
+/// Sends the dead-letter XADD `cmd` to `key` exactly once, across breaks: after a reconnect it
+/// first looks whether the attempt that broke had landed (an XADD with `*` repeated blindly
+/// writes a second dead letter). A refusal by the server is [`Error::DeadLetter`].
+fn write_once(link: &mut Link, key: &str, cmd: &redis::Cmd, message: &Message) -> Result<()> {
+    let what = format!("XADD {key}");
+    loop {
+        let err = match cmd.query::<Value>(link.con()) {
+            Ok(_) => {
+                link.settled();
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        if has_code(&err, "LOADING") {
+            // A restarted server loading its data: it will take the write in a moment.
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        match link.ride_out(&what, &err) {
+            Ok(()) if landed(link, key, message)? => return Ok(()),
+            Ok(()) => {}
+            Err(Error::Server { reason, .. } | Error::Refused { reason, .. }) => {
+                return Err(Error::DeadLetter {
+                    key: key.to_string(),
+                    entry: format!("{} {}", message.stream, message.id),
+                    reason,
+                });
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// Whether the dead-letter stream `key` already holds a dead letter of `message`, among its
+/// newest entries (a dead letter that landed just before a break is among the last written).
+fn landed(link: &mut Link, key: &str, message: &Message) -> Result<bool> {
+    /// How far back to look: far more dead letters than other consumers write in a break.
+    const LOOK_BACK: u64 = 10_000;
+    let (stream, id) = (message.stream.as_bytes(), message.id.to_string());
+    let mut found = false;
+    queries::range_pages(
+        link,
+        key,
+        ("-", "+"),
+        Direction::Backward,
+        1000,
+        Some(LOOK_BACK),
+        |page| {
+            found = page.iter().any(|dead| {
+                dead.field("stream") == Some(stream) && dead.field("id") == Some(id.as_bytes())
+            });
+            Ok(!found)
+        },
+    )?;
+    Ok(found)
 }

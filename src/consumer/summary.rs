@@ -17,6 +17,8 @@ pub struct Summary {
     pub deleted: u64,
     /// Idle consumers deleted from the group.
     pub pruned: u64,
+    /// Entries in hand that another consumer took over meanwhile (dropped, not processed).
+    pub taken_by_others: u64,
     /// Time from start to stop.
     pub elapsed: Duration,
 }
@@ -30,6 +32,7 @@ impl Summary {
         self.dead_lettered += other.dead_lettered;
         self.deleted += other.deleted;
         self.pruned += other.pruned;
+        self.taken_by_others += other.taken_by_others;
     }
 
     /// The one line printed on stderr at the end.
@@ -42,13 +45,15 @@ impl Summary {
         };
         format!(
             "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
-             {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned",
+             {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned, \
+             {} taken over by others while in hand",
             self.processed,
             self.recovered,
             self.claimed,
             self.dead_lettered,
             self.deleted,
-            self.pruned
+            self.pruned,
+            self.taken_by_others
         )
     }
 }

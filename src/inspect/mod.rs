@@ -29,7 +29,7 @@ pub mod watch;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::message::{Message, to_json};
 use crate::server::{Link, Target};
 use crate::shutdown::Shutdown;
@@ -72,12 +72,24 @@ pub fn run<W: Write + Send>(
     let open = |key: &str| Link::open(target, key, Some(RETRY_FOR));
     match request {
         Request::Range(range) => range.run(&mut open(&range.key)?, out),
-        Request::Tail(tail) => tail.run(target, shutdown, out),
+        Request::Tail(tail) => until_stopped(tail.run(target, shutdown, out)),
         Request::Pending(pending) => pending.run(&mut open(&pending.key)?, out),
         Request::Groups(groups) => groups.run(&mut open(&groups.key)?, out),
-        Request::Watch(watch) => watch.run(&mut open(&watch.key)?, shutdown, out),
+        Request::Watch(watch) => {
+            let mut link = open(&watch.key)?;
+            link.stop_on(shutdown);
+            until_stopped(watch.run(&mut link, shutdown, out))
+        }
         Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
         Request::Memory(memory) => memory.run(target, out),
+    }
+}
+
+/// The live views (`tail`, `watch`) end on Ctrl-C, also while they wait for a lost connection.
+fn until_stopped(outcome: Result<()>) -> Result<()> {
+    match outcome {
+        Err(Error::Stopped { .. }) => Ok(()),
+        other => other,
     }
 }
 

@@ -153,6 +153,7 @@ impl Tail {
             return Ok(());
         };
         let mut link = Link::open(seed, first, Some(super::RETRY_FOR))?;
+        link.stop_on(shutdown);
         for key in keys {
             queries::ensure_stream(&mut link, key)?;
         }

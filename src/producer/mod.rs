@@ -114,6 +114,7 @@ pub fn produce_cities<W: Write + Send>(
         None,
         |run, out| {
             let mut link = open(target, run)?;
+            link.stop_on(shutdown);
             let report = match mode {
                 Mode::Day => {
                     let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());

@@ -11,6 +11,7 @@ use redis::Value;
 
 use super::target::Target;
 use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
 
 /// Slots in a Redis Cluster.
 const SLOTS: u16 = 16_384;
@@ -40,9 +41,14 @@ pub(super) fn is_redirect(err: &redis::RedisError) -> bool {
 }
 
 /// The master node that owns `key`, as a target with the seed's credentials and TLS settings;
-/// asking the seed gives up after `limit`.
-pub fn node_for(seed: &Target, key: &str, limit: Duration) -> Result<Target> {
-    let mut con = seed.connect_within(limit)?;
+/// asking the seed gives up after `limit`, or when `stop` is raised.
+pub fn node_for(
+    seed: &Target,
+    key: &str,
+    limit: Duration,
+    stop: Option<&Shutdown>,
+) -> Result<Target> {
+    let mut con = seed.connect_within(limit, stop)?;
     let slots: Value = redis::cmd("CLUSTER")
         .arg("SLOTS")
         .query(&mut con)

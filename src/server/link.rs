@@ -12,6 +12,7 @@ use redis::{Connection, RedisError};
 use super::cluster;
 use super::target::{CONNECT_TIMEOUT, Target, describe, has_code, is_disconnect};
 use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
 
 /// The shortest connect attempt worth making when little of `--retry-for` is left.
 const MIN_ATTEMPT: Duration = Duration::from_millis(250);
@@ -33,6 +34,8 @@ pub struct Link {
     redirected_since: Option<Instant>,
     /// The pause before asking the cluster again.
     redirect_pause: Duration,
+    /// Raised by Ctrl-C/SIGTERM: a reconnect stops waiting ([`Error::Stopped`]).
+    stop: Option<Shutdown>,
 }
 
 /// How a cluster link finds its node again: the seed, and the key it serves.
@@ -54,7 +57,7 @@ impl Link {
                 key: key.to_string(),
             };
             (
-                cluster::node_for(target, key, CONNECT_TIMEOUT)?,
+                cluster::node_for(target, key, CONNECT_TIMEOUT, None)?,
                 Some(route),
             )
         } else {
@@ -69,7 +72,15 @@ impl Link {
             route,
             redirected_since: None,
             redirect_pause: Duration::from_millis(50),
+            stop: None,
         })
+    }
+
+    /// Makes reconnecting give up within a moment once `stop` is raised (Ctrl-C/SIGTERM), with
+    /// [`Error::Stopped`]: a person stopping a program during an outage is not kept waiting for
+    /// the server.
+    pub fn stop_on(&mut self, stop: &Shutdown) {
+        self.stop = Some(stop.clone());
     }
 
     /// Records that a request went through: the next redirect starts a new spell.
@@ -118,7 +129,7 @@ impl Link {
                     if self.retry_for.is_some_and(|limit| waited >= limit) {
                         return Err(self.target.error(what, &err));
                     }
-                    std::thread::sleep(Duration::from_millis(100));
+                    self.pause(Duration::from_millis(100))?;
                 }
                 Err(err) => self.ride_out(what, &err)?,
             }
@@ -158,7 +169,7 @@ impl Link {
                 );
             }
             started = *self.redirected_since.get_or_insert(started);
-            std::thread::sleep(self.bounded(self.redirect_pause, started));
+            self.pause(self.bounded(self.redirect_pause, started))?;
             self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
         } else {
             eprintln!(
@@ -169,6 +180,7 @@ impl Link {
         }
         let mut last = describe(cause);
         loop {
+            self.pause(Duration::ZERO)?;
             if let Some(limit) = self.retry_for
                 && started.elapsed() >= limit
             {
@@ -180,12 +192,16 @@ impl Link {
                 });
             }
             let attempt_limit = self.bounded(CONNECT_TIMEOUT, started).max(MIN_ATTEMPT);
+            let stop = self.stop.as_ref();
             let attempt = match &self.route {
-                Some(route) => cluster::node_for(&route.seed, &route.key, attempt_limit)
-                    .and_then(|node| node.connect_within(attempt_limit).map(|con| (node, con))),
+                Some(route) => cluster::node_for(&route.seed, &route.key, attempt_limit, stop)
+                    .and_then(|node| {
+                        let con = node.connect_within(attempt_limit, stop)?;
+                        Ok((node, con))
+                    }),
                 None => self
                     .target
-                    .connect_within(attempt_limit)
+                    .connect_within(attempt_limit, stop)
                     .map(|con| (self.target.clone(), con)),
             };
             match attempt {
@@ -199,11 +215,29 @@ impl Link {
                     self.con = con;
                     return Ok(());
                 }
-                Err(err @ Error::Refused { .. }) => return Err(err),
+                Err(err @ (Error::Refused { .. } | Error::Stopped { .. })) => return Err(err),
                 Err(err) => last = err.to_string(),
             }
-            std::thread::sleep(self.bounded(pause, started));
+            self.pause(self.bounded(pause, started))?;
             pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Waits `pause` between attempts, or fails with [`Error::Stopped`] as soon as a stop is
+    /// asked for.
+    fn pause(&self, pause: Duration) -> Result<()> {
+        let stopped = match &self.stop {
+            Some(stop) => stop.sleep(pause),
+            None => {
+                std::thread::sleep(pause);
+                false
+            }
+        };
+        match stopped {
+            true => Err(Error::Stopped {
+                address: self.target.address().to_string(),
+            }),
+            false => Ok(()),
         }
     }
 

@@ -105,6 +105,17 @@ pub fn groups(link: &mut Link, key: &str) -> Result<Vec<Group>> {
     Ok(groups)
 }
 
+/// The names of the groups of the stream `key` (XINFO GROUPS alone, no consumers).
+pub fn group_names(link: &mut Link, key: &str) -> Result<Vec<String>> {
+    let what = format!("XINFO GROUPS {key}");
+    let reply: Value = link.call(&what, |con| {
+        redis::cmd("XINFO").arg("GROUPS").arg(key).query(con)
+    })?;
+    let groups =
+        records::groups(reply).ok_or_else(|| bad_reply(link, &what, "not a list of groups"))?;
+    Ok(groups.into_iter().map(|g| g.name).collect())
+}
+
 /// The consumers of `group` on `key`; a missing group is [`Error::NoGroup`].
 pub fn members(link: &mut Link, key: &str, group: &str) -> Result<Vec<Member>> {
     let what = format!("XINFO CONSUMERS {key} {group}");
@@ -201,6 +212,22 @@ fn no_group(reply: Result<Value>, key: &str, group: &str) -> Result<Value> {
     }
 }
 
+/// The reply size (field bytes) a read aims to stay under.
+pub const REPLY_BUDGET: usize = 16 << 20;
+
+/// The COUNT of the next read, after a read of `count` that returned `got` messages of `bytes`
+/// field bytes: half after a reply over budget, double after a full one well under it.
+pub fn next_count(count: usize, got: usize, bytes: usize, max: usize) -> usize {
+    let next = if bytes > REPLY_BUDGET {
+        count / 2
+    } else if got >= count && bytes.saturating_mul(2) <= REPLY_BUDGET {
+        count.saturating_mul(2)
+    } else {
+        count
+    };
+    next.clamp(1, max.max(1))
+}
+
 /// Which way a range is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -225,8 +252,10 @@ pub fn range_pages(
     let stream: Arc<str> = Arc::from(key);
     let (mut start, mut end) = (start.to_string(), end.to_string());
     let mut left = limit.unwrap_or(u64::MAX);
+    // Pages grow from one entry up to `page` while they stay small (see [`next_count`]).
+    let mut size = 1usize;
     while left > 0 {
-        let count = left.min(page);
+        let count = left.min(size as u64);
         let (command, first, second) = match direction {
             Direction::Forward => ("XRANGE", &start, &end),
             Direction::Backward => ("XREVRANGE", &end, &start),
@@ -248,6 +277,9 @@ pub fn range_pages(
         };
         let full = messages.len() as u64 == count;
         left -= messages.len() as u64;
+        let bytes = messages.iter().map(Message::size).sum();
+        let max = usize::try_from(page).unwrap_or(usize::MAX);
+        size = next_count(size, messages.len(), bytes, max);
         if !each(messages)? || !full {
             return Ok(());
         }
@@ -287,4 +319,27 @@ pub fn used_memory(link: &mut Link) -> Result<Option<u64>> {
         redis::cmd("INFO").arg("memory").query(con)
     })?;
     Ok(records::used_memory(&info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// COUNT doubles after full, small replies up to the batch, halves after a big one, and
+    /// never drops below one.
+    #[test]
+    fn count_adapts_to_reply_size() {
+        assert_eq!(next_count(1, 1, 100, 500), 2);
+        assert_eq!(next_count(256, 256, 25_600, 500), 500);
+        assert_eq!(next_count(500, 500, 50_000, 500), 500);
+        assert_eq!(next_count(64, 10, 1_000, 500), 64, "a short reply keeps it");
+        assert_eq!(next_count(4, 4, 20 << 20, 500), 2);
+        assert_eq!(next_count(1, 1, 100 << 20, 500), 1);
+        assert_eq!(
+            next_count(4, 4, 10 << 20, 500),
+            4,
+            "no doubling past half the budget"
+        );
+        assert_eq!(next_count(8, 8, 10, 1), 1, "one at a time with --delay");
+    }
 }

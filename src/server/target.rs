@@ -3,7 +3,7 @@
 //! [`Error`]s that name the address and the key.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{
     ClientTlsConfig, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError,
@@ -11,9 +11,18 @@ use redis::{
 };
 
 use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
 
 /// How long the first connection may take before we report the server unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one socket write may make no progress. A server that reads at all drains the
+/// socket buffer continuously, so a stalled write means a stalled server; shorter than
+/// [`COMMAND_TIMEOUT`] because a large batch is written in several calls, each with this bound.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a connect attempt looks whether a stop was asked for.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// How long one command's reply (or one write) may take before the connection counts as broken.
 /// Long enough to ride out a server that is busy for a while (a large pipeline, a slow disk).
@@ -218,30 +227,48 @@ impl Target {
     /// Opens a connection, giving up after [`CONNECT_TIMEOUT`]; a refused login is
     /// [`Error::Refused`], anything else [`Error::Connect`].
     pub fn connect(&self) -> Result<Connection> {
-        self.connect_within(CONNECT_TIMEOUT)
+        self.connect_within(CONNECT_TIMEOUT, None)
     }
 
-    /// Opens a connection, giving up after `limit` however the server behaves.
+    /// Opens a connection, giving up after `limit` however the server behaves, or as soon as
+    /// `stop` is raised ([`Error::Stopped`]).
     ///
     /// redis-rs bounds each socket read of the handshake (AUTH, SELECT, CLIENT SETINFO) by the
     /// timeout, not the handshake as a whole: a port that accepts and never answers took twice
     /// the timeout. So the attempt runs on its own thread and we stop waiting at `limit`; a late
     /// attempt ends by itself at redis-rs's own timeout, and its connection is dropped.
-    pub fn connect_within(&self, limit: Duration) -> Result<Connection> {
+    pub fn connect_within(&self, limit: Duration, stop: Option<&Shutdown>) -> Result<Connection> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let client = self.client.clone();
         std::thread::spawn(move || {
             let _ = sender.send(client.get_connection_with_timeout(limit));
         });
-        let outcome = receiver.recv_timeout(limit).unwrap_or_else(|_| {
-            Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "no answer within {}",
-                    humantime::format_duration(Duration::from_millis(limit.as_millis() as u64))
-                ),
-            )))
-        });
+        let deadline = Instant::now() + limit;
+        let outcome = loop {
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(STOP_CHECK);
+            match receiver.recv_timeout(slice) {
+                Ok(outcome) => break outcome,
+                Err(_) if stop.is_some_and(Shutdown::is_requested) => {
+                    return Err(Error::Stopped {
+                        address: self.address.clone(),
+                    });
+                }
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => {
+                    break Err(RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within {}",
+                            humantime::format_duration(Duration::from_millis(
+                                limit.as_millis() as u64
+                            ))
+                        ),
+                    )));
+                }
+            }
+        };
         let con = outcome.map_err(|err| match refusal(&err) {
             Some(reason) => Error::Refused {
                 address: self.address.clone(),
@@ -256,7 +283,7 @@ impl Target {
         // Every later command has a bound too, until the caller sets its own (a blocking read
         // needs more than its BLOCK).
         con.set_read_timeout(Some(COMMAND_TIMEOUT))
-            .and_then(|()| con.set_write_timeout(Some(COMMAND_TIMEOUT)))
+            .and_then(|()| con.set_write_timeout(Some(WRITE_TIMEOUT)))
             .map_err(|e| self.error("setting socket timeouts", &e))?;
         Ok(con)
     }

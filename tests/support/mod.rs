@@ -615,3 +615,23 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
+
+/// Waits for `child` and returns its exit code (-1 when killed by a signal) and its own peak
+/// RSS in bytes, from wait4's rusage (the child's alone, not the test's or its other children).
+pub fn wait_with_peak_rss(child: Child) -> (i32, usize) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by the kernel; wait4 reaps exactly this child,
+    // which `child` then never waits for again (it is forgotten below).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    std::mem::forget(child);
+    assert_eq!(reaped, pid, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    // Linux reports ru_maxrss in KiB.
+    (code, usage.ru_maxrss as usize * 1024)
+}

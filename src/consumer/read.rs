@@ -1,0 +1,143 @@
+//! Where messages are read: the consumer's own pending list first, then new entries, each read
+//! asking for as many as fit in memory.
+//!
+//! ```text
+//! XREADGROUP GROUP mygroup alice COUNT n STREAMS chennai 0            own pending first
+//! XREADGROUP GROUP mygroup alice COUNT n BLOCK 1000 STREAMS chennai >   then new ones
+//! ```
+//!
+//! COUNT starts at 1 and doubles while replies stay small, up to `--batch`; a reply of more
+//! than [`queries::REPLY_BUDGET`] halves it. A day of readings reaches `--batch` within a few reads, and a
+//! stream of 5 MB entries is read a few at a time instead of `--batch` at once.
+
+use std::io::Write;
+use std::time::Duration;
+
+use redis::Value;
+
+use super::{Consumer, Source, group};
+use crate::error::Result;
+use crate::message::Message;
+use crate::server::target::has_code;
+use crate::server::{entries, queries};
+use crate::stream_id::StreamId;
+
+impl<W: Write> Consumer<'_, W> {
+    /// Re-processes what this consumer had read but not acknowledged (after a crash or a broken
+    /// connection), reading its pending list with ID `0` and moving on from the last one seen.
+    pub(super) fn recover_pending(&mut self) -> Result<()> {
+        let mut from = vec![StreamId::ZERO; self.streams.len()];
+        let mut open = vec![true; self.streams.len()];
+        while open.iter().any(|o| *o) && !self.shutdown.is_requested() {
+            let keys: Vec<usize> = (0..self.streams.len()).filter(|i| open[*i]).collect();
+            let ids: Vec<String> = keys.iter().map(|i| from[*i].to_string()).collect();
+            let reply = self.read_raw(&keys, &ids, None)?;
+            let mut messages = self.decode(reply)?;
+            for index in &keys {
+                let last = messages
+                    .iter()
+                    .filter(|m| *m.stream == *self.streams[*index])
+                    .map(|m| m.id)
+                    .max();
+                match last {
+                    Some(last) => from[*index] = last,
+                    None => open[*index] = false,
+                }
+            }
+            if messages.is_empty() {
+                break;
+            }
+            group::fill_deliveries(
+                &mut self.link,
+                &self.settings.group,
+                &self.settings.name,
+                &mut messages,
+            )?;
+            self.handle(messages, Source::OwnPending)?;
+        }
+        Ok(())
+    }
+
+    /// Reads from every stream at `id` (`>` for new messages), re-creating a vanished group and
+    /// reconnecting a broken connection as needed.
+    pub(super) fn read(&mut self, id: &str, block: Duration) -> Result<Vec<Message>> {
+        let keys: Vec<usize> = (0..self.streams.len()).collect();
+        let ids = vec![id.to_string(); keys.len()];
+        // BLOCK 0 would mean "for ever": never ask for less than a millisecond.
+        let block = block.max(Duration::from_millis(1));
+        let reply = self.read_raw(&keys, &ids, Some(block))?;
+        self.decode(reply)
+    }
+
+    /// One XREADGROUP; handles NOGROUP/UNBLOCKED and broken connections, returns the raw reply.
+    fn read_raw(
+        &mut self,
+        keys: &[usize],
+        ids: &[String],
+        block: Option<Duration>,
+    ) -> Result<Value> {
+        let settings = self.settings;
+        let count = self.read_count;
+        loop {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(&settings.group)
+                .arg(&settings.name)
+                .arg("COUNT")
+                .arg(count);
+            if let Some(block) = block {
+                cmd.arg("BLOCK").arg(block.as_millis() as u64);
+            }
+            cmd.arg("STREAMS");
+            for index in keys {
+                cmd.arg(&*self.streams[*index]);
+            }
+            cmd.arg(ids);
+            match cmd.query::<Value>(self.link.con()) {
+                Ok(reply) => {
+                    self.link.settled();
+                    return Ok(reply);
+                }
+                Err(err) if has_code(&err, "NOGROUP") || has_code(&err, "UNBLOCKED") => {
+                    for index in keys {
+                        let key = &*self.streams[*index];
+                        let at = &settings.recreate_at;
+                        let again = group::recreate(&mut self.link, key, &settings.group, at)?;
+                        eprintln!(
+                            "{}: group {} on {key} had vanished; re-created it at {at}: {again} \
+                             entries of the stream will be delivered again (duplicates possible; \
+                             --recreate-at chooses otherwise)",
+                            settings.name, settings.group
+                        );
+                    }
+                }
+                Err(err) => {
+                    let what = format!("XREADGROUP on {}", settings.streams.join(" "));
+                    self.link.ride_out(&what, &err)?;
+                    // A reply lost with the connection left its entries pending on us, unseen.
+                    if ids.iter().any(|id| id == ">") {
+                        self.recover_pending()?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The messages of an XREADGROUP reply; the next read's COUNT adapts to their size.
+    fn decode(&mut self, reply: Value) -> Result<Vec<Message>> {
+        let messages = entries::decode_read(reply, &self.streams)
+            .map_err(|e| queries::bad_reply(&self.link, "XREADGROUP", e))?;
+        let bytes = messages.iter().map(Message::size).sum();
+        self.read_count =
+            queries::next_count(self.read_count, messages.len(), bytes, self.max_count());
+        Ok(messages)
+    }
+
+    /// The most messages one read may ask for: `--batch`, or one at a time with a `--delay`.
+    pub(super) fn max_count(&self) -> usize {
+        match self.settings.delay.is_zero() {
+            true => self.settings.batch.max(1),
+            false => 1,
+        }
+    }
+}
