@@ -255,7 +255,8 @@ pub struct ConsumerArgs {
     pub json: bool,
 
     /// Take over entries pending on another consumer for longer than DUR (checked at start and
-    /// at least every DUR).
+    /// at least every DUR), a few at a time; must be above --delay (what is in hand is kept from
+    /// looking idle meanwhile).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
     pub claim_idle: Duration,
 
