@@ -336,3 +336,14 @@ fn heavy_no_socket_wait_outlives_its_bound() {
     // 30 s of read or write timeout, 1 s of --retry-for, a connect attempt cut to it.
     assert!(took < Duration::from_secs(45), "took {took:?}");
 }
+
+/// The test server helper trusts only its own child: another test's server answering on the
+/// port is not taken for ours (so a killed server's port, taken over, cannot pass a test).
+#[test]
+fn the_test_server_is_our_own_child() {
+    let mut ours = Server::start();
+    assert!(ours.answers_as_our_child());
+    let mut other = Server::start();
+    other.port = ours.port;
+    assert!(!other.answers_as_our_child());
+}

@@ -373,7 +373,7 @@ fn prune_idle_never_drops_a_pending_entry() {
         ["alice", "ghost"].iter().map(|s| s.to_string()).collect()
     );
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 3);
-    // Claimable now: alice takes ghost's entries, then prunes ghost.
+    // Claimable now: bob takes ghost's entries, then prunes ghost (and idle alice, who holds none).
     let out = run(
         "consumer",
         &server,

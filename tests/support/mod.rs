@@ -137,9 +137,36 @@ impl Server {
                 .and_then(|c| c.get_connection())
                 .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
             if answer.is_ok() || answer.is_err_and(|e| e.code() == Some("NOAUTH")) {
-                return true;
+                // A port taken by another test's server must not pass for ours.
+                return self.answers_as_our_child();
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
+    /// Whether the server answering on our port is our own child: its INFO `process_id` is our
+    /// child's PID. (A server with --requirepass cannot be asked; it is trusted, as only the
+    /// tests that set a password start one.) A stranger's server makes the start fail, and it is
+    /// tried again on another port.
+    pub fn answers_as_our_child(&mut self) -> bool {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return false;
+        };
+        let info = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut con| redis::cmd("INFO").arg("server").query::<String>(&mut con));
+        let answered = match info {
+            Ok(info) => info
+                .lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .and_then(|p| p.trim().parse::<u32>().ok()),
+            Err(e) if e.code() == Some("NOAUTH") => return true,
+            Err(_) => None,
+        };
+        if answered == Some(pid) {
+            return true;
         }
         self.kill();
         false
