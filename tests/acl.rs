@@ -1,13 +1,14 @@
-//! A least-privilege ACL user (`+@stream +@connection +type +exists` on its city's keys) can run
-//! the producer and the consumer; a NOPERM names the command and key, never the password.
+//! README's least-privilege ACL, read from README itself: its base line runs the producer, the
+//! consumer and `inspect`; each row of its table makes its mode work, and without the row the
+//! mode is refused (NOPERM, exit 4) naming the command, never the password.
 
 mod support;
 
-use support::{DATE, Server, pending, stderr, stdout, xlen};
+use support::{DATE, Server, assert_ok, pending, stderr, stdout, xlen};
 
 /// Creates the user the README documents and returns its URL.
 fn city_user(server: &Server) -> String {
-    support::create_stream_user(&mut server.con(), &["chennai"], &[]);
+    support::create_stream_user(&mut server.con(), &["chennai"], &[] as &[&str]);
     format!("redis://sensor:pw-sensor-7@127.0.0.1:{}", server.port)
 }
 
@@ -90,8 +91,122 @@ fn inspect_works_with_least_privilege() {
         &["groups", "chennai"],
         &["pending", "chennai"],
         &["chart", "chennai", "--width", "40"],
+        &["tail", "chennai", "--from", "0", "--count", "2"],
+        &["watch", "chennai", "--frames", "1"],
     ] {
         let out = run_as("inspect", &url, args);
         assert!(out.status.success(), "inspect {args:?}: {}", stderr(&out));
     }
+}
+
+/// Runs `mode` (binary and arguments) first as README's base user, which must be refused with
+/// NOPERM naming `command` (exit 4), then with the table row `row` added, which must work.
+fn needs_row(server: &Server, row: &str, command: &str, mode: (&str, &[&str])) {
+    let url = city_user(server);
+    let (name, args) = mode;
+    let refused = run_as(name, &url, args);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "{row}: {}",
+        stderr(&refused)
+    );
+    let err = stderr(&refused);
+    assert!(
+        err.contains("NOPERM") && err.contains(command) && !err.contains("pw-sensor-7"),
+        "{row}: {err}"
+    );
+    support::create_stream_user(&mut server.con(), &["chennai"], &support::readme_rules(row));
+    let granted = run_as(name, &url, args);
+    assert!(granted.status.success(), "{row}: {}", stderr(&granted));
+}
+
+/// README's row for `producer --replace` is exactly what it needs.
+#[test]
+fn acl_row_producer_replace() {
+    let server = Server::start();
+    let args = ["--date", DATE, "--count", "10", "--replace"];
+    needs_row(&server, "producer --replace", "DEL", ("producer", &args));
+    assert_eq!(xlen(&mut server.con(), "chennai"), 10);
+}
+
+/// README's row for `consumer --prune-idle` is exactly what it needs.
+#[test]
+fn acl_row_consumer_prune_idle() {
+    let server = Server::start();
+    let mut con = server.con();
+    assert_ok(&support::run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "5"],
+    ));
+    support::create_group(&mut con, "chennai", "mygroup");
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg("chennai")
+        .arg("mygroup")
+        .arg("idler")
+        .query(&mut con)
+        .unwrap();
+    let args = ["alice", "--prune-idle", "0s", "--idle-exit", "300ms"];
+    needs_row(
+        &server,
+        "consumer --prune-idle",
+        "eval",
+        ("consumer", &args),
+    );
+}
+
+/// README's row for `consumer --delay` (keeping claimed entries in hand) is what it needs.
+#[test]
+fn acl_row_consumer_delay() {
+    let server = Server::start();
+    let mut con = server.con();
+    assert_ok(&support::run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "2"],
+    ));
+    support::create_group(&mut con, "chennai", "mygroup");
+    support::read_without_ack(&mut con, "chennai", "mygroup", "ghost", 2, ">");
+    let args = [
+        "alice",
+        "--delay",
+        "100ms",
+        "--claim-idle",
+        "150ms",
+        "--idle-exit",
+        "500ms",
+    ];
+    // Wait until ghost's entries can be claimed, so alice holds claimed entries in hand.
+    support::wait_until("ghost's entries are idle", || {
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg("chennai")
+            .arg("mygroup")
+            .arg("-")
+            .arg("+")
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
+        rows.first().is_some_and(|row| row.2 >= 150)
+    });
+    needs_row(&server, "consumer --delay", "eval", ("consumer", &args));
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
+
+/// README's row for `inspect memory` is exactly what it needs.
+#[test]
+fn acl_row_inspect_memory() {
+    let server = Server::start();
+    assert_ok(&support::run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "5"],
+    ));
+    needs_row(
+        &server,
+        "inspect memory",
+        "memory",
+        ("inspect", &["memory", "chennai"]),
+    );
 }

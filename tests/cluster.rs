@@ -202,13 +202,11 @@ fn heavy_node_restart_is_ridden_out() {
     assert_eq!(summary[0], redis::Value::Int(0));
 }
 
-/// On a cluster, the least-privilege user needs only `+cluster|slots` more, as README says.
+/// On a cluster, the least-privilege user needs only README's `--cluster` row more
+/// (`+cluster|slots`), and without it is refused.
 #[test]
 fn heavy_least_privilege_user_on_a_cluster() {
     let cluster = Cluster::start(&[]);
-    for node in &cluster.nodes {
-        support::create_stream_user(&mut node.con(), &["chennai", "pune"], &["+cluster|slots"]);
-    }
     let url = cluster
         .url()
         .replace("redis://", "redis://sensor:pw-sensor-7@");
@@ -220,6 +218,19 @@ fn heavy_least_privilege_user_on_a_cluster() {
             .unwrap()
     };
     let cities = ["--city", "chennai", "--city", "pune"];
+    for node in &cluster.nodes {
+        support::create_stream_user(&mut node.con(), &["chennai", "pune"], &[] as &[&str]);
+    }
+    let refused = run(
+        "producer",
+        &[&["--date", DATE, "--count", "5"][..], &cities].concat(),
+    );
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("NOPERM"), "{}", stderr(&refused));
+    for node in &cluster.nodes {
+        let rules = support::readme_rules("--cluster");
+        support::create_stream_user(&mut node.con(), &["chennai", "pune"], &rules);
+    }
     let out = run(
         "producer",
         &[&["--date", DATE, "--count", "50"][..], &cities].concat(),

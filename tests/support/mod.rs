@@ -617,22 +617,73 @@ pub fn city_args() -> Vec<&'static str> {
     CITIES.iter().flat_map(|c| ["--city", *c]).collect()
 }
 
+/// The ACL README documents: the rules of its `ACL SETUSER sensor ...` line after the key
+/// patterns, and each row of its table as (mode, rules), read from README.md itself so the
+/// README cannot say other than what the tests grant.
+pub fn readme_acl() -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = &readme[readme
+        .find("### Least-privilege ACL users")
+        .expect("ACL section")..];
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("ACL SETUSER sensor on >PASSWORD "))
+        .expect("the ACL SETUSER line");
+    let base = line
+        .split_whitespace()
+        .skip(4)
+        .filter(|rule| !rule.starts_with('~'))
+        .map(String::from)
+        .collect();
+    let rows = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| binary and mode"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let row = row.replace("\\|", "\u{1}");
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let code = |cell: &str| cell.split('`').nth(1).unwrap_or("").replace('\u{1}', "|");
+            let rules = code(cells[2])
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            (code(cells[1]), rules)
+        })
+        .collect();
+    (base, rows)
+}
+
+/// The rules README's table adds for `mode` (e.g. "producer --replace").
+pub fn readme_rules(mode: &str) -> Vec<String> {
+    let (_, rows) = readme_acl();
+    rows.into_iter()
+        .find(|(m, _)| m == mode)
+        .unwrap_or_else(|| panic!("README's ACL table has no row for {mode}"))
+        .1
+}
+
 /// Creates the least-privilege user README documents (`sensor`, password `pw-sensor-7`) with
-/// access to `cities` and their `:*` keys, plus `extra` rules (e.g. `+cluster|slots`).
-pub fn create_stream_user(con: &mut redis::Connection, cities: &[&str], extra: &[&str]) {
+/// README's rules on `cities` and their `:*` keys, plus `extra` rules (e.g. a table row's).
+pub fn create_stream_user<S: AsRef<str>>(
+    con: &mut redis::Connection,
+    cities: &[&str],
+    extra: &[S],
+) {
     let mut cmd = redis::cmd("ACL");
     cmd.arg("SETUSER")
         .arg("sensor")
+        .arg("reset")
         .arg("on")
         .arg(">pw-sensor-7");
     for city in cities {
         cmd.arg(format!("~{city}")).arg(format!("~{city}:*"));
     }
-    cmd.arg("+@stream")
-        .arg("+@connection")
-        .arg("+type")
-        .arg("+exists")
-        .arg(extra);
+    cmd.arg(readme_acl().0);
+    for rule in extra {
+        cmd.arg(rule.as_ref());
+    }
     let _: () = cmd.query(con).expect("ACL SETUSER");
 }
 
