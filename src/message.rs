@@ -145,9 +145,9 @@ fn write_time_chrono(out: &mut Vec<u8>, id: StreamId) {
 
 /// Appends the human line: `alice chennai 1534291200000-0 2018-08-15T00:00:00Z sensor=1 ...`.
 pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
-    out.extend_from_slice(consumer.as_bytes());
+    write_escaped(out, consumer.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(message.stream.as_bytes());
+    write_escaped(out, message.stream.as_bytes());
     out.push(b' ');
     out.extend_from_slice(itoa::Buffer::new().format(message.id.ms).as_bytes());
     out.push(b'-');
@@ -158,9 +158,9 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
         Some(fields) => {
             for (name, value) in fields {
                 out.push(b' ');
-                out.extend_from_slice(name);
+                write_escaped(out, name);
                 out.push(b'=');
-                out.extend_from_slice(value);
+                write_escaped(out, value);
             }
         }
         None => out.extend_from_slice(b" (deleted)"),
@@ -169,6 +169,42 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
         let _ = write!(out, " (delivery {})", message.deliveries);
     }
     out.push(b'\n');
+}
+
+/// Appends `bytes` with control characters escaped (`\n`, `\r`, `\t`, `\\`, others as `\xNN`),
+/// so a field value can never start a line of its own or drive the terminal: one entry is always
+/// one line. Bytes that need no escaping (nearly all) are copied in one go.
+pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
+    if !bytes.iter().any(|&b| needs(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b if needs(b) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]);
+            }
+            b => out.push(b),
+        }
+    }
+}
+
+/// `text` with control characters escaped as [`write_escaped`] does.
+pub fn escaped(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    write_escaped(&mut out, text.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The JSON object of a message: `consumer`, `stream`, `id`, `time`, `fields`, `deliveries`.
@@ -287,6 +323,32 @@ mod tests {
             write_time_chrono(&mut theirs, StreamId::new(ms, 0));
             assert_eq!(ours, theirs, "{ms}");
         }
+    }
+
+    /// Control characters in names and values are escaped: one entry is one line, and no
+    /// escape sequence reaches the terminal.
+    #[test]
+    fn escapes_control_characters() {
+        let forged = b"21\nalice chennai 1-0 1970-01-01T00:00:00.001Z temperature=99";
+        let message = Message {
+            fields: Some(vec![
+                (b"temperature".to_vec(), forged.to_vec()),
+                (b"note".to_vec(), b"\x1b[31mred\r\0\\ \x7f".to_vec()),
+            ]),
+            ..messages()[0].clone()
+        };
+        let mut out = Vec::new();
+        write_line(&mut out, "alice", &message);
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.ends_with(
+                " temperature=21\\nalice chennai 1-0 1970-01-01T00:00:00.001Z temperature=99 \
+             note=\\x1b[31mred\\r\\x00\\\\ \\x7f\n"
+            ),
+            "{line}"
+        );
+        assert_eq!(escaped("plain text"), "plain text");
     }
 
     /// The JSON line carries consumer, stream, id, time, fields and deliveries.

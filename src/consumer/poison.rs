@@ -17,6 +17,16 @@ pub fn verdict(message: &Message, max_deliveries: u64) -> Option<String> {
         ));
     }
     let fields = message.fields.as_ref()?;
+    for (index, (name, _)) in fields.iter().enumerate() {
+        // A field twice: which value is the reading? Validating one and printing the other
+        // would pass a bad value as good.
+        if fields[..index].iter().any(|(earlier, _)| earlier == name) {
+            return Some(format!(
+                "field {} appears twice",
+                String::from_utf8_lossy(name)
+            ));
+        }
+    }
     for (name, value) in fields {
         if std::str::from_utf8(name).is_err() || std::str::from_utf8(value).is_err() {
             return Some(format!(
@@ -140,6 +150,14 @@ mod tests {
                 .contains("UTF-8")
         );
         assert!(verdict(&message(&[(b"temperature", b"NaN")]), 5).is_some());
+        assert_eq!(
+            verdict(
+                &message(&[(b"temperature", b"25"), (b"temperature", b"hot")]),
+                5
+            )
+            .as_deref(),
+            Some("field temperature appears twice")
+        );
     }
 
     /// The sixth delivery with the default limit of five is poison.

@@ -30,7 +30,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::message::{Message, to_json};
+use crate::message::{Message, escaped, to_json};
 use crate::server::{Link, Target};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
@@ -121,7 +121,7 @@ pub fn entries_table(messages: &[Message], with_stream: bool) -> table::Table {
             fields_text(message),
         ];
         if with_stream {
-            row.insert(0, message.stream.to_string());
+            row.insert(0, escaped(&message.stream));
         }
         table.row(row);
     }
@@ -134,10 +134,11 @@ fn fields_text(message: &Message) -> String {
         Some(fields) => fields
             .iter()
             .map(|(k, v)| {
+                // Escaped: a newline or an escape sequence in a value must not forge a row.
                 format!(
                     "{}={}",
-                    String::from_utf8_lossy(k),
-                    String::from_utf8_lossy(v)
+                    escaped(&String::from_utf8_lossy(k)),
+                    escaped(&String::from_utf8_lossy(v))
                 )
             })
             .collect::<Vec<_>>()

@@ -30,24 +30,23 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A URL with any password replaced by `***`, safe to print.
 ///
-/// Works on text that does not parse as a URL too, because it is used to report exactly that.
+/// Never depends on the URL parsing (it reports URLs that do not parse, too): whatever lies
+/// between `//` (or the start, without one) and the last `@` is the credentials, however many
+/// `/`, `#`, `?` or `@` a password holds. Only a user name before the first `:` is shown.
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    let start = url.find("//").map_or(0, |i| i + 2);
+    let rest = &url[start..];
+    let Some(at) = rest.rfind('@') else {
         return url.to_string();
     };
     let userinfo = &rest[..at];
     let shown = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
+        Some((user, _password)) if !user.contains(['/', '?', '#']) => format!("{user}:***"),
         None if userinfo.is_empty() => String::new(),
         // `redis://secret@host` puts the password where the user goes.
-        None => String::from("***"),
+        _ => String::from("***"),
     };
-    format!("{}{shown}{}", &url[..scheme_end + 3], &rest[at..])
+    format!("{}{shown}{}", &url[..start], &rest[at..])
 }
 
 /// TLS files and flags from the command line (`--tls-ca`, `--tls-cert`, `--tls-key`,
@@ -277,7 +276,7 @@ impl Target {
             },
             None => Error::Connect {
                 address: self.address.clone(),
-                reason: describe(&err),
+                reason: self.connect_failure(&err),
             },
         })?;
         // Every later command has a bound too, until the caller sets its own (a blocking read
@@ -286,6 +285,29 @@ impl Target {
             .and_then(|()| con.set_write_timeout(Some(WRITE_TIMEOUT)))
             .map_err(|e| self.error("setting socket timeouts", &e))?;
         Ok(con)
+    }
+
+    /// Why a connection failed, in words that point at the likely mistake: a `rediss://` URL
+    /// to a plain port (the TLS handshake never completes), or a port where something other
+    /// than Redis listens (its answer is not the Redis protocol).
+    fn connect_failure(&self, err: &RedisError) -> String {
+        let reason = describe(err);
+        let tls = matches!(
+            self.client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        );
+        let handshake = err.is_timeout()
+            || reason.contains("os error 11")
+            || reason.contains("no answer within")
+            || reason.to_ascii_lowercase().contains("tls")
+            || reason.contains("corrupt");
+        if tls && !err.is_connection_refusal() && handshake {
+            return format!(
+                "the server did not complete a TLS handshake ({reason}); is it serving TLS on this \
+                 port? (use redis:// for a plain port)"
+            );
+        }
+        not_redis(err).unwrap_or(reason)
     }
 
     /// Turns a failed command into an [`Error`] naming this server and `what` was asked.
@@ -297,7 +319,7 @@ impl Target {
                 reason,
             };
         }
-        let mut reason = describe(err);
+        let mut reason = not_redis(err).unwrap_or_else(|| describe(err));
         if has_code(err, "MOVED") || has_code(err, "ASK") {
             reason.push_str(" (this server is part of a Redis Cluster: pass --cluster)");
         }
@@ -318,7 +340,27 @@ fn scrub(message: &str, url: &str) -> String {
 fn refusal(err: &RedisError) -> Option<String> {
     let code = err.code().unwrap_or_default();
     let auth = err.kind() == redis::ErrorKind::AuthenticationFailed;
-    (auth || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")).then(|| describe(err))
+    let mut reason =
+        (auth || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")).then(|| describe(err))?;
+    if code == "NOAUTH" {
+        reason.push_str(
+            " (the server wants a password: redis://:PASSWORD@host, best given in REDIS_URL)",
+        );
+    }
+    Some(reason)
+}
+
+/// What to say when the answer was not the Redis protocol at all (an HTTP server, say).
+fn not_redis(err: &RedisError) -> Option<String> {
+    let parse = err.kind() == redis::ErrorKind::Parse
+        || err.to_string().contains("Parse error")
+        || err.to_string().contains("Incompatible type");
+    parse.then(|| {
+        format!(
+            "what answered is not a Redis server (its reply is not the Redis protocol: {})",
+            describe(err)
+        )
+    })
 }
 
 /// One line for an error: the server's code and detail, or the OS's reason.
@@ -357,8 +399,25 @@ mod tests {
         assert_eq!(redact("redis://bob:hunter2@host"), "redis://bob:***@host");
         assert_eq!(redact("rediss://hunter2@host"), "rediss://***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact("redis://a:b@c@host/x@y"), "redis://a:***@host/x@y");
+        assert_eq!(redact("redis://a:b@c@host/0"), "redis://a:***@host/0");
         assert_eq!(redact("nonsense"), "nonsense");
+        // Passwords that break URL parsing, and URLs without a scheme.
+        for (url, shown) in [
+            ("redis://user:S3C/RETpw@host", "redis://user:***@host"),
+            (
+                "redis://user:S3C#RET?pw@host:6379",
+                "redis://user:***@host:6379",
+            ),
+            ("redis://:S3C/RET@pw@host/0", "redis://:***@host/0"),
+            ("user:S3CRETpw@host:6379", "user:***@host:6379"),
+            (":S3CRETpw@host", ":***@host"),
+            ("S3CRETpw@host", "***@host"),
+            ("redis:/user:S3CRETpw@host", "redis:***@host"),
+            ("//S3C/RET:pw@host", "//***@host"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+            assert!(!redact(url).contains("S3C"), "{url}");
+        }
     }
 
     /// A bad URL is a usage error that does not print the password.
