@@ -71,6 +71,33 @@ pub enum Error {
         reason: String,
     },
 
+    /// The stream lost entries of the range to something other than a trim (a DEL).
+    #[error(
+        "stream {key} is missing {missing} entries of the range that were written before (the \
+         stream was deleted or emptied, not trimmed); streams are append-only, so only --replace \
+         can write them again"
+    )]
+    Missing {
+        /// The full key.
+        key: String,
+        /// How many entries of the range are gone.
+        missing: u64,
+    },
+
+    /// A rerun asked for another sensor count than the stream was written with.
+    #[error(
+        "stream {key} was written with {written} sensors, not --sensors {asked}; rerun with \
+         --sensors {written} to complete it, or pass --replace to write it anew"
+    )]
+    SensorMismatch {
+        /// The full key.
+        key: String,
+        /// Sensors per timestamp in the stream.
+        written: u64,
+        /// Sensors asked for.
+        asked: u64,
+    },
+
     /// The stream already ends after the whole range we were asked to write.
     #[error(
         "stream {key} already ends at {last} ({last_time}), past the last reading to write \
@@ -151,10 +178,12 @@ impl Error {
             Error::Refused { .. }
             | Error::WrongType { .. }
             | Error::PastRange { .. }
+            | Error::SensorMismatch { .. }
             | Error::DeadLetter { .. } => exit::REFUSED,
             Error::Server { .. }
             | Error::Output(_)
             | Error::NoStream { .. }
+            | Error::Missing { .. }
             | Error::NoGroup { .. }
             | Error::Internal { .. } => exit::FAILURE,
         }

@@ -12,22 +12,24 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use redis::{RedisError, Value};
+use redis::RedisError;
 
 use super::{CityReport, CityRun};
 use crate::encode::XaddEncoder;
 use crate::error::{Error, Result};
 use crate::reading::Weather;
 use crate::schedule::Resume;
-use crate::server::{Link, queries};
+use crate::server::Link;
+use crate::server::queries::{self, Direction};
 use crate::shutdown::Shutdown;
+use crate::stream_id::StreamId;
 
 /// Batches sent ahead of the replies we are waiting for: while the server works through one,
 /// the next is already encoded and on its way, so the server never idles on our encoding.
 const IN_FLIGHT: usize = 2;
 
 /// Writes one city's range on `link`, resuming after what the stream holds; see the module
-/// docs.
+/// docs. Ends by checking that what the range wrote is still there.
 pub fn produce_day(
     link: &mut Link,
     run: &CityRun,
@@ -36,6 +38,7 @@ pub fn produce_day(
 ) -> Result<CityReport> {
     let total = run.schedule.total();
     let Some(mut position) = resume(link, run)? else {
+        check_kept(link, run)?;
         return Ok(CityReport {
             key: run.key.clone(),
             written: 0,
@@ -45,18 +48,22 @@ pub fn produce_day(
             interrupted: false,
         });
     };
-    let first = position;
     bar.set_length(total);
     bar.set_position(position);
     let started = Instant::now();
+    let mut written = 0;
     loop {
-        match write_from(link, run, position, shutdown, bar) {
+        match write_from(link, run, position, shutdown, bar, &mut written) {
             Ok(end) => {
                 position = end;
                 break;
             }
             Err(cause) => {
-                link.ride_out(&format!("XADD {}", run.key), &cause)?;
+                // Another writer got there first (a second producer on the same range): no
+                // break, just a stream that moved on; else a break to ride out.
+                if !taken_by_another_writer(&cause) {
+                    link.ride_out(&format!("XADD {}", run.key), &cause)?;
+                }
                 // What the server kept is the truth, not what we counted: a crash can lose
                 // acknowledged writes, so ask again where the stream ends.
                 position = resume(link, run)?.unwrap_or(total);
@@ -65,9 +72,12 @@ pub fn produce_day(
         }
     }
     bar.finish_and_clear();
+    if position >= total {
+        check_kept(link, run)?;
+    }
     Ok(CityReport {
         key: run.key.clone(),
-        written: position.saturating_sub(first),
+        written,
         total,
         elapsed: started.elapsed(),
         already_complete: false,
@@ -75,13 +85,47 @@ pub fn produce_day(
     })
 }
 
+/// Whether an XADD was refused because the stream already reached its ID: another writer wrote
+/// it (or a later one) first.
+fn taken_by_another_writer(err: &RedisError) -> bool {
+    err.detail()
+        .is_some_and(|detail| detail.contains("equal or smaller than the target stream top item"))
+}
+
+/// Fails unless the stream still holds every entry of the range up to its last ID, trims
+/// excepted. XINFO STREAM's `entries-added` survives trims (`--maxlen`) but not a DEL: a stream
+/// deleted mid-run starts counting again, and the entries before are gone for good.
+fn check_kept(link: &mut Link, run: &CityRun) -> Result<()> {
+    let Some(info) = queries::stream_info(link, &run.key)? else {
+        return Ok(());
+    };
+    let (Some(added), Some(last)) = (info.entries_added, info.last_generated_id) else {
+        return Ok(());
+    };
+    let expected = match run.schedule.resume(Some(last)) {
+        Resume::From(index) => index,
+        Resume::Complete => run.schedule.total(),
+        Resume::PastRange => return Ok(()),
+    };
+    if added >= expected {
+        return Ok(());
+    }
+    Err(Error::Missing {
+        key: run.key.clone(),
+        missing: expected - added,
+    })
+}
+
 /// The index to start writing from (`None`: the stream already holds the whole range), or the
-/// error for a stream already past the range.
+/// error for a stream already past the range, or written with another sensor count.
 ///
 /// Resuming goes by `last-generated-id`, not the last entry: XADD must go above it even when
 /// the newest entries were deleted, and after a server crash it is what the server really kept.
 fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
     let last = queries::stream_info(link, &run.key)?.and_then(|info| info.last_generated_id);
+    if let Some(last) = last {
+        check_sensors(link, run, last)?;
+    }
     match run.schedule.resume(last) {
         Resume::From(index) => Ok(Some(index)),
         Resume::Complete => Ok(None),
@@ -97,14 +141,62 @@ fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
     }
 }
 
+/// Fails when the stream's part of this range was written with another `--sensors`: resuming
+/// would write a broken day (the missing sensors of the last second only, or nothing).
+///
+/// Entry IDs are `<ms>-<sensor index>`: the last timestamp may be partial (an interrupted run),
+/// so the count is read from the timestamp before it, and from the last one only when that
+/// shows more sensors than asked for.
+fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
+    let schedule = &run.schedule;
+    if last.ms < schedule.start_ms || last.ms > schedule.final_id().ms {
+        return Ok(());
+    }
+    let asked = u64::from(schedule.sensors);
+    let mut written = None;
+    if last.seq + 1 > asked {
+        written = Some(last.seq + 1);
+    } else if let Some(before) = last.ms.checked_sub(1) {
+        let bound = before.to_string();
+        queries::range_pages(
+            link,
+            &run.key,
+            ("-", &bound),
+            Direction::Backward,
+            1,
+            Some(1),
+            |page| {
+                written = page
+                    .first()
+                    .filter(|m| m.id.ms >= schedule.start_ms)
+                    .map(|m| m.id.seq + 1);
+                Ok(false)
+            },
+        )?;
+    }
+    match written {
+        Some(written) if written != asked => Err(Error::SensorMismatch {
+            key: run.key.clone(),
+            written,
+            asked,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Writes entries `from..` until done or asked to stop; returns the index after the last
-/// confirmed entry, or the failure (for [`Link::ride_out`] to judge) that stopped it.
+/// confirmed entry, or the failure (for [`Link::ride_out`] to judge) that stopped it. Counts
+/// the entries the server took in `written`.
+///
+/// When the server refuses an entry (another writer got there first), every reply still due
+/// is read before returning, so the connection stays in step for the resume.
 fn write_from(
     link: &mut Link,
     run: &CityRun,
     from: u64,
     shutdown: &Shutdown,
     bar: &ProgressBar,
+    written: &mut u64,
 ) -> std::result::Result<u64, RedisError> {
     let encoder = XaddEncoder::new(&run.key, run.maxlen);
     let batch = run.batch.max(1);
@@ -116,8 +208,9 @@ fn write_from(
     let mut buffer = Vec::with_capacity(batch * 128);
     let mut in_flight: VecDeque<usize> = VecDeque::with_capacity(IN_FLIGHT + 1);
     let mut confirmed = from;
+    let mut refused: Option<RedisError> = None;
     loop {
-        let stop = shutdown.is_requested() || entries.peek().is_none();
+        let stop = refused.is_some() || shutdown.is_requested() || entries.peek().is_none();
         if !stop {
             buffer.clear();
             let mut count = 0;
@@ -131,13 +224,24 @@ fn write_from(
         if in_flight.len() >= IN_FLIGHT || (stop && !in_flight.is_empty()) {
             let count = in_flight.pop_front().unwrap_or_default();
             for _ in 0..count {
-                link.con().recv_response().and_then(Value::extract_error)?;
+                // A broken connection ends at once; a refusal is noted and the rest read.
+                match link.con().recv_response()?.extract_error() {
+                    Ok(_) => *written += 1,
+                    Err(err) => {
+                        refused.get_or_insert(err);
+                    }
+                }
             }
             link.settled();
-            confirmed += count as u64;
-            bar.set_position(confirmed);
+            if refused.is_none() {
+                confirmed += count as u64;
+                bar.set_position(confirmed);
+            }
         } else if stop {
-            return Ok(confirmed);
+            return match refused {
+                Some(err) => Err(err),
+                None => Ok(confirmed),
+            };
         }
     }
 }
