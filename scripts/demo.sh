@@ -286,8 +286,8 @@ for attempt in 1 2 3; do
   wait_for "bob to hold a message" 30 bob_holds
   show "kill -KILL $(pid_of bob)    # bob"
   stop bob KILL
-  held=$(inspect pending chennai --json | grep -o '"consumer":"bob","deliveries":[0-9]*,"id":"[0-9-]*"' |
-    head -n 1 | sed 's/.*"id":"//; s/"$//') || true
+  held=$(inspect pending chennai --json | grep -o '"id":"[0-9-]*","consumer":"bob"' |
+    head -n 1 | sed 's/^"id":"//; s/".*//') || true
   [ -n "$held" ] && break
   note "bob was killed between two messages, holding nothing; starting him again (attempt $attempt)"
   spawn bob consumer bob --city chennai --delay "$DELAY" --claim-idle 2s
