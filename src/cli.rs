@@ -272,6 +272,21 @@ pub struct ConsumerArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub prune_idle: Option<Duration>,
 
+    /// Hand each message to `sh -c CMD` (the message as a JSON line on stdin, MONSOON_* in the
+    /// environment) and acknowledge it only when the command exits 0; a failed run is retried,
+    /// then dead-lettered with its reason and stderr.
+    #[arg(long, value_name = "CMD", conflicts_with = "delay")]
+    pub exec: Option<String>,
+
+    /// Handlers running at once with --exec.
+    #[arg(long, default_value_t = 1, requires = "exec", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: u64,
+
+    /// How long one handler run may take (then SIGTERM, 2 s later SIGKILL; it counts as failed);
+    /// must stay below --claim-idle.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub handler_timeout: Duration,
+
     /// Give up (exit 3) when a broken connection cannot be re-established within DUR
     /// [default: keep trying].
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
@@ -290,6 +305,19 @@ impl ConsumerArgs {
                     .parse::<StreamId>()
                     .map_err(|e| Error::Usage(format!("invalid value for {flag}: {e}, or $")))?;
             }
+        }
+        if self.exec.is_some() && self.handler_timeout >= self.claim_idle {
+            return Err(Error::Usage(format!(
+                "invalid value for --handler-timeout: {} must stay below --claim-idle {}, or a \
+                 message in a handler's hands would look idle to the other consumers",
+                humantime::format_duration(self.handler_timeout),
+                humantime::format_duration(self.claim_idle)
+            )));
+        }
+        if self.exec.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(Error::Usage(String::from(
+                "invalid value for --exec: the command is empty",
+            )));
         }
         if !self.delay.is_zero() && self.claim_idle <= self.delay {
             return Err(Error::Usage(format!(
@@ -320,6 +348,11 @@ impl ConsumerArgs {
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,
+            exec: self.exec.as_ref().map(|command| consumer::Exec {
+                command: command.clone(),
+                jobs: self.jobs as usize,
+                timeout: self.handler_timeout,
+            }),
         })
     }
 }

@@ -27,10 +27,11 @@ impl<W: Write> Consumer<'_, W> {
     /// (half of it, at `--delay` per message), at most a read's worth.
     fn claim_count(&self) -> usize {
         let settings = self.settings;
-        if settings.delay.is_zero() {
+        let per_message = self.per_message();
+        if per_message.is_zero() {
             return settings.batch.max(1);
         }
-        let fits = settings.claim_idle.as_nanos() / (settings.delay.as_nanos() * 2).max(1);
+        let fits = settings.claim_idle.as_nanos() / (per_message.as_nanos() * 2).max(1);
         usize::try_from(fits)
             .unwrap_or(usize::MAX)
             .clamp(1, settings.batch.max(1))
@@ -84,6 +85,14 @@ impl<W: Write> Consumer<'_, W> {
         Ok(taken)
     }
 
+    /// The longest one message can take: `--delay`, or a handler's timeout with `--exec`.
+    pub(super) fn per_message(&self) -> std::time::Duration {
+        match &self.settings.exec {
+            Some(exec) => exec.timeout,
+            None => self.settings.delay,
+        }
+    }
+
     /// Notes that every entry in hand was just delivered or re-claimed (idle time 0).
     pub(super) fn mark_kept(&mut self) {
         self.kept_at = Instant::now();
@@ -94,7 +103,8 @@ impl<W: Write> Consumer<'_, W> {
     /// from `queue` those another consumer took meanwhile.
     pub(super) fn keep_in_hand(&mut self, queue: &mut VecDeque<Message>) -> Result<()> {
         let settings = self.settings;
-        if queue.is_empty() || self.kept_at.elapsed() + settings.delay < settings.claim_idle / 3 {
+        if queue.is_empty() || self.kept_at.elapsed() + self.per_message() < settings.claim_idle / 3
+        {
             return Ok(());
         }
         let mut kept: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(queue.len());

@@ -10,7 +10,9 @@
 //! after its line was written, so a crash leaves it pending (processed again, never lost).
 
 mod claim;
+mod exec;
 pub mod group;
+mod handler;
 pub mod poison;
 mod process;
 mod read;
@@ -65,6 +67,19 @@ pub struct Settings {
     pub prune_idle: Option<Duration>,
     /// How long to keep reconnecting after a break (`None`: for ever).
     pub retry_for: Option<Duration>,
+    /// `--exec`: a handler program does the work, and only its success acks a message.
+    pub exec: Option<Exec>,
+}
+
+/// `--exec CMD [--jobs N] [--handler-timeout DUR]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
+    /// The command, run with `sh -c` once per message.
+    pub command: String,
+    /// Handlers running at once.
+    pub jobs: usize,
+    /// How long one run may take before it counts as failed (then it is stopped).
+    pub timeout: Duration,
 }
 
 /// Where messages come from, which decides how their delivery count is known.
@@ -95,6 +110,10 @@ pub struct Consumer<'a, W: Write> {
     read_count: usize,
     /// When the entries in hand were last delivered or re-claimed (see `claim.rs`).
     kept_at: Instant,
+    /// When failed handler runs are due again (re-delivered from the pending list).
+    retry_at: Option<Instant>,
+    /// Whether a handler ever ran (a command that cannot run at all is caught on the first).
+    handler_ran: bool,
     /// The seed, for dead-letter streams on other cluster nodes.
     target: Target,
     /// Links to the nodes of dead-letter streams (cluster mode only).
@@ -183,6 +202,8 @@ impl<'a, W: Write> Consumer<'a, W> {
             shutdown,
             read_count: 1,
             kept_at: Instant::now(),
+            retry_at: None,
+            handler_ran: false,
             target: target.clone(),
             dead_links: HashMap::new(),
         })
@@ -199,6 +220,12 @@ impl<'a, W: Write> Consumer<'a, W> {
             if self.shutdown.is_requested() {
                 return Ok(());
             }
+            if self.retry_at.is_some_and(|at| Instant::now() >= at) {
+                // Failed runs come again through the server, which counts the delivery.
+                self.retry_at = None;
+                self.recover_pending()?;
+                last_message = Instant::now();
+            }
             if Instant::now() >= next_claim {
                 if self.claim_and_prune()? > 0 {
                     last_message = Instant::now();
@@ -209,9 +236,13 @@ impl<'a, W: Write> Consumer<'a, W> {
                 .settings
                 .block
                 .min(next_claim.saturating_duration_since(Instant::now()));
+            if let Some(at) = self.retry_at {
+                block = block.min(at.saturating_duration_since(Instant::now()));
+            }
             if let Some(idle_exit) = self.settings.idle_exit {
                 let idle = last_message.elapsed();
-                if idle >= idle_exit {
+                // Never leave while failed runs wait for their retry: they are in hand.
+                if idle >= idle_exit && self.retry_at.is_none() {
                     // Never leave while entries others dropped can still be taken over.
                     if self.claim_and_prune()? == 0 {
                         return Ok(());
@@ -219,12 +250,13 @@ impl<'a, W: Write> Consumer<'a, W> {
                     last_message = Instant::now();
                     continue;
                 }
-                block = block.min(idle_exit - idle);
+                block = block.min(idle_exit.saturating_sub(idle));
             }
             let messages = self.read(">", block)?;
             if !messages.is_empty() {
-                last_message = Instant::now();
                 self.handle(messages, Source::New)?;
+                // Idle from when the work was done, not from when it arrived.
+                last_message = Instant::now();
             }
         }
     }

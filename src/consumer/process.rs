@@ -30,6 +30,9 @@ impl<W: Write> Consumer<'_, W> {
             Source::OwnPending => self.summary.recovered += messages.len() as u64,
             Source::Claimed => self.summary.claimed += messages.len() as u64,
         }
+        if self.settings.exec.is_some() {
+            return self.handle_exec(messages);
+        }
         if self.settings.delay.is_zero() {
             return self.handle_batch(messages);
         }
@@ -47,7 +50,7 @@ impl<W: Write> Consumer<'_, W> {
     ///
     /// A dead letter the server refuses to take leaves its entry pending (nothing is lost) and
     /// stops the consumer with that refusal, once the batch's valid entries are processed.
-    fn handle_batch(&mut self, messages: Vec<Message>) -> Result<()> {
+    pub(super) fn handle_batch(&mut self, messages: Vec<Message>) -> Result<()> {
         let settings = self.settings;
         self.buffer.clear();
         let mut done: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(messages.len());
@@ -111,6 +114,16 @@ impl<W: Write> Consumer<'_, W> {
 
     /// Writes a poison message to the dead-letter stream; the caller then acknowledges it.
     fn dead_letter(&mut self, message: &Message, reason: &str) -> Result<()> {
+        self.dead_letter_with(message, reason, None)
+    }
+
+    /// Writes a dead letter, with the handler's last stderr as field `stderr` when given.
+    pub(super) fn dead_letter_with(
+        &mut self,
+        message: &Message,
+        reason: &str,
+        stderr: Option<&[u8]>,
+    ) -> Result<()> {
         let settings = self.settings;
         let key = settings
             .dead_letter
@@ -120,6 +133,9 @@ impl<W: Write> Consumer<'_, W> {
         cmd.arg(&key).arg("*");
         for (name, value) in poison::dead_letter_fields(message, reason, &settings.name) {
             cmd.arg(name).arg(value);
+        }
+        if let Some(stderr) = stderr {
+            cmd.arg("stderr").arg(stderr);
         }
         let link = if self.target.is_cluster() {
             // `<stream>:dead` hashes to its own slot, likely on another node.

@@ -135,6 +135,10 @@ impl<W: Write> Consumer<'_, W> {
 
     /// The most messages one read may ask for: `--batch`, or one at a time with a `--delay`.
     pub(super) fn max_count(&self) -> usize {
+        if let Some(exec) = &self.settings.exec {
+            // No more than the handlers can take at once: the rest would only wait in hand.
+            return exec.jobs.max(1);
+        }
         match self.settings.delay.is_zero() {
             true => self.settings.batch.max(1),
             false => 1,

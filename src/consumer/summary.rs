@@ -19,6 +19,8 @@ pub struct Summary {
     pub pruned: u64,
     /// Entries in hand that another consumer took over meanwhile (dropped, not processed).
     pub taken_by_others: u64,
+    /// Handler runs that failed (`--exec`): retried, or dead-lettered after the last.
+    pub failed: u64,
     /// Time from start to stop.
     pub elapsed: Duration,
 }
@@ -33,6 +35,7 @@ impl Summary {
         self.deleted += other.deleted;
         self.pruned += other.pruned;
         self.taken_by_others += other.taken_by_others;
+        self.failed += other.failed;
     }
 
     /// The one line printed on stderr at the end.
@@ -46,14 +49,15 @@ impl Summary {
         format!(
             "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
              {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned, \
-             {} taken over by others while in hand",
+             {} taken over by others while in hand, {} handler runs failed",
             self.processed,
             self.recovered,
             self.claimed,
             self.dead_lettered,
             self.deleted,
             self.pruned,
-            self.taken_by_others
+            self.taken_by_others,
+            self.failed
         )
     }
 }

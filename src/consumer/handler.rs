@@ -1,0 +1,329 @@
+//! A handler program run for messages: how it is started (its own process group, dying with the
+//! consumer, the stop signals unblocked), the environment it gets, how a run ended and the
+//! words a dead letter gives for it.
+//!
+//! ```text
+//! sh -c CMD     stdin: the message as one JSON line; env: MONSOON_STREAM, MONSOON_ID,
+//!               MONSOON_CONSUMER, MONSOON_GROUP, MONSOON_DELIVERIES, MONSOON_FIELD_<NAME>
+//! ```
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::message::Message;
+
+/// How much of a handler's stderr a dead letter keeps (its end).
+pub const STDERR_TAIL: usize = 1024;
+
+/// How long a handler has between SIGTERM and SIGKILL once its time is up.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// How a handler's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit status 0: the message is done.
+    Done,
+    /// Another exit status.
+    Exited(i32),
+    /// Killed by this signal.
+    Killed(i32),
+    /// Still running after the handler timeout (then stopped).
+    TimedOut(Duration),
+}
+
+impl Outcome {
+    /// Whether the message is done (to be acknowledged).
+    pub fn is_done(self) -> bool {
+        self == Outcome::Done
+    }
+
+    /// Whether `sh` could not run the command at all (126: not executable, 127: not found).
+    pub fn cannot_run(self) -> bool {
+        matches!(self, Outcome::Exited(126 | 127))
+    }
+
+    /// The dead letter's `reason` for a failed run.
+    pub fn reason(self) -> String {
+        match self {
+            Outcome::Done => String::from("handler succeeded"),
+            Outcome::Exited(code) => format!("handler exited {code}"),
+            Outcome::Killed(signal) => format!("handler killed by {}", signal_name(signal)),
+            Outcome::TimedOut(limit) => format!(
+                "handler timed out after {}",
+                humantime::format_duration(limit)
+            ),
+        }
+    }
+
+    /// The outcome an exit status stands for.
+    fn of(status: ExitStatus) -> Outcome {
+        match (status.code(), status.signal()) {
+            (Some(0), _) => Outcome::Done,
+            (Some(code), _) => Outcome::Exited(code),
+            (None, Some(signal)) => Outcome::Killed(signal),
+            (None, None) => Outcome::Exited(-1),
+        }
+    }
+}
+
+/// `SIGSEGV`, `SIGKILL`, ... for the signals a handler is likely to die of.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        other => return format!("signal {other}"),
+    };
+    String::from(name)
+}
+
+/// What one run of a handler left behind.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Everything it printed on stdout (passed on whole lines at a time).
+    pub stdout: Vec<u8>,
+    /// Everything it printed on stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl Run {
+    /// The last [`STDERR_TAIL`] bytes of its stderr, for a dead letter.
+    pub fn stderr_tail(&self) -> &[u8] {
+        &self.stderr[self.stderr.len().saturating_sub(STDERR_TAIL)..]
+    }
+}
+
+/// The environment a handler gets for `message`: where it comes from, and each field whose
+/// name makes a valid variable name (upper-cased, other characters as `_`).
+pub fn environment(message: &Message, consumer: &str, group: &str) -> Vec<(String, OsString)> {
+    let mut env = vec![
+        (
+            String::from("MONSOON_STREAM"),
+            OsString::from(&*message.stream),
+        ),
+        (String::from("MONSOON_ID"), message.id.to_string().into()),
+        (String::from("MONSOON_CONSUMER"), consumer.into()),
+        (String::from("MONSOON_GROUP"), group.into()),
+        (
+            String::from("MONSOON_DELIVERIES"),
+            message.deliveries.to_string().into(),
+        ),
+    ];
+    for (name, value) in message.fields.iter().flatten() {
+        let Some(name) = variable_name(name) else {
+            continue;
+        };
+        // A NUL cannot travel in the environment; the field is still on stdin.
+        if !value.contains(&0) {
+            env.push((
+                format!("MONSOON_FIELD_{name}"),
+                OsString::from_vec(value.clone()),
+            ));
+        }
+    }
+    env
+}
+
+/// A field name as a variable name: `temperature` -> `TEMPERATURE`, `wind-speed` ->
+/// `WIND_SPEED`; `None` when it cannot be one (empty, not ASCII).
+fn variable_name(field: &[u8]) -> Option<String> {
+    if field.is_empty() || !field.is_ascii() {
+        return None;
+    }
+    Some(
+        field
+            .iter()
+            .map(|&b| match b {
+                b'a'..=b'z' => char::from(b.to_ascii_uppercase()),
+                b'A'..=b'Z' | b'0'..=b'9' => char::from(b),
+                _ => '_',
+            })
+            .collect(),
+    )
+}
+
+/// Runs `sh -c command` with `input` on its stdin and `env`, until it ends or `timeout` passes
+/// (then SIGTERM to its process group, SIGKILL after a grace period).
+///
+/// The handler runs in a process group of its own (so a timeout or a stop takes down whatever
+/// it started) with a parent-death signal (so it dies with the consumer, even a SIGKILLed one;
+/// the signal follows the thread that spawned it, which here waits for it), and with the stop
+/// signals the consumer blocks unblocked again.
+pub fn run(
+    command: &str,
+    input: &[u8],
+    env: &[(String, OsString)],
+    timeout: Duration,
+) -> std::io::Result<Run> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (prctl, sigemptyset/sigaddset, pthread_sigmask)
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let input = input.to_vec();
+        // A handler that exits without reading its stdin is normal: EPIPE is no error.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        })
+    });
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let outcome = wait(&mut child, timeout)?;
+    // Whatever it started in its group goes too, so its pipes close.
+    kill_group(&child, libc::SIGKILL);
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
+    Ok(Run {
+        outcome,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// Waits for `child` until `timeout`; then SIGTERM to its group, and SIGKILL after [`GRACE`].
+fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Outcome> {
+    let started = Instant::now();
+    let mut deadline = started + timeout;
+    let mut timed_out = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(match timed_out {
+                true => Outcome::TimedOut(timeout),
+                false => Outcome::of(status),
+            });
+        }
+        if Instant::now() >= deadline {
+            match timed_out {
+                false => {
+                    kill_group(child, libc::SIGTERM);
+                    timed_out = true;
+                    deadline = Instant::now() + GRACE;
+                }
+                true => kill_group(child, libc::SIGKILL),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` to the child's whole process group.
+fn kill_group(child: &Child, signal: i32) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory effects; a group that is gone answers ESRCH.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream_id::StreamId;
+    use std::sync::Arc;
+
+    /// Fields become variables when their names can; the message's origin always does.
+    #[test]
+    fn environment_of_a_message() {
+        let message = Message {
+            stream: Arc::from("chennai"),
+            id: StreamId::new(5, 1),
+            fields: Some(vec![
+                (b"temperature".to_vec(), b"21.5".to_vec()),
+                (b"wind-speed".to_vec(), b"3".to_vec()),
+                (b"\xff".to_vec(), b"x".to_vec()),
+                (b"note".to_vec(), b"a\0b".to_vec()),
+            ]),
+            deliveries: 2,
+        };
+        let env: Vec<(String, String)> = environment(&message, "alice", "mygroup")
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
+            .collect();
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("MONSOON_ID"), Some("5-1"));
+        assert_eq!(get("MONSOON_DELIVERIES"), Some("2"));
+        assert_eq!(get("MONSOON_FIELD_TEMPERATURE"), Some("21.5"));
+        assert_eq!(get("MONSOON_FIELD_WIND_SPEED"), Some("3"));
+        assert_eq!(get("MONSOON_FIELD_NOTE"), None);
+        assert_eq!(env.len(), 7);
+    }
+
+    /// Exit codes, signals and timeouts read as a dead letter's reason.
+    #[test]
+    fn reasons() {
+        assert_eq!(Outcome::Exited(3).reason(), "handler exited 3");
+        assert_eq!(
+            Outcome::Killed(libc::SIGSEGV).reason(),
+            "handler killed by SIGSEGV"
+        );
+        assert_eq!(
+            Outcome::TimedOut(Duration::from_secs(10)).reason(),
+            "handler timed out after 10s"
+        );
+        assert!(Outcome::Exited(127).cannot_run());
+    }
+
+    /// A real `sh -c` run: stdin in, stdout and stderr out, the exit status read.
+    #[test]
+    fn runs_a_command() {
+        let run = run(
+            "read line; echo \"got $line $MONSOON_X\"; echo oops >&2; exit 3",
+            b"hello\n",
+            &[(String::from("MONSOON_X"), OsString::from("x"))],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(run.outcome, Outcome::Exited(3));
+        assert_eq!(run.stdout, b"got hello x\n");
+        assert_eq!(run.stderr_tail(), b"oops\n");
+        let slow = super::run("sleep 5", b"", &[], Duration::from_millis(100)).unwrap();
+        assert_eq!(slow.outcome, Outcome::TimedOut(Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,266 @@
+//! `consumer --exec`: a handler program does the work, and only its success acks a message;
+//! failures are retried through the server and dead-lettered with their reason and stderr.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until, xlen};
+
+/// The dead letters of `key` as field lists.
+fn dead_letters(con: &mut redis::Connection, key: &str) -> Vec<Vec<(String, String)>> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap();
+    entries.into_iter().map(|(_, fields)| fields).collect()
+}
+
+/// The value of field `name`.
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// A handler that exits 0 acks each message once it ran: it got the JSON line on stdin and the
+/// MONSOON_* environment, and its stdout reaches the consumer's.
+#[test]
+fn a_successful_handler_acks() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "5"]));
+    let handler = r#"read line; echo "$MONSOON_CONSUMER $MONSOON_GROUP $MONSOON_STREAM $MONSOON_ID $MONSOON_DELIVERIES $MONSOON_FIELD_SENSOR ${#line}""#;
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--exec", handler, "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 5, "{}", stdout(&out));
+    assert!(
+        lines[0].starts_with("alice mygroup chennai 1534291200000-0 1 1 "),
+        "{lines:?}"
+    );
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// Exit 3, a signal and a hang past --handler-timeout are failed runs: retried through the
+/// server, then dead-lettered on the last allowed delivery with the run's reason and stderr.
+#[test]
+fn failed_runs_are_retried_then_dead_lettered() {
+    for (handler, reason) in [
+        ("echo boom >&2; exit 3", "handler exited 3"),
+        ("echo boom >&2; kill -SEGV $$", "handler killed by SIGSEGV"),
+        ("echo boom >&2; sleep 30", "handler timed out after 300ms"),
+    ] {
+        let server = Server::start();
+        assert_ok(&run("producer", &server, &["--date", DATE, "--count", "1"]));
+        let out = run(
+            "consumer",
+            &server,
+            &[
+                "alice",
+                "--exec",
+                handler,
+                "--max-deliveries",
+                "3",
+                "--handler-timeout",
+                "300ms",
+                "--claim-idle",
+                "5s",
+                "--idle-exit",
+                "300ms",
+            ],
+        );
+        assert_ok(&out);
+        let mut con = server.con();
+        let dead = dead_letters(&mut con, "chennai:dead");
+        assert_eq!(dead.len(), 1, "{handler}: {}", stderr(&out));
+        assert_eq!(field(&dead[0], "reason"), reason);
+        assert_eq!(field(&dead[0], "stderr"), "boom\n");
+        assert_eq!(
+            field(&dead[0], "deliveries"),
+            "3",
+            "retried through the server"
+        );
+        assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+        assert_eq!(
+            stderr(&out).matches("it will be delivered again").count(),
+            2,
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `--jobs 4` runs four handlers at once (their own records of start and end overlap four
+/// deep) and still handles every message exactly once.
+#[test]
+fn heavy_jobs_run_handlers_side_by_side() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "8"]));
+    let log = server.dir.path().join("runs.log");
+    let handler = format!(
+        "echo \"start $MONSOON_ID\" >> {0}; sleep 0.5; echo \"end $MONSOON_ID\" >> {0}; echo $MONSOON_ID",
+        log.display()
+    );
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--exec",
+            &handler,
+            "--jobs",
+            "4",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    let mut ids: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    let mut running = 0;
+    let mut most = 0;
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        running += if line.starts_with("start") { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert_eq!(most, 4, "at most four, and four at once");
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// A consumer SIGKILLed while its handler runs takes the handler with it; on restart the
+/// message is handed over again, as its second delivery.
+#[test]
+fn a_killed_consumer_takes_its_handler_along() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "1"]));
+    let pid_file = server.dir.path().join("handler.pid");
+    let handler = format!(
+        "echo $$ > {}; echo $MONSOON_DELIVERIES; sleep 30",
+        pid_file.display()
+    );
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--exec",
+            &handler,
+            "--handler-timeout",
+            "20s",
+            "--claim-idle",
+            "60s",
+        ],
+    );
+    wait_until("the handler runs", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    support::signal(&alice.child, "KILL");
+    alice.wait();
+    let killed = Instant::now();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+    wait_until("the handler is gone", || !alive());
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        killed.elapsed()
+    );
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--exec",
+            "echo $MONSOON_DELIVERIES",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).trim(), "2");
+}
+
+/// A graceful stop lets the running handler finish and acks what it did.
+#[test]
+fn a_graceful_stop_lets_the_handler_finish() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "1"]));
+    let started = server.dir.path().join("started");
+    let handler = format!("touch {}; sleep 1; echo done", started.display());
+    let mut alice = support::spawn("consumer", &server, &["alice", "--exec", &handler]);
+    wait_until("the handler runs", || started.exists());
+    support::signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+    assert_eq!(alice.lines(), ["done"]);
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}
+
+/// Bad inputs are usage errors (exit 2) with nothing acked and nothing dead-lettered: --exec
+/// with --delay, a handler timeout not below --claim-idle, and a command that cannot run.
+#[test]
+fn bad_handler_inputs_touch_nothing() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    for args in [
+        &["alice", "--exec", "true", "--delay", "1s"][..],
+        &["alice", "--exec", "true", "--handler-timeout", "30s"],
+        &[
+            "alice",
+            "--exec",
+            "no-such-command-here",
+            "--idle-exit",
+            "300ms",
+        ],
+    ] {
+        let out = run("consumer", &server, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let mut con = server.con();
+    // The one message handed to the command that cannot run stays pending: nothing acked.
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 1, "nothing acked");
+    assert_eq!(xlen(&mut con, "chennai:dead"), 0, "nothing dead-lettered");
+}
+
+/// The README's example handler raises an alert for readings over its threshold only.
+#[test]
+fn the_alert_example_alerts() {
+    let server = Server::start();
+    let mut con = server.con();
+    for t in ["21.5", "35.2", "30.0"] {
+        let _: String = redis::cmd("XADD")
+            .arg("chennai")
+            .arg("*")
+            .arg("temperature")
+            .arg(t)
+            .query(&mut con)
+            .unwrap();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/examples/alert.sh");
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--exec", script, "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    let alerts: Vec<&str> = text.lines().collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("temperature 35.2 above 33"),
+        "{alerts:?}"
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}
