@@ -20,7 +20,8 @@
 //!
 //! What runs on it:
 //! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings.
-//! - [`consumer`]: where a message is read, processed, printed and acknowledged in a group.
+//! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec`
+//!   handler) and acknowledged in a group.
 //! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
 //!
 //! Shared by all of them:

@@ -6,8 +6,16 @@
 //! XACK chennai mygroup 1534291200000-0 ...                            one round trip per batch
 //! ```
 //!
-//! Per message: wait `--delay` (the simulated work), print, then XACK. A message is acked only
-//! after its line was written, so a crash leaves it pending (processed again, never lost).
+//! Per message: wait `--delay` (the simulated work), print, then XACK; or, with `--exec`, hand
+//! it to a handler program and XACK only when that succeeded. A crash leaves what was in hand
+//! pending (processed again, never lost).
+//!
+//! - `read.rs`: own pending first, then new entries, COUNT adapted to the entries' size.
+//! - `process.rs`: print mode, dead letters (written once), XACK.
+//! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
+//! - `claim.rs`: taking over from dead consumers, and keeping what is in hand from looking idle.
+//! - [`group`]: the group on the server: create or join, re-create, XAUTOCLAIM, prune.
+//! - [`poison`]: what is not a reading; [`Summary`]: what it did, printed at the end.
 
 mod claim;
 mod exec;
