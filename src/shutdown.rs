@@ -25,7 +25,8 @@ impl Shutdown {
     /// code 130 straight away, leaving whatever was in hand to the server (pending, not lost).
     /// `notice` is printed on stderr at the first signal, so the user knows what happens next.
     ///
-    /// Call it from the main thread before starting any other: see [`block_stop_signals`].
+    /// Call it from the main thread before starting any other: the stop signals are then blocked
+    /// in every thread but the handler's (see `block_stop_signals`).
     pub fn install(notice: &'static str) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
         let flag = Arc::clone(&shutdown.requested);
