@@ -278,6 +278,11 @@ pub struct ConsumerArgs {
     #[arg(long, value_name = "CMD", conflicts_with = "delay")]
     pub exec: Option<String>,
 
+    /// Hand the dead letters of each stream to the --exec handler once more, as the original
+    /// messages; delete those it handles, keep the others with their new reason; then exit.
+    #[arg(long, requires = "exec")]
+    pub redrive: bool,
+
     /// Handlers running at once with --exec.
     #[arg(long, default_value_t = 1, requires = "exec", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: u64,

@@ -264,3 +264,55 @@ fn the_alert_example_alerts() {
     );
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
 }
+
+/// `--redrive`: dead letters left by a failing handler are handed over again as the original
+/// messages; what the fixed handler handles is deleted from the dead letters, what fails again
+/// stays with its new reason.
+#[test]
+fn redrive_hands_dead_letters_over_again() {
+    let server = Server::start();
+    let mut con = server.con();
+    for t in ["21.0", "99", "98"] {
+        let _: String = redis::cmd("XADD")
+            .arg("chennai")
+            .arg("*")
+            .arg("temperature")
+            .arg(t)
+            .query(&mut con)
+            .unwrap();
+    }
+    // A handler that rejects the marked readings (9x): both end in the dead letters.
+    let picky = r#"case "$MONSOON_FIELD_TEMPERATURE" in 9*) exit 4;; esac"#;
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--exec",
+            picky,
+            "--max-deliveries",
+            "1",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(xlen(&mut con, "chennai:dead"), 2);
+    // Fixed for 99 only: 99 is handled and deleted, 98 fails again with a new reason.
+    let fixed = r#"echo "redriven $MONSOON_FIELD_TEMPERATURE"; [ "$MONSOON_FIELD_TEMPERATURE" = 99 ] || exit 5"#;
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--redrive", "--exec", fixed],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "redriven 99\nredriven 98\n");
+    let dead = dead_letters(&mut con, "chennai:dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(field(&dead[0], "field:temperature"), "98");
+    assert_eq!(field(&dead[0], "reason"), "handler exited 5");
+    assert!(stderr(&out).contains("1 handled and deleted, 1 failed again"));
+    // --redrive needs --exec.
+    let bare = run("consumer", &server, &["alice", "--redrive"]);
+    assert_eq!(bare.status.code(), Some(2));
+}

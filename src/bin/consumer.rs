@@ -13,6 +13,16 @@ fn main() {
         let shutdown = Shutdown::install(
             "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
         )?;
+        if args.redrive {
+            let done = monsoon::consumer::redrive::run(
+                &target,
+                &settings,
+                &shutdown,
+                &mut std::io::stdout(),
+            )?;
+            eprintln!("{}", done.line(&settings.name));
+            return Ok(exit::SUCCESS);
+        }
         // `consumer | head`: the reader left; what was not printed stays pending, not lost
         // (a closed pipe is a normal end, handled by run_main).
         let summary = monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout())?;

@@ -13,6 +13,7 @@
 //! - `read.rs`: own pending first, then new entries, COUNT adapted to the entries' size.
 //! - `process.rs`: print mode, dead letters (written once), XACK.
 //! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
+//! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
 //! - `claim.rs`: taking over from dead consumers, and keeping what is in hand from looking idle.
 //! - [`group`]: the group on the server: create or join, re-create, XAUTOCLAIM, prune.
 //! - [`poison`]: what is not a reading; [`Summary`]: what it did, printed at the end.
@@ -24,6 +25,7 @@ mod handler;
 pub mod poison;
 mod process;
 mod read;
+pub mod redrive;
 mod summary;
 
 pub use summary::Summary;
