@@ -81,6 +81,33 @@ fn a_field_written_twice_is_dead_lettered() {
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
 }
 
+/// A poison entry's field name with a newline or an escape sequence is reported on stderr as one
+/// escaped line, never as a forged line or raw control bytes.
+#[test]
+fn a_dead_letter_reason_is_one_escaped_line() {
+    let server = Server::start();
+    let mut con = server.con();
+    let name = "n\x1b[2J\nalice: forged";
+    xadd(
+        &mut con,
+        "chennai",
+        &[("temperature", b"21"), (name, b"1"), (name, b"2")],
+    );
+    let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
+    assert_ok(&out);
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("field n\\x1b[2J\\nalice: forged appears twice"),
+        "{errors}"
+    );
+    assert!(!errors.contains('\x1b'), "{errors}");
+    assert!(
+        !errors.lines().any(|l| l.starts_with("alice: forged")),
+        "{errors}"
+    );
+    assert_eq!(xlen(&mut con, "chennai:dead"), 1);
+}
+
 /// `--json` keeps fields in the entry's order, not sorted by name.
 #[test]
 fn json_keeps_the_entrys_field_order() {
