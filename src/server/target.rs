@@ -380,10 +380,12 @@ fn refusal(err: &RedisError) -> Option<String> {
 }
 
 /// What to say when the answer was not the Redis protocol at all (an HTTP server, say).
+///
+/// redis-rs gives the same kind to a reply that is not RESP and to a real reply of another type
+/// than asked for; only its protocol parser's own words ("Parse error at ...") mean the former.
 fn not_redis(err: &RedisError) -> Option<String> {
     let parse = err.kind() == redis::ErrorKind::Parse
-        || err.to_string().contains("Parse error")
-        || err.to_string().contains("Incompatible type");
+        && err.detail().is_some_and(|d| d.starts_with("Parse error"));
     parse.then(|| {
         format!(
             "what answered is not a Redis server (its reply is not the Redis protocol: {})",
@@ -482,6 +484,22 @@ mod tests {
         ] {
             assert_eq!(redact(url), url);
         }
+    }
+
+    /// Only bytes that are not the Redis protocol mean "not a Redis server"; a reply of another
+    /// type than asked for, from a real server, is reported as what it is.
+    #[test]
+    fn only_a_protocol_error_means_not_redis() {
+        let target = Target::parse("redis://127.0.0.1:7000").unwrap();
+        let http = redis::parse_redis_value(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap_err();
+        let said = target.error("XRANGE chennai", &http).to_string();
+        assert!(said.contains("is not a Redis server"), "{said}");
+        let ok = redis::Value::SimpleString(String::from("OK"));
+        let wrong_type = <i64 as redis::FromRedisValue>::from_redis_value(ok).unwrap_err();
+        let said = target
+            .error("XACK chennai mygroup", &wrong_type.into())
+            .to_string();
+        assert!(!said.contains("not a Redis server"), "{said}");
     }
 
     /// A bad URL is a usage error that does not print the password.
