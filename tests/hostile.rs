@@ -48,7 +48,9 @@ fn control_characters_never_forge_a_line() {
     assert_ok(&range);
     let table = stdout(&range);
     assert_eq!(table.lines().count(), 3, "header and two rows: {table}");
-    assert!(!table.contains('\x1b') && !table.contains('\r'), "{table}");
+    assert!(table.contains("note=x\\nalice chennai"), "{table}");
+    assert!(table.contains("note=\\x1b[2J\\r\\x00"), "{table}");
+    assert!(!table.contains('\x1b') && !table.contains('\r') && !table.contains('\0'));
 }
 
 /// An entry with a field written twice is malformed: dead-lettered with that reason and acked,
