@@ -48,7 +48,9 @@ fn control_characters_never_forge_a_line() {
     assert_ok(&range);
     let table = stdout(&range);
     assert_eq!(table.lines().count(), 3, "header and two rows: {table}");
-    assert!(!table.contains('\x1b') && !table.contains('\r'), "{table}");
+    assert!(table.contains("note=x\\nalice chennai"), "{table}");
+    assert!(table.contains("note=\\x1b[2J\\r\\x00"), "{table}");
+    assert!(!table.contains('\x1b') && !table.contains('\r') && !table.contains('\0'));
 }
 
 /// An entry with a field written twice is malformed: dead-lettered with that reason and acked,
@@ -81,6 +83,33 @@ fn a_field_written_twice_is_dead_lettered() {
     assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
 }
 
+/// A poison entry's field name with a newline or an escape sequence is reported on stderr as one
+/// escaped line, never as a forged line or raw control bytes.
+#[test]
+fn a_dead_letter_reason_is_one_escaped_line() {
+    let server = Server::start();
+    let mut con = server.con();
+    let name = "n\x1b[2J\nalice: forged";
+    xadd(
+        &mut con,
+        "chennai",
+        &[("temperature", b"21"), (name, b"1"), (name, b"2")],
+    );
+    let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
+    assert_ok(&out);
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("field n\\x1b[2J\\nalice: forged appears twice"),
+        "{errors}"
+    );
+    assert!(!errors.contains('\x1b'), "{errors}");
+    assert!(
+        !errors.lines().any(|l| l.starts_with("alice: forged")),
+        "{errors}"
+    );
+    assert_eq!(xlen(&mut con, "chennai:dead"), 1);
+}
+
 /// `--json` keeps fields in the entry's order, not sorted by name.
 #[test]
 fn json_keeps_the_entrys_field_order() {
@@ -110,8 +139,8 @@ fn json_keeps_the_entrys_field_order() {
     );
 }
 
-/// A password never appears, even in a URL that does not parse (an unencoded `/`, `#` or `?`
-/// in it) or that has no scheme: every binary refuses it (exit 2) without printing it.
+/// A password never appears, even in a URL that does not parse (an unencoded `/`, `#`, `?` or
+/// `//` in it, no scheme, no host): every binary refuses it (exit 2) without printing it.
 #[test]
 fn a_password_never_appears_however_the_url_looks() {
     for url in [
@@ -120,6 +149,8 @@ fn a_password_never_appears_however_the_url_looks() {
         "redis://:S3C?RETpw@127.0.0.1:1",
         "user:S3CRETpw@127.0.0.1:6379",
         "127.0.0.1:S3CRETpw@host",
+        "user:S3C//RETpw@127.0.0.1:6379",
+        "redis://user:S3CRETpw",
     ] {
         for (name, args) in [
             ("producer", &["--date", "2018-08-15"][..]),
@@ -135,7 +166,7 @@ fn a_password_never_appears_however_the_url_looks() {
                 .unwrap();
             let all = format!("{}{}", stdout(&out), stderr(&out));
             assert!(!all.contains("S3C"), "{name} {url}: {all}");
-            assert_ne!(out.status.code(), Some(0), "{name} {url}: {all}");
+            assert_eq!(out.status.code(), Some(2), "{name} {url}: {all}");
         }
     }
 }

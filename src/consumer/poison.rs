@@ -6,7 +6,7 @@
 //!                     field:sensor 1 field:temperature abc ...
 //! ```
 
-use crate::message::Message;
+use crate::message::{Message, escaped};
 
 /// Why a message is not processed, if it is poison.
 pub fn verdict(message: &Message, max_deliveries: u64) -> Option<String> {
@@ -21,18 +21,12 @@ pub fn verdict(message: &Message, max_deliveries: u64) -> Option<String> {
         // A field twice: which value is the reading? Validating one and printing the other
         // would pass a bad value as good.
         if fields[..index].iter().any(|(earlier, _)| earlier == name) {
-            return Some(format!(
-                "field {} appears twice",
-                String::from_utf8_lossy(name)
-            ));
+            return Some(format!("field {} appears twice", shown(name)));
         }
     }
     for (name, value) in fields {
         if std::str::from_utf8(name).is_err() || std::str::from_utf8(value).is_err() {
-            return Some(format!(
-                "field {} is not UTF-8",
-                String::from_utf8_lossy(name)
-            ));
+            return Some(format!("field {} is not UTF-8", shown(name)));
         }
     }
     let number = |name: &str, integer: bool| -> Option<String> {
@@ -50,6 +44,12 @@ pub fn verdict(message: &Message, max_deliveries: u64) -> Option<String> {
     number("temperature", false)
         .or_else(|| number("humidity", false))
         .or_else(|| number("sensor", true))
+}
+
+/// A field name as a reason shows it: escaped, because the consumer prints the reason as one
+/// line on stderr.
+fn shown(name: &[u8]) -> String {
+    escaped(&String::from_utf8_lossy(name))
 }
 
 /// The arguments of the dead-letter XADD (after the key and `*`), as described above.
@@ -157,6 +157,21 @@ mod tests {
             )
             .as_deref(),
             Some("field temperature appears twice")
+        );
+    }
+
+    /// A field name in a reason is escaped: the consumer prints the reason as one line.
+    #[test]
+    fn reasons_escape_field_names() {
+        let twice = message(&[(b"a\nb", b"1"), (b"a\nb", b"2")]);
+        assert_eq!(
+            verdict(&twice, 5).as_deref(),
+            Some("field a\\nb appears twice")
+        );
+        let raw = message(&[(b"temperature", b"2"), (b"\x1b[2J\xff", b"1")]);
+        assert_eq!(
+            verdict(&raw, 5).as_deref(),
+            Some("field \\x1b[2J\u{fffd} is not UTF-8")
         );
     }
 

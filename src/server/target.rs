@@ -31,22 +31,51 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// A URL with any password replaced by `***`, safe to print.
 ///
 /// Never depends on the URL parsing (it reports URLs that do not parse, too): whatever lies
-/// between `//` (or the start, without one) and the last `@` is the credentials, however many
-/// `/`, `#`, `?` or `@` a password holds. Only a user name before the first `:` is shown.
+/// between a scheme's `//` (or the start, without one) and the last `@` is the credentials,
+/// however many `/`, `#`, `?`, `@` or `//` a password holds. Only a user name before the first
+/// `:` is shown. Without an `@`, a "port" that is not a number may be a password whose host was
+/// left out, and a unix socket URL's `pass=` is one: both are hidden to the end of the text.
 pub fn redact(url: &str) -> String {
-    let start = url.find("//").map_or(0, |i| i + 2);
-    let rest = &url[start..];
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     };
-    let userinfo = &rest[..at];
-    let shown = match userinfo.split_once(':') {
-        Some((user, _password)) if !user.contains(['/', '?', '#']) => format!("{user}:***"),
-        None if userinfo.is_empty() => String::new(),
-        // `redis://secret@host` puts the password where the user goes.
-        _ => String::from("***"),
+    let start = match url.split_once("://") {
+        Some((scheme, _)) if is_scheme(scheme) => scheme.len() + 3,
+        _ if url.starts_with("//") => 2,
+        _ => 0,
     };
-    format!("{}{shown}{}", &url[..start], &rest[at..])
+    let (head, rest) = url.split_at(start);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let redacted = match (rest.rfind('@'), authority.find(':')) {
+        (Some(at), _) => {
+            let shown = match rest[..at].split_once(':') {
+                Some((user, _password)) if !user.contains(['/', '?', '#']) => {
+                    format!("{user}:***")
+                }
+                None if at == 0 => String::new(),
+                // `redis://secret@host` puts the password where the user goes.
+                _ => String::from("***"),
+            };
+            format!("{head}{shown}{}", &rest[at..])
+        }
+        (None, Some(colon))
+            if !authority.starts_with('[')
+                && !authority[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{head}{}:***", &authority[..colon])
+        }
+        (None, _) => url.to_string(),
+    };
+    let pass = ["?pass=", "&pass="]
+        .iter()
+        .filter_map(|key| redacted.find(key).map(|i| i + key.len()))
+        .min();
+    match pass {
+        Some(end) => format!("{}***", &redacted[..end]),
+        None => redacted,
+    }
 }
 
 /// TLS files and flags from the command line (`--tls-ca`, `--tls-cert`, `--tls-key`,
@@ -351,10 +380,12 @@ fn refusal(err: &RedisError) -> Option<String> {
 }
 
 /// What to say when the answer was not the Redis protocol at all (an HTTP server, say).
+///
+/// redis-rs gives the same kind to a reply that is not RESP and to a real reply of another type
+/// than asked for; only its protocol parser's own words ("Parse error at ...") mean the former.
 fn not_redis(err: &RedisError) -> Option<String> {
     let parse = err.kind() == redis::ErrorKind::Parse
-        || err.to_string().contains("Parse error")
-        || err.to_string().contains("Incompatible type");
+        && err.detail().is_some_and(|d| d.starts_with("Parse error"));
     parse.then(|| {
         format!(
             "what answered is not a Redis server (its reply is not the Redis protocol: {})",
@@ -418,6 +449,57 @@ mod tests {
             assert_eq!(redact(url), shown, "{url}");
             assert!(!redact(url).contains("S3C"), "{url}");
         }
+    }
+
+    /// A `//` inside a password, a URL without its host, or a unix socket's `pass=` leaves no
+    /// piece of the password in the redacted text; ordinary URLs print unchanged.
+    #[test]
+    fn redacts_passwords_with_slashes_without_a_host_or_in_a_query() {
+        for (url, shown) in [
+            ("user:S3C//RET@127.0.0.1:6379", "user:***@127.0.0.1:6379"),
+            (":S3C//RET@host", ":***@host"),
+            ("redis:/u:S3C//RET@host", "redis:***@host"),
+            ("user:S3C://RET@host", "user:***@host"),
+            ("redis://:S3CRET", "redis://:***"),
+            ("redis://user:S3CRET", "redis://user:***"),
+            ("redis://user:S3C/RET", "redis://user:***"),
+            ("redis://user:S3C:1234", "redis://user:***"),
+            (
+                "unix:///tmp/redis.sock?db=x&pass=S3C&RET",
+                "unix:///tmp/redis.sock?db=x&pass=***",
+            ),
+            (
+                "unix:///tmp/redis.sock?pass=S3CRET",
+                "unix:///tmp/redis.sock?pass=***",
+            ),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+        for url in [
+            "redis://host:6379/0",
+            "redis://[::1]:6379",
+            "rediss://host:6380/0?protocol=resp3",
+            "unix:///tmp/redis.sock?db=1",
+            "host:6379",
+        ] {
+            assert_eq!(redact(url), url);
+        }
+    }
+
+    /// Only bytes that are not the Redis protocol mean "not a Redis server"; a reply of another
+    /// type than asked for, from a real server, is reported as what it is.
+    #[test]
+    fn only_a_protocol_error_means_not_redis() {
+        let target = Target::parse("redis://127.0.0.1:7000").unwrap();
+        let http = redis::parse_redis_value(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap_err();
+        let said = target.error("XRANGE chennai", &http).to_string();
+        assert!(said.contains("is not a Redis server"), "{said}");
+        let ok = redis::Value::SimpleString(String::from("OK"));
+        let wrong_type = <i64 as redis::FromRedisValue>::from_redis_value(ok).unwrap_err();
+        let said = target
+            .error("XACK chennai mygroup", &wrong_type.into())
+            .to_string();
+        assert!(!said.contains("not a Redis server"), "{said}");
     }
 
     /// A bad URL is a usage error that does not print the password.
