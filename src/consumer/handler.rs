@@ -60,7 +60,7 @@ impl Outcome {
     }
 
     /// The outcome an exit status stands for.
-    fn of(status: ExitStatus) -> Outcome {
+    pub fn of(status: ExitStatus) -> Outcome {
         match (status.code(), status.signal()) {
             (Some(0), _) => Outcome::Done,
             (Some(code), _) => Outcome::Exited(code),
@@ -170,28 +170,11 @@ pub fn run(
     env: &[(String, OsString)],
     timeout: Duration,
 ) -> std::io::Result<Run> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+    let mut cmd = command_for(command);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: only async-signal-safe calls (prctl, sigemptyset/sigaddset, pthread_sigmask)
-    // between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::sigaddset(&mut set, signal);
-            }
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     let feeder = child.stdin.take().map(|mut stdin| {
         let input = input.to_vec();
@@ -213,6 +196,28 @@ pub fn run(
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     })
+}
+
+/// `sh -c command` set up as every handler runs: in a process group of its own, with a
+/// parent-death signal, and the stop signals the consumer blocks unblocked again.
+pub fn command_for(command: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command).process_group(0);
+    // SAFETY: only async-signal-safe calls (prctl, sigemptyset/sigaddset, pthread_sigmask)
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, signal);
+            }
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    cmd
 }
 
 /// Reads a pipe to its end on a thread of its own.
@@ -253,7 +258,7 @@ fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Outcome> {
 }
 
 /// Sends `signal` to the child's whole process group.
-fn kill_group(child: &Child, signal: i32) {
+pub fn kill_group(child: &Child, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: kill has no memory effects; a group that is gone answers ESRCH.
         unsafe {

@@ -1,6 +1,7 @@
 //! Everything that talks to the server, in one layer the producer, the consumer and `inspect`
 //! stand on; none of them parses a reply or judges an error by itself.
 //!
+//! - [`redact`]: passwords kept out of all output, whatever the URL looks like.
 //! - [`target`]: the server: URL (password kept secret), TLS, whether it is a cluster seed,
 //!   connecting within a bound, and server errors turned into sentences.
 //! - [`cluster`]: Redis Cluster routing: which node owns a key's slot, which keys share a slot.
@@ -15,6 +16,7 @@ pub mod entries;
 pub mod link;
 pub mod queries;
 pub mod records;
+pub mod redact;
 pub mod target;
 
 pub use link::Link;
