@@ -275,8 +275,18 @@ pub struct ConsumerArgs {
     /// Hand each message to `sh -c CMD` (the message as a JSON line on stdin, MONSOON_* in the
     /// environment) and acknowledge it only when the command exits 0; a failed run is retried,
     /// then dead-lettered with its reason and stderr.
-    #[arg(long, value_name = "CMD", conflicts_with = "delay")]
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["delay", "pipe"])]
     pub exec: Option<String>,
+
+    /// Start `sh -c CMD` once and write each message to its stdin (the line it would print, or
+    /// JSON with --json); it answers `ack STREAM ID` (acknowledged) or `fail STREAM ID REASON`
+    /// per message on its stdout; other lines are passed on. Restarted when it stops.
+    #[arg(long, value_name = "CMD", conflicts_with = "delay")]
+    pub pipe: Option<String>,
+
+    /// Messages sent to the --pipe handler and not yet answered, at most.
+    #[arg(long, default_value_t = 1000, requires = "pipe", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub in_flight: u64,
 
     /// Hand the dead letters of each stream to the --exec handler once more, as the original
     /// messages; delete those it handles, keep the others with their new reason; then exit.
@@ -311,7 +321,7 @@ impl ConsumerArgs {
                     .map_err(|e| Error::Usage(format!("invalid value for {flag}: {e}, or $")))?;
             }
         }
-        if self.exec.is_some() && self.handler_timeout >= self.claim_idle {
+        if (self.exec.is_some() || self.pipe.is_some()) && self.handler_timeout >= self.claim_idle {
             return Err(Error::Usage(format!(
                 "invalid value for --handler-timeout: {} must stay below --claim-idle {}, or a \
                  message in a handler's hands would look idle to the other consumers",
@@ -319,9 +329,12 @@ impl ConsumerArgs {
                 humantime::format_duration(self.claim_idle)
             )));
         }
-        if self.exec.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        if [&self.exec, &self.pipe]
+            .iter()
+            .any(|c| c.as_deref().is_some_and(|c| c.trim().is_empty()))
+        {
             return Err(Error::Usage(String::from(
-                "invalid value for --exec: the command is empty",
+                "invalid value for --exec/--pipe: the command is empty",
             )));
         }
         if !self.delay.is_zero() && self.claim_idle <= self.delay {
@@ -356,6 +369,11 @@ impl ConsumerArgs {
             exec: self.exec.as_ref().map(|command| consumer::Exec {
                 command: command.clone(),
                 jobs: self.jobs as usize,
+                timeout: self.handler_timeout,
+            }),
+            pipe: self.pipe.as_ref().map(|command| consumer::Pipe {
+                command: command.clone(),
+                in_flight: self.in_flight as usize,
                 timeout: self.handler_timeout,
             }),
         })

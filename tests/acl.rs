@@ -210,3 +210,18 @@ fn acl_row_inspect_memory() {
         ("inspect", &["memory", "chennai"]),
     );
 }
+
+/// README's row for `consumer --exec` and `--pipe` (keeping what waits for a handler in hand) is
+/// what they need.
+#[test]
+fn acl_row_consumer_exec() {
+    let server = Server::start();
+    assert_ok(&support::run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "2"],
+    ));
+    let args = ["alice", "--exec", "cat >/dev/null", "--idle-exit", "300ms"];
+    needs_row(&server, "consumer --exec", "eval", ("consumer", &args));
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+}

@@ -85,12 +85,19 @@ impl<W: Write> Consumer<'_, W> {
         Ok(taken)
     }
 
-    /// The longest one message can take: `--delay`, or a handler's timeout with `--exec`.
+    /// The longest one message can take: `--delay`, or the handler timeout with `--exec` or
+    /// `--pipe`.
     pub(super) fn per_message(&self) -> std::time::Duration {
-        match &self.settings.exec {
-            Some(exec) => exec.timeout,
-            None => self.settings.delay,
+        match (&self.settings.exec, &self.settings.pipe) {
+            (Some(exec), _) => exec.timeout,
+            (_, Some(pipe)) => pipe.timeout,
+            _ => self.settings.delay,
         }
+    }
+
+    /// Whether what is in hand could look idle to others before the next message is done.
+    pub(super) fn keep_due(&self) -> bool {
+        self.kept_at.elapsed() + self.per_message() >= self.settings.claim_idle / 3
     }
 
     /// Notes that every entry in hand was just delivered or re-claimed (idle time 0).
@@ -103,8 +110,7 @@ impl<W: Write> Consumer<'_, W> {
     /// from `queue` those another consumer took meanwhile.
     pub(super) fn keep_in_hand(&mut self, queue: &mut VecDeque<Message>) -> Result<()> {
         let settings = self.settings;
-        if queue.is_empty() || self.kept_at.elapsed() + self.per_message() < settings.claim_idle / 3
-        {
+        if queue.is_empty() || !self.keep_due() {
             return Ok(());
         }
         let mut kept: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(queue.len());

@@ -148,7 +148,7 @@ impl<W: Write> Consumer<'_, W> {
 /// The wait before delivery `deliveries + 1` of a failed message: doubling from 100 ms, at most
 /// [`MAX_BACKOFF`], and below a third of `--claim-idle` (the entry waits pending on this
 /// consumer; a re-delivery keeps it from looking idle to the others).
-fn backoff(deliveries: u64, claim_idle: Duration) -> Duration {
+pub(super) fn backoff(deliveries: u64, claim_idle: Duration) -> Duration {
     let doubled = Duration::from_millis(100) * 2u32.pow((deliveries.clamp(1, 16) - 1) as u32);
     doubled.min(MAX_BACKOFF).min(claim_idle / 3)
 }

@@ -175,7 +175,7 @@ pub fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
+    let mut child = spawn(&mut cmd)?;
     let feeder = child.stdin.take().map(|mut stdin| {
         let input = input.to_vec();
         // A handler that exits without reading its stdin is normal: EPIPE is no error.
@@ -198,8 +198,62 @@ pub fn run(
     })
 }
 
+/// The watchdog: a small shell, in a process group of its own, told on its stdin which handler
+/// groups are running (`+PGID`, `-PGID`). When its stdin closes (the consumer ended, even by
+/// SIGKILL), it kills the groups still listed.
+///
+/// The parent-death signal reaches only the `sh` a handler runs in: Debian's `sh` (dash) forks
+/// for the command's last program instead of exec'ing it, so without this the program itself
+/// (a python script, a `sleep`) would outlive a killed consumer and go on working on messages
+/// the group will deliver again.
+const WATCHDOG: &str = r#"
+groups=""
+while read -r line; do
+  case $line in
+    +*) groups="$groups ${line#+}" ;;
+    -*) kept=""; for g in $groups; do [ "$g" = "${line#-}" ] || kept="$kept $g"; done; groups=$kept ;;
+  esac
+done
+for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
+"#;
+
+/// The watchdog's stdin, once started (`None`: it could not start; the parent-death signal
+/// still takes down each handler's shell).
+static WATCHDOG_INPUT: std::sync::OnceLock<Option<std::sync::Mutex<std::process::ChildStdin>>> =
+    std::sync::OnceLock::new();
+
+/// Tells the watchdog that handler group `pgid` started (`+`) or ended (`-`).
+fn watch(sign: char, pgid: u32) {
+    let input = WATCHDOG_INPUT.get_or_init(|| {
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        // It is never waited for: it ends when our end of its stdin closes with us.
+        let input = watchdog.stdin.take()?;
+        std::mem::forget(watchdog);
+        Some(std::sync::Mutex::new(input))
+    });
+    if let Some(Ok(mut input)) = input.as_ref().map(|i| i.lock()) {
+        let _ = writeln!(input, "{sign}{pgid}");
+    }
+}
+
+/// Starts `cmd` (made by [`command_for`]) with the watchdog told about its process group.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let child = cmd.spawn()?;
+    watch('+', child.id());
+    Ok(child)
+}
+
 /// `sh -c command` set up as every handler runs: in a process group of its own, with a
-/// parent-death signal, and the stop signals the consumer blocks unblocked again.
+/// parent-death signal, and the stop signals the consumer blocks unblocked again. Start it with
+/// [`spawn`] and end it with [`kill_group`], so the watchdog knows about it.
 pub fn command_for(command: &str) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(command).process_group(0);
@@ -257,13 +311,16 @@ fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Outcome> {
     }
 }
 
-/// Sends `signal` to the child's whole process group.
+/// Sends `signal` to the child's whole process group; after SIGKILL the watchdog forgets it.
 pub fn kill_group(child: &Child, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
         // SAFETY: kill has no memory effects; a group that is gone answers ESRCH.
         unsafe {
             libc::kill(-pid, signal);
         }
+    }
+    if signal == libc::SIGKILL {
+        watch('-', child.id());
     }
 }
 

@@ -13,6 +13,7 @@
 //! - `read.rs`: own pending first, then new entries, COUNT adapted to the entries' size.
 //! - `process.rs`: print mode, dead letters (written once), XACK.
 //! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
+//! - `pipe.rs`: `--pipe`: one long-running handler answering `ack`/`fail` per message.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
 //! - `claim.rs`: taking over from dead consumers, and keeping what is in hand from looking idle.
 //! - [`group`]: the group on the server: create or join, re-create, XAUTOCLAIM, prune.
@@ -22,6 +23,7 @@ mod claim;
 mod exec;
 pub mod group;
 mod handler;
+mod pipe;
 pub mod poison;
 mod process;
 mod read;
@@ -79,6 +81,19 @@ pub struct Settings {
     pub retry_for: Option<Duration>,
     /// `--exec`: a handler program does the work, and only its success acks a message.
     pub exec: Option<Exec>,
+    /// `--pipe`: one long-running handler answers `ack` or `fail` for each message.
+    pub pipe: Option<Pipe>,
+}
+
+/// `--pipe CMD [--in-flight N] [--handler-timeout DUR]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipe {
+    /// The command, started once with `sh -c` (and again after it stops).
+    pub command: String,
+    /// Messages sent and not yet answered, at most.
+    pub in_flight: usize,
+    /// How long a message may wait for its answer before it counts as failed.
+    pub timeout: Duration,
 }
 
 /// `--exec CMD [--jobs N] [--handler-timeout DUR]`.
@@ -124,6 +139,12 @@ pub struct Consumer<'a, W: Write> {
     retry_at: Option<Instant>,
     /// Whether a handler ever ran (a command that cannot run at all is caught on the first).
     handler_ran: bool,
+    /// The running `--pipe` handler.
+    pipe: Option<pipe::PipeProcess>,
+    /// Whether a `--pipe` handler was ever started (a restart waits a moment first).
+    pipe_started: bool,
+    /// Restarts of the `--pipe` handler since its last answer (the pause before the next).
+    pipe_restarts: u32,
     /// The seed, for dead-letter streams on other cluster nodes.
     target: Target,
     /// Links to the nodes of dead-letter streams (cluster mode only).
@@ -143,7 +164,7 @@ pub fn run<W: Write + Send>(
     let started = Instant::now();
     if !target.is_cluster() || settings.streams.len() < 2 {
         let mut consumer = Consumer::start(target, settings, shutdown, out)?;
-        let outcome = stopped_is_done(consumer.serve());
+        let outcome = stopped_is_done(consumer.serve()).and_then(|()| consumer.close_pipe());
         consumer.summary.elapsed = started.elapsed();
         return outcome.map(|()| consumer.summary);
     }
@@ -164,7 +185,9 @@ pub fn run<W: Write + Send>(
         Some(shutdown),
         |one, out| {
             let mut consumer = Consumer::start(target, one, shutdown, out)?;
-            stopped_is_done(consumer.serve()).map(|()| consumer.summary)
+            stopped_is_done(consumer.serve())
+                .and_then(|()| consumer.close_pipe())
+                .map(|()| consumer.summary)
         },
     )?;
     let mut total = Summary::default();
@@ -214,6 +237,9 @@ impl<'a, W: Write> Consumer<'a, W> {
             kept_at: Instant::now(),
             retry_at: None,
             handler_ran: false,
+            pipe: None,
+            pipe_started: false,
+            pipe_restarts: 0,
             target: target.clone(),
             dead_links: HashMap::new(),
         })

@@ -33,6 +33,9 @@ impl<W: Write> Consumer<'_, W> {
         if self.settings.exec.is_some() {
             return self.handle_exec(messages);
         }
+        if self.settings.pipe.is_some() {
+            return self.handle_pipe(messages);
+        }
         if self.settings.delay.is_zero() {
             return self.handle_batch(messages);
         }

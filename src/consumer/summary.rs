@@ -19,8 +19,10 @@ pub struct Summary {
     pub pruned: u64,
     /// Entries in hand that another consumer took over meanwhile (dropped, not processed).
     pub taken_by_others: u64,
-    /// Handler runs that failed (`--exec`): retried, or dead-lettered after the last.
+    /// Handler runs that failed (`--exec`, `--pipe`): retried, or dead-lettered after the last.
     pub failed: u64,
+    /// Times the `--pipe` handler was started again after it stopped.
+    pub restarts: u64,
     /// Time from start to stop.
     pub elapsed: Duration,
 }
@@ -36,6 +38,7 @@ impl Summary {
         self.pruned += other.pruned;
         self.taken_by_others += other.taken_by_others;
         self.failed += other.failed;
+        self.restarts += other.restarts;
     }
 
     /// The one line printed on stderr at the end.
@@ -49,7 +52,7 @@ impl Summary {
         format!(
             "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
              {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned, \
-             {} taken over by others while in hand, {} handler runs failed",
+             {} taken over by others while in hand, {} handler runs failed, {} handler restarts",
             self.processed,
             self.recovered,
             self.claimed,
@@ -57,7 +60,8 @@ impl Summary {
             self.deleted,
             self.pruned,
             self.taken_by_others,
-            self.failed
+            self.failed,
+            self.restarts
         )
     }
 }

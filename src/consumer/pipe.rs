@@ -1,0 +1,480 @@
+//! `--pipe CMD`: one long-running handler that answers for each message it was sent.
+//!
+//! ```text
+//! consumer -> handler stdin:   alice chennai 1534291200000-0 2018-08-15T00:00:00Z sensor=1 ...
+//!                              (or the JSON object with --json), up to --in-flight unanswered
+//! handler stdout -> consumer:  ack chennai 1534291200000-0            done: XACK (in batches)
+//!                              fail chennai 1534291200000-0 REASON... a failed delivery
+//!                              any other line                       passed on to stdout
+//! ```
+//!
+//! A message is acknowledged only after its `ack` line. If the handler exits (or closes its
+//! stdout), it is started again and sent every message it had not answered; its death counts as
+//! a failed delivery only for the oldest of them, the one it most likely died on. A message
+//! unanswered for `--handler-timeout` counts as failed and the handler is restarted.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use super::exec::backoff;
+use super::handler::{self, Outcome};
+use super::{Consumer, Pipe, poison};
+use crate::error::{Error, Result};
+use crate::message::{self, Message};
+use crate::stream_id::StreamId;
+
+/// Acks gathered before one XACK goes out.
+const ACK_BATCH: usize = 500;
+
+/// The longest pause before a crashed handler is started again.
+const MAX_RESTART_PAUSE: Duration = Duration::from_secs(5);
+
+/// A running `--pipe` handler.
+pub(super) struct PipeProcess {
+    /// The `sh -c CMD` process (its own process group).
+    child: Child,
+    /// Where messages are written.
+    stdin: Option<ChildStdin>,
+    /// Its stdout, line by line (`None`: it closed).
+    lines: Receiver<Option<Vec<u8>>>,
+}
+
+impl PipeProcess {
+    /// Starts `sh -c command`; its stderr is the consumer's.
+    fn start(command: &str) -> std::io::Result<Self> {
+        let mut child = handler::spawn(
+            handler::command_for(command)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        )?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Some(stdout) = stdout else {
+                let _ = sender.send(None);
+                return;
+            };
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => {
+                        let _ = sender.send(None);
+                        return;
+                    }
+                    Ok(_) => {
+                        if sender.send(Some(line)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(PipeProcess {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    /// Writes one message line; false when the handler no longer reads (it exited: EPIPE is
+    /// no error of ours).
+    fn send(&mut self, line: &[u8]) -> bool {
+        match &mut self.stdin {
+            Some(stdin) => stdin.write_all(line).and_then(|()| stdin.flush()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Stops it and returns how it ended.
+    fn stop(&mut self) -> Outcome {
+        drop(self.stdin.take());
+        if let Ok(Some(status)) = self.child.try_wait() {
+            handler::kill_group(&self.child, libc::SIGKILL);
+            return Outcome::of(status);
+        }
+        // Its stdout closed but it lives on, or it must go: give it a moment, then kill it.
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                handler::kill_group(&self.child, libc::SIGKILL);
+                return Outcome::of(status);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        handler::kill_group(&self.child, libc::SIGKILL);
+        self.child.wait().map_or(Outcome::Exited(-1), Outcome::of)
+    }
+}
+
+impl Drop for PipeProcess {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        handler::kill_group(&self.child, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// What the handler said about one message.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// `ack STREAM ID`.
+    Ack(String, StreamId),
+    /// `fail STREAM ID REASON...`.
+    Fail(String, StreamId, String),
+}
+
+/// Reads an answer line; `None` for any other line (passed on to stdout).
+fn answer(line: &[u8]) -> Option<Answer> {
+    let line = std::str::from_utf8(line)
+        .ok()?
+        .trim_end_matches(['\n', '\r']);
+    let mut words = line.splitn(4, ' ');
+    let verb = words.next()?;
+    let stream = words.next()?.to_string();
+    let id = words.next()?.parse().ok()?;
+    match verb {
+        "ack" => Some(Answer::Ack(stream, id)),
+        "fail" => Some(Answer::Fail(
+            stream,
+            id,
+            words.next().unwrap_or("no reason given").to_string(),
+        )),
+        _ => None,
+    }
+}
+
+impl<W: Write> Consumer<'_, W> {
+    /// Sends `messages` to the `--pipe` handler and settles each by its answer: `ack` acks it,
+    /// `fail`, a crash while it was the oldest unanswered, or no answer within the timeout
+    /// count as a failed delivery (retried through the server, dead-lettered on the last).
+    pub(super) fn handle_pipe(&mut self, messages: Vec<Message>) -> Result<()> {
+        let Some(pipe) = self.settings.pipe.clone() else {
+            return Ok(());
+        };
+        let (poison, work): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| {
+            m.fields.is_none() || poison::verdict(m, self.settings.max_deliveries).is_some()
+        });
+        if !poison.is_empty() {
+            self.handle_batch(poison)?;
+        }
+        let mut queue = VecDeque::from(work);
+        let mut unanswered: VecDeque<(Message, Instant)> = VecDeque::new();
+        let mut done: Vec<(Arc<str>, StreamId)> = Vec::new();
+        loop {
+            let stopping = self.shutdown.is_requested();
+            while !stopping && unanswered.len() < pipe.in_flight {
+                let Some(message) = queue.pop_front() else {
+                    break;
+                };
+                let line = self.render(&message);
+                let sent = self.pipe_process(&pipe)?.send(&line);
+                unanswered.push_back((message, Instant::now()));
+                if !sent {
+                    self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?;
+                }
+            }
+            if unanswered.is_empty() && (queue.is_empty() || stopping) {
+                break;
+            }
+            self.keep_pipe_in_hand(&mut queue, &mut unanswered)?;
+            let Some((_, sent)) = unanswered.front() else {
+                continue;
+            };
+            let wait = (*sent + pipe.timeout).saturating_duration_since(Instant::now());
+            let wait = wait.min(Duration::from_secs(1));
+            let mut heard = match &self.pipe {
+                Some(process) => process.lines.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                }),
+                None => Err(RecvTimeoutError::Disconnected),
+            };
+            if heard == Err(RecvTimeoutError::Timeout) {
+                // Nothing more to read right now: ack what is done before waiting, so acks go
+                // out in batches under load and at once when the handler is slow.
+                self.ack_all(&mut done)?;
+                if let Some(process) = &self.pipe {
+                    heard = process.lines.recv_timeout(wait);
+                }
+            }
+            match heard {
+                Ok(Some(line)) => self.heard(&line, &mut unanswered, &mut done)?,
+                Ok(None) | Err(RecvTimeoutError::Disconnected) => {
+                    self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if unanswered
+                        .front()
+                        .is_some_and(|(_, sent)| sent.elapsed() >= pipe.timeout)
+                    {
+                        self.pipe_timed_out(&pipe, &mut unanswered, &mut queue, &mut done)?;
+                    }
+                }
+            }
+            if done.len() >= ACK_BATCH {
+                self.ack_all(&mut done)?;
+            }
+        }
+        self.out.flush()?;
+        self.ack_all(&mut done)
+    }
+
+    /// Ends the `--pipe` handler when the consumer stops: closes its stdin and passes on what it
+    /// still prints until it exits (within the handler timeout).
+    pub(super) fn close_pipe(&mut self) -> Result<()> {
+        let Some(mut process) = self.pipe.take() else {
+            return Ok(());
+        };
+        drop(process.stdin.take());
+        let timeout = self
+            .settings
+            .pipe
+            .as_ref()
+            .map_or(Duration::ZERO, |p| p.timeout);
+        let deadline = Instant::now() + timeout;
+        while let Ok(Some(line)) = process
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if answer(&line).is_none() {
+                self.out.write_all(&line)?;
+            }
+        }
+        self.out.flush()?;
+        process.stop();
+        Ok(())
+    }
+
+    /// The line a message is sent as: the human line, or the JSON object with `--json`.
+    fn render(&self, message: &Message) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128);
+        match self.settings.json {
+            true => message::write_json(&mut line, &self.settings.name, message),
+            false => message::write_line(&mut line, &self.settings.name, message),
+        }
+        line
+    }
+
+    /// The running handler, started (again) when there is none.
+    fn pipe_process(&mut self, pipe: &Pipe) -> Result<&mut PipeProcess> {
+        if self.pipe.is_none() {
+            if self.pipe_started && self.pipe_restarts > 1 {
+                // Capped backoff over restarts with no answer in between; a handler that
+                // answered since its last start is started again at once.
+                let pause = Duration::from_millis(50) * 2u32.pow(self.pipe_restarts.min(8));
+                self.shutdown.sleep(pause.min(MAX_RESTART_PAUSE));
+            }
+            let process = PipeProcess::start(&pipe.command)
+                .map_err(|e| Error::Usage(format!("cannot start --pipe {}: {e}", pipe.command)))?;
+            self.pipe_started = true;
+            self.pipe = Some(process);
+        }
+        self.pipe
+            .as_mut()
+            .ok_or_else(|| Error::Usage(String::from("the --pipe handler is not running")))
+    }
+
+    /// Settles what one stdout line of the handler says.
+    fn heard(
+        &mut self,
+        line: &[u8],
+        unanswered: &mut VecDeque<(Message, Instant)>,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<()> {
+        let (stream, id, failure) = match answer(line) {
+            Some(Answer::Ack(stream, id)) => (stream, id, None),
+            Some(Answer::Fail(stream, id, reason)) => (stream, id, Some(reason)),
+            None => {
+                self.out.write_all(line)?;
+                return Ok(());
+            }
+        };
+        let Some(at) = unanswered
+            .iter()
+            .position(|(m, _)| *m.stream == *stream && m.id == id)
+        else {
+            eprintln!(
+                "{}: the --pipe handler answered for {stream} {id}, which it was not sent; ignored",
+                self.settings.name
+            );
+            return Ok(());
+        };
+        let Some((message, _)) = unanswered.remove(at) else {
+            return Ok(());
+        };
+        self.handler_ran = true;
+        self.pipe_restarts = 0;
+        match failure {
+            None => {
+                self.summary.processed += 1;
+                done.push((Arc::clone(&message.stream), message.id));
+            }
+            Some(reason) => self.failed(&message, &format!("handler failed: {reason}"), done)?,
+        }
+        Ok(())
+    }
+
+    /// A failed delivery of `message`: retried later through the server, or dead-lettered
+    /// when it was the last one allowed.
+    fn failed(
+        &mut self,
+        message: &Message,
+        reason: &str,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<()> {
+        self.summary.failed += 1;
+        if message.deliveries >= self.settings.max_deliveries {
+            self.dead_letter_with(message, reason, None)?;
+            done.push((Arc::clone(&message.stream), message.id));
+        } else {
+            let at = Instant::now() + backoff(message.deliveries, self.settings.claim_idle);
+            self.retry_at = Some(self.retry_at.map_or(at, |due| due.min(at)));
+        }
+        Ok(())
+    }
+
+    /// The handler exited or closed its stdout: the oldest unanswered message counts as failed,
+    /// the others are sent again to a new handler.
+    fn pipe_died(
+        &mut self,
+        pipe: &Pipe,
+        unanswered: &mut VecDeque<(Message, Instant)>,
+        queue: &mut VecDeque<Message>,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<()> {
+        let outcome = self
+            .pipe
+            .take()
+            .map_or(Outcome::Exited(-1), |mut p| p.stop());
+        if !self.handler_ran && outcome.cannot_run() {
+            return Err(Error::Usage(format!(
+                "--pipe {}: the command cannot run ({}); nothing was acknowledged",
+                pipe.command,
+                outcome.reason()
+            )));
+        }
+        self.restarted(&outcome.reason());
+        if let Some((oldest, _)) = unanswered.pop_front() {
+            self.failed(
+                &oldest,
+                &format!("{} while handling it", outcome.reason()),
+                done,
+            )?;
+        }
+        requeue(unanswered, queue);
+        Ok(())
+    }
+
+    /// The oldest unanswered message waited past `--handler-timeout`: it counts as failed, and
+    /// the handler is restarted.
+    fn pipe_timed_out(
+        &mut self,
+        pipe: &Pipe,
+        unanswered: &mut VecDeque<(Message, Instant)>,
+        queue: &mut VecDeque<Message>,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<()> {
+        if let Some(mut process) = self.pipe.take() {
+            process.stop();
+        }
+        let reason = Outcome::TimedOut(pipe.timeout).reason();
+        self.restarted(&reason);
+        if let Some((oldest, _)) = unanswered.pop_front() {
+            self.failed(&oldest, &reason, done)?;
+        }
+        requeue(unanswered, queue);
+        Ok(())
+    }
+
+    /// Counts a restart, saying so on stderr the first time.
+    fn restarted(&mut self, why: &str) {
+        if self.summary.restarts == 0 {
+            eprintln!(
+                "{}: the --pipe handler stopped ({why}); starting it again and sending what it \
+                 had not answered (further restarts are counted in the summary)",
+                self.settings.name
+            );
+        }
+        self.summary.restarts += 1;
+        self.pipe_restarts += 1;
+    }
+
+    /// Keeps everything in hand (queued or unanswered) from looking idle to other consumers.
+    fn keep_pipe_in_hand(
+        &mut self,
+        queue: &mut VecDeque<Message>,
+        unanswered: &mut VecDeque<(Message, Instant)>,
+    ) -> Result<()> {
+        if !self.keep_due() {
+            return Ok(());
+        }
+        let mut all: VecDeque<Message> = unanswered.iter().map(|(m, _)| m.clone()).collect();
+        all.extend(queue.iter().cloned());
+        let before = all.len();
+        self.keep_in_hand(&mut all)?;
+        if all.len() < before {
+            let kept = |m: &Message| all.iter().any(|k| k.stream == m.stream && k.id == m.id);
+            unanswered.retain(|(m, _)| kept(m));
+            queue.retain(kept);
+        }
+        Ok(())
+    }
+
+    /// Acknowledges the gathered messages, one XACK per stream.
+    fn ack_all(&mut self, done: &mut Vec<(Arc<str>, StreamId)>) -> Result<()> {
+        done.sort();
+        let mut start = 0;
+        while start < done.len() {
+            let stream = Arc::clone(&done[start].0);
+            let end = start
+                + done[start..]
+                    .iter()
+                    .take_while(|(s, _)| *s == stream)
+                    .count();
+            let ids: Vec<StreamId> = done[start..end].iter().map(|(_, id)| *id).collect();
+            self.ack(&stream, &ids)?;
+            start = end;
+        }
+        done.clear();
+        Ok(())
+    }
+}
+
+/// Puts unanswered messages back at the front of the queue, oldest first, to be sent again
+/// (without counting a delivery against them).
+fn requeue(unanswered: &mut VecDeque<(Message, Instant)>, queue: &mut VecDeque<Message>) {
+    while let Some((message, _)) = unanswered.pop_back() {
+        queue.push_front(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers are read by their first word; anything else is output to pass on.
+    #[test]
+    fn reads_answers() {
+        assert_eq!(
+            answer(b"ack chennai 5-0\n"),
+            Some(Answer::Ack(String::from("chennai"), StreamId::new(5, 0)))
+        );
+        assert_eq!(
+            answer(b"fail chennai 5-1 sensor offline\n"),
+            Some(Answer::Fail(
+                String::from("chennai"),
+                StreamId::new(5, 1),
+                String::from("sensor offline")
+            ))
+        );
+        assert_eq!(answer(b"mean 27.1\n"), None);
+        assert_eq!(answer(b"ack chennai\n"), None);
+    }
+}
