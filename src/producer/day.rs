@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::reading::Weather;
 use crate::schedule::Resume;
 use crate::server::Link;
-use crate::server::queries::{self, Direction};
+use crate::server::queries;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -145,35 +145,21 @@ fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
 /// would write a broken day (the missing sensors of the last second only, or nothing).
 ///
 /// Entry IDs are `<ms>-<sensor index>`: the last timestamp may be partial (an interrupted run),
-/// so the count is read from the timestamp before it, and from the last one only when that
-/// shows more sensors than asked for.
+/// so the count is read from the range's timestamp before it, which is whole; only when the
+/// range has none, from the last one, and then only when it shows more sensors than asked for.
 fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
     let schedule = &run.schedule;
     if last.ms < schedule.start_ms || last.ms > schedule.final_id().ms {
         return Ok(());
     }
     let asked = u64::from(schedule.sensors);
-    let mut written = None;
-    if last.seq + 1 > asked {
-        written = Some(last.seq + 1);
-    } else if let Some(before) = last.ms.checked_sub(1) {
-        let bound = before.to_string();
-        queries::range_pages(
-            link,
-            &run.key,
-            ("-", &bound),
-            Direction::Backward,
-            1,
-            Some(1),
-            |page| {
-                written = page
-                    .first()
-                    .filter(|m| m.id.ms >= schedule.start_ms)
-                    .map(|m| m.id.seq + 1);
-                Ok(false)
-            },
-        )?;
-    }
+    let whole = match last.ms.checked_sub(1) {
+        Some(before) => queries::newest_entry_up_to(link, &run.key, &before.to_string())?
+            .filter(|id| id.ms >= schedule.start_ms)
+            .map(|id| id.seq + 1),
+        None => None,
+    };
+    let written = whole.or((last.seq >= asked).then_some(last.seq + 1));
     match written {
         Some(written) if written != asked => Err(Error::SensorMismatch {
             key: run.key.clone(),
