@@ -33,6 +33,24 @@ fn missing(con: &mut redis::Connection, key: &str, sensors: u64) -> u64 {
     index + 1 - added
 }
 
+/// Appends a reading to `chennai` with the ID `id` (`<ms>-<sensor index>`), as a producer would.
+fn add_reading(con: &mut redis::Connection, id: &str) {
+    let sensor = id
+        .split_once('-')
+        .and_then(|(_, seq)| seq.parse::<u64>().ok());
+    let _: String = redis::cmd("XADD")
+        .arg("chennai")
+        .arg(id)
+        .arg("sensor")
+        .arg(sensor.expect("an entry ID") + 1)
+        .arg("temperature")
+        .arg("20.0")
+        .arg("humidity")
+        .arg(70)
+        .query(con)
+        .expect("XADD");
+}
+
 /// A stream deleted mid-run and then Ctrl-C: the stop reports the missing entries (exit 1), it
 /// does not say "rerun to complete the range", which no rerun can.
 #[test]
@@ -79,17 +97,7 @@ fn a_rerun_after_a_delete_writes_nothing() {
     let server = Server::start();
     let mut con = server.con();
     // What a DEL mid-run leaves: a stream whose entries before 1534291249000-9 are gone.
-    let _: String = redis::cmd("XADD")
-        .arg("chennai")
-        .arg("1534291249000-9")
-        .arg("sensor")
-        .arg(10)
-        .arg("temperature")
-        .arg("27.0")
-        .arg("humidity")
-        .arg(70)
-        .query(&mut con)
-        .unwrap();
+    add_reading(&mut con, "1534291249000-9");
     let out = run(
         "producer",
         &server,
@@ -118,17 +126,7 @@ fn a_partial_last_second_does_not_hide_the_sensor_count() {
     ));
     // The tenth second with only its first 6 sensors, as an interrupted batch leaves it.
     for sensor in 0..6 {
-        let _: String = redis::cmd("XADD")
-            .arg("chennai")
-            .arg(format!("1534291209000-{sensor}"))
-            .arg("sensor")
-            .arg(sensor + 1)
-            .arg("temperature")
-            .arg("20.0")
-            .arg("humidity")
-            .arg(70)
-            .query(&mut con)
-            .unwrap();
+        add_reading(&mut con, &format!("1534291209000-{sensor}"));
     }
     let out = run(
         "producer",
