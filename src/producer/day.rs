@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::reading::Weather;
 use crate::schedule::Resume;
 use crate::server::Link;
-use crate::server::queries::{self, Direction};
+use crate::server::queries;
+use crate::server::records::StreamInfo;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -29,7 +30,7 @@ use crate::stream_id::StreamId;
 const IN_FLIGHT: usize = 2;
 
 /// Writes one city's range on `link`, resuming after what the stream holds; see the module
-/// docs. Ends by checking that what the range wrote is still there.
+/// docs. Ends, done or stopped, by checking that what the range wrote is still there.
 pub fn produce_day(
     link: &mut Link,
     run: &CityRun,
@@ -38,7 +39,6 @@ pub fn produce_day(
 ) -> Result<CityReport> {
     let total = run.schedule.total();
     let Some(mut position) = resume(link, run)? else {
-        check_kept(link, run)?;
         return Ok(CityReport {
             key: run.key.clone(),
             written: 0,
@@ -72,8 +72,12 @@ pub fn produce_day(
         }
     }
     bar.finish_and_clear();
-    if position >= total {
-        check_kept(link, run)?;
+    // The same checks once more, also when stopped early: a stream deleted under us is
+    // reported now, not after a rerun has written the rest ("rerun to complete" cannot). A
+    // stream another writer has taken past the range since is no failure of this run.
+    match resume(link, run) {
+        Ok(_) | Err(Error::PastRange { .. }) => {}
+        Err(err) => return Err(err),
     }
     Ok(CityReport {
         key: run.key.clone(),
@@ -92,88 +96,68 @@ fn taken_by_another_writer(err: &RedisError) -> bool {
         .is_some_and(|detail| detail.contains("equal or smaller than the target stream top item"))
 }
 
-/// Fails unless the stream still holds every entry of the range up to its last ID, trims
-/// excepted. XINFO STREAM's `entries-added` survives trims (`--maxlen`) but not a DEL: a stream
-/// deleted mid-run starts counting again, and the entries before are gone for good.
-fn check_kept(link: &mut Link, run: &CityRun) -> Result<()> {
-    let Some(info) = queries::stream_info(link, &run.key)? else {
-        return Ok(());
-    };
-    let (Some(added), Some(last)) = (info.entries_added, info.last_generated_id) else {
-        return Ok(());
-    };
-    let expected = match run.schedule.resume(Some(last)) {
-        Resume::From(index) => index,
-        Resume::Complete => run.schedule.total(),
-        Resume::PastRange => return Ok(()),
-    };
-    if added >= expected {
-        return Ok(());
+/// Fails unless the stream still holds the range's first `done` entries, trims excepted.
+/// XINFO STREAM's `entries-added` survives trims (`--maxlen`) but not a DEL: a stream deleted
+/// mid-run starts counting again, and the entries before are gone for good. Entries before the
+/// range (an earlier day) only add to it; a server without it (before Redis 7.0) is not checked.
+fn check_kept(run: &CityRun, info: &StreamInfo, done: u64) -> Result<()> {
+    match info.entries_added {
+        Some(added) if added < done => Err(Error::Missing {
+            key: run.key.clone(),
+            missing: done - added,
+        }),
+        _ => Ok(()),
     }
-    Err(Error::Missing {
-        key: run.key.clone(),
-        missing: expected - added,
-    })
 }
 
 /// The index to start writing from (`None`: the stream already holds the whole range), or the
-/// error for a stream already past the range, or written with another sensor count.
+/// error for a stream already past the range, written with another sensor count, or missing
+/// entries of the range it held ([`check_kept`]: no rerun can write those again).
 ///
 /// Resuming goes by `last-generated-id`, not the last entry: XADD must go above it even when
 /// the newest entries were deleted, and after a server crash it is what the server really kept.
 fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
-    let last = queries::stream_info(link, &run.key)?.and_then(|info| info.last_generated_id);
-    if let Some(last) = last {
-        check_sensors(link, run, last)?;
-    }
-    match run.schedule.resume(last) {
-        Resume::From(index) => Ok(Some(index)),
-        Resume::Complete => Ok(None),
+    let info = queries::stream_info(link, &run.key)?.unwrap_or_default();
+    let Some(last) = info.last_generated_id else {
+        return Ok(Some(0));
+    };
+    check_sensors(link, run, last)?;
+    let total = run.schedule.total();
+    let done = match run.schedule.resume(Some(last)) {
+        Resume::From(index) => index,
+        Resume::Complete => total,
         Resume::PastRange => {
-            let last = last.unwrap_or_default();
-            Err(Error::PastRange {
+            return Err(Error::PastRange {
                 key: run.key.clone(),
                 last,
                 last_time: last.iso_time(),
                 range_end: run.schedule.final_id(),
-            })
+            });
         }
-    }
+    };
+    check_kept(run, &info, done)?;
+    Ok((done < total).then_some(done))
 }
 
 /// Fails when the stream's part of this range was written with another `--sensors`: resuming
 /// would write a broken day (the missing sensors of the last second only, or nothing).
 ///
 /// Entry IDs are `<ms>-<sensor index>`: the last timestamp may be partial (an interrupted run),
-/// so the count is read from the timestamp before it, and from the last one only when that
-/// shows more sensors than asked for.
+/// so the count is read from the range's timestamp before it, which is whole; only when the
+/// range has none, from the last one, and then only when it shows more sensors than asked for.
 fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
     let schedule = &run.schedule;
     if last.ms < schedule.start_ms || last.ms > schedule.final_id().ms {
         return Ok(());
     }
     let asked = u64::from(schedule.sensors);
-    let mut written = None;
-    if last.seq + 1 > asked {
-        written = Some(last.seq + 1);
-    } else if let Some(before) = last.ms.checked_sub(1) {
-        let bound = before.to_string();
-        queries::range_pages(
-            link,
-            &run.key,
-            ("-", &bound),
-            Direction::Backward,
-            1,
-            Some(1),
-            |page| {
-                written = page
-                    .first()
-                    .filter(|m| m.id.ms >= schedule.start_ms)
-                    .map(|m| m.id.seq + 1);
-                Ok(false)
-            },
-        )?;
-    }
+    let whole = match last.ms.checked_sub(1) {
+        Some(before) => queries::newest_entry_up_to(link, &run.key, &before.to_string())?
+            .filter(|id| id.ms >= schedule.start_ms)
+            .map(|id| id.seq + 1),
+        None => None,
+    };
+    let written = whole.or((last.seq >= asked).then_some(last.seq + 1));
     match written {
         Some(written) if written != asked => Err(Error::SensorMismatch {
             key: run.key.clone(),

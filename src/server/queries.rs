@@ -297,11 +297,17 @@ pub fn range_pages(
 
 /// The ID of the newest entry of `key`, `None` when it is empty or missing.
 pub fn newest_entry(link: &mut Link, key: &str) -> Result<Option<StreamId>> {
+    newest_entry_up_to(link, key, "+")
+}
+
+/// The ID of the newest entry of `key` at or below `end` (an ID, a bare `<ms>`, or `+`), `None`
+/// when there is none.
+pub fn newest_entry_up_to(link: &mut Link, key: &str, end: &str) -> Result<Option<StreamId>> {
     let mut newest = None;
     range_pages(
         link,
         key,
-        ("-", "+"),
+        ("-", end),
         Direction::Backward,
         1,
         Some(1),
