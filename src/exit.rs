@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! 0    success (a consumer stopped by Ctrl-C included)
-//! 1    any other failure
-//! 2    usage error (a bad flag or value)
+//! 1    any other failure (a stream or group that does not exist, entries of the range
+//!      missing from the stream, output that cannot be written, an internal error)
+//! 2    usage error (a bad flag or value; an --exec/--pipe command that cannot run)
 //! 3    cannot connect, or gave up reconnecting
-//! 4    refused by the server (authentication, permission, wrong key type,
-//!      a stream already past the range)
+//! 4    refused by the server (authentication, permission, wrong key type, a stream
+//!      already past the range or written with other --sensors, a refused dead letter)
 //! 130  interrupted (a second Ctrl-C; a producer stopped before it was done)
 //! ```
 
@@ -27,9 +28,10 @@ pub const INTERRUPTED: i32 = 130;
 pub const HELP: &str = "\
 Exit codes:
   0    success (a consumer stopped by Ctrl-C included)
-  1    any other failure
-  2    usage error
+  1    any other failure (a stream or group that does not exist, entries of
+       the range missing, output that cannot be written, an internal error)
+  2    usage error (an --exec/--pipe command that cannot run included)
   3    cannot connect, or gave up reconnecting
-  4    refused by the server (authentication, permission, wrong key type,
-       a stream already past the range)
+  4    refused by the server (authentication, permission, wrong key type, a
+       stream past the range or written with other --sensors, a refused dead letter)
   130  interrupted (a second Ctrl-C; a producer stopped before done)";
