@@ -158,7 +158,8 @@ cleanup() {
   elif [ -n "${MONSOON_PREFIX:-}" ] && command -v redis-cli >/dev/null; then
     # Only the keys this run wrote, under its own fresh prefix.
     redis-cli -u "$REDIS_URL" --no-auth-warning DEL "${MONSOON_PREFIX}chennai" \
-      "${MONSOON_PREFIX}coimbatore" >/dev/null 2>&1 || true
+      "${MONSOON_PREFIX}coimbatore" "${MONSOON_PREFIX}handled" "${MONSOON_PREFIX}handled:dead" \
+      >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
   # Keep the panes on screen for an audience until the presenter is done.
@@ -310,7 +311,18 @@ tail -n 1 "$WORK/alice.log"
 run inspect groups chennai
 pause
 
-say "8. The memory a day takes in Redis, next to the original's 2.3 MB for 86,400 entries"
+say "8. Real work behind the consumer: each message handed to a program, acked only when it succeeds"
+note "consumer --exec runs the example alert handler per message; this one rejects a marked reading,"
+note "which is delivered again (the server counts the deliveries) and after the last one dead-lettered"
+run producer --city handled --date 2018-08-15 --count 20
+MARKED=1534291205000-0
+HANDLER="[ \"\$MONSOON_ID\" != $MARKED ] || { echo \"reading \$MONSOON_ID is marked bad\" >&2; exit 3; }; ALERT_ABOVE=27 $ROOT/scripts/examples/alert.sh"
+show "consumer alice --city handled --exec '$HANDLER' --max-deliveries 3 --idle-exit 1s"
+consumer alice --city handled --exec "$HANDLER" --max-deliveries 3 --idle-exit 1s 2>&1 | tail -n 8
+run inspect range handled:dead --json
+pause
+
+say "9. The memory a day takes in Redis, next to the original's 2.3 MB for 86,400 entries"
 note "MEMORY USAGE of the stream (the live step added a few readings) and the server's used_memory"
 run inspect memory chennai
 

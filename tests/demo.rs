@@ -92,6 +92,20 @@ fn check_walkthrough(text: &str, stream: &str) {
         "{held} not claimed by alice:\n{text}"
     );
     assert!(text.contains("1 claimed from other consumers"), "{text}");
+    // The handler step: the marked reading ends in the dead letters after three deliveries.
+    let dead = stream.replace("chennai", "handled:dead");
+    assert!(
+        text.contains("$ inspect range handled:dead --json"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("\"stream\":\"{dead}\""))
+                && l.contains("\"reason\":\"handler exited 3\"")
+                && l.contains("\"deliveries\":\"3\"")
+                && l.contains("\"id\":\"1534291205000-0\"")),
+        "{text}"
+    );
     assert!(text.contains("$ inspect memory chennai\n"), "{text}");
     assert!(text.contains("used_memory (the whole server): "), "{text}");
     assert!(

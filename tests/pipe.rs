@@ -221,3 +221,60 @@ fn bad_pipe_inputs_touch_nothing() {
     assert_eq!(acked(&mut con), 0);
     assert_eq!(xlen(&mut con, "chennai:dead"), 0);
 }
+
+/// README's Python example keeps a per-minute mean per city, acking each message once counted:
+/// its means are the stream's own, and everything is acked.
+#[test]
+fn the_minute_mean_example_averages_each_minute() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "180"],
+    ));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/examples/minute_mean.py"
+    );
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--json",
+            "--pipe",
+            &format!("python3 {script}"),
+            "--idle-exit",
+            "500ms",
+        ],
+    );
+    assert_ok(&out);
+    let mut con = server.con();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("chennai")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    let mut expected = Vec::new();
+    for (minute, readings) in entries.chunks(60).enumerate() {
+        let sum: f64 = readings
+            .iter()
+            .map(|(_, f)| {
+                f.iter()
+                    .find(|(k, _)| k == "temperature")
+                    .unwrap()
+                    .1
+                    .parse::<f64>()
+                    .unwrap()
+            })
+            .sum();
+        expected.push(format!(
+            "mean chennai 2018-08-15T00:{minute:02} {:.2}",
+            sum / 60.0
+        ));
+    }
+    let means: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(means, expected);
+    assert_eq!(acked(&mut con), 180);
+}

@@ -97,8 +97,8 @@ fn until_stopped(outcome: Result<()>) -> Result<()> {
 pub fn entry_json(message: &Message) -> serde_json::Value {
     let mut value = to_json("", message);
     if let Some(object) = value.as_object_mut() {
-        object.remove("consumer");
-        object.remove("deliveries");
+        object.shift_remove("consumer");
+        object.shift_remove("deliveries");
     }
     value
 }
@@ -189,9 +189,14 @@ mod tests {
         }
     }
 
-    /// An entry's JSON has exactly stream, id, time and fields.
+    /// An entry's JSON has exactly stream, id, time and fields, in that order.
     #[test]
     fn entry_json_shape() {
+        let text = entry_json(&message()).to_string();
+        assert!(
+            text.starts_with(r#"{"stream":"chennai","id":"1534291200000-0","time":"#),
+            "{text}"
+        );
         assert_eq!(
             entry_json(&message()),
             serde_json::json!({"stream": "chennai", "id": "1534291200000-0",
