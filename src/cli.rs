@@ -288,9 +288,9 @@ pub struct ConsumerArgs {
     #[arg(long, default_value_t = 1000, requires = "pipe", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub in_flight: u64,
 
-    /// Hand the dead letters of each stream to the --exec handler once more, as the original
-    /// messages; delete those it handles, keep the others with their new reason; then exit.
-    #[arg(long, requires = "exec")]
+    /// Hand the dead letters of each stream to the --exec or --pipe handler once more, as the
+    /// original messages; delete those it handles, keep the others with their new reason; exit.
+    #[arg(long)]
     pub redrive: bool,
 
     /// Handlers running at once with --exec.

@@ -317,3 +317,29 @@ fn redrive_hands_dead_letters_over_again() {
     let bare = run("consumer", &server, &["alice", "--redrive"]);
     assert_eq!(bare.status.code(), Some(2));
 }
+
+/// A second stop exits at once (130), the running handler and what it started die with the
+/// consumer, and the message it held stays pending.
+#[test]
+fn a_second_stop_takes_the_handler_down() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "1"]));
+    let pid_file = server.dir.path().join("handler.pid");
+    let handler = format!("sleep 30 & echo \"$$ $!\" > {}; wait", pid_file.display());
+    let mut alice = support::spawn("consumer", &server, &["alice", "--exec", &handler]);
+    wait_until("the handler runs", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| p.split_whitespace().count() == 2)
+    });
+    let pids = std::fs::read_to_string(&pid_file).unwrap();
+    support::signal(&alice.child, "TERM");
+    wait_until("alice says she is stopping", || {
+        alice.errors().contains("Ctrl-C again")
+    });
+    support::signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(130), "{}", alice.errors());
+    wait_until("the handler and its program are gone", || {
+        pids.split_whitespace()
+            .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    });
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 1);
+}

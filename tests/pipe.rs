@@ -278,3 +278,37 @@ fn the_minute_mean_example_averages_each_minute() {
     assert_eq!(means, expected);
     assert_eq!(acked(&mut con), 180);
 }
+
+/// `--redrive --pipe`: dead letters left by a handler that failed them are handed to the fixed
+/// handler and deleted once it acks them.
+#[test]
+fn redrive_through_a_pipe_handler() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    let failing = "awk '{ print \"fail\", $2, $3, \"not yet\"; fflush() }'";
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--pipe",
+            failing,
+            "--max-deliveries",
+            "1",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    let mut con = server.con();
+    assert_eq!(xlen(&mut con, "chennai:dead"), 3);
+    let fixed = "awk '{ print \"redriven\", $3; print \"ack\", $2, $3; fflush() }'";
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--redrive", "--pipe", fixed],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    assert_eq!(xlen(&mut con, "chennai:dead"), 0);
+}

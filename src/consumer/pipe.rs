@@ -121,6 +121,55 @@ impl Drop for PipeProcess {
     }
 }
 
+/// Sends one message line to the `--pipe` handler in `slot` (started if needed) and waits for
+/// its answer: `Ok(())` for `ack`, `Err(reason)` for `fail`, a crash or no answer in time (the
+/// handler is then stopped, to be started again for the next). Other lines go to `out`.
+pub(super) fn ask_once(
+    slot: &mut Option<PipeProcess>,
+    pipe: &Pipe,
+    line: &[u8],
+    (stream, id): (&str, StreamId),
+    out: &mut impl Write,
+) -> Result<std::result::Result<(), String>> {
+    if slot.is_none() {
+        *slot = Some(
+            PipeProcess::start(&pipe.command)
+                .map_err(|e| Error::Usage(format!("cannot start --pipe {}: {e}", pipe.command)))?,
+        );
+    }
+    let Some(process) = slot.as_mut() else {
+        return Ok(Err(String::from("the handler did not start")));
+    };
+    let deadline = Instant::now() + pipe.timeout;
+    let mut failure = None;
+    if process.send(line) {
+        loop {
+            match process
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Some(heard)) => match answer(&heard) {
+                    Some(Answer::Ack(s, i)) if s == stream && i == id => return Ok(Ok(())),
+                    Some(Answer::Fail(s, i, reason)) if s == stream && i == id => {
+                        return Ok(Err(format!("handler failed: {reason}")));
+                    }
+                    Some(_) => {}
+                    None => out.write_all(&heard)?,
+                },
+                Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    failure = Some(Outcome::TimedOut(pipe.timeout).reason());
+                    break;
+                }
+            }
+        }
+    }
+    let outcome = slot.take().map_or(Outcome::Exited(-1), |mut p| p.stop());
+    Ok(Err(failure.unwrap_or_else(|| {
+        format!("{} while handling it", outcome.reason())
+    })))
+}
+
 /// What the handler said about one message.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {

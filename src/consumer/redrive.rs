@@ -1,5 +1,5 @@
-//! `consumer NAME --redrive --exec CMD`: the dead letters of each stream handed to the handler
-//! once more, each as the original message the handler would have seen; a dead letter whose run
+//! `consumer NAME --redrive --exec CMD` (or `--pipe CMD`): the dead letters of each stream
+//! handed to the handler once more, each as the original message the handler would have seen; a dead letter whose run
 //! succeeds is deleted, one that fails again is replaced by one with the new reason.
 //!
 //! ```text
@@ -46,7 +46,7 @@ impl Redriven {
     }
 }
 
-/// Hands the dead letters of every stream of `settings` to its `--exec` handler once; stops
+/// Hands the dead letters of every stream of `settings` to its handler once; stops
 /// between dead letters when a stop is asked for.
 pub fn run<W: Write>(
     target: &Target,
@@ -54,9 +54,12 @@ pub fn run<W: Write>(
     shutdown: &Shutdown,
     out: &mut W,
 ) -> Result<Redriven> {
-    let Some(exec) = &settings.exec else {
-        return Err(Error::Usage(String::from("--redrive needs --exec CMD")));
-    };
+    if settings.exec.is_none() && settings.pipe.is_none() {
+        return Err(Error::Usage(String::from(
+            "--redrive needs a handler: --exec CMD or --pipe CMD",
+        )));
+    }
+    let mut pipe_process = None;
     let mut done = Redriven::default();
     for stream in &settings.streams {
         let key = settings
@@ -92,19 +95,42 @@ pub fn run<W: Write>(
                 continue;
             };
             done.handed += 1;
-            let run = hand_over(exec, settings, &original)?;
-            out.write_all(&run.stdout)?;
+            let (failure, stderr) = match (&settings.exec, &settings.pipe) {
+                (Some(exec), _) => {
+                    let run = hand_over(exec, settings, &original)?;
+                    out.write_all(&run.stdout)?;
+                    let _ = std::io::stderr().write_all(&run.stderr);
+                    let failure = (!run.outcome.is_done()).then(|| run.outcome.reason());
+                    (failure, run.stderr_tail().to_vec())
+                }
+                (None, Some(pipe)) => {
+                    let mut line = Vec::with_capacity(256);
+                    match settings.json {
+                        true => message::write_json(&mut line, &settings.name, &original),
+                        false => message::write_line(&mut line, &settings.name, &original),
+                    }
+                    let said = super::pipe::ask_once(
+                        &mut pipe_process,
+                        pipe,
+                        &line,
+                        (&original.stream, original.id),
+                        out,
+                    )?;
+                    (said.err(), Vec::new())
+                }
+                (None, None) => (None, Vec::new()),
+            };
             out.flush()?;
-            let _ = std::io::stderr().write_all(&run.stderr);
-            if !run.outcome.is_done() {
+            if let Some(reason) = failure {
                 done.failed += 1;
                 let mut cmd = redis::cmd("XADD");
                 cmd.arg(&key).arg("*");
-                let reason = run.outcome.reason();
                 for (name, value) in dead_letter_fields(&original, &reason, &settings.name) {
                     cmd.arg(name).arg(value);
                 }
-                cmd.arg("stderr").arg(run.stderr_tail());
+                if !stderr.is_empty() {
+                    cmd.arg("stderr").arg(stderr);
+                }
                 link.call(&format!("XADD {key}"), |con| cmd.query::<redis::Value>(con))?;
             } else {
                 done.succeeded += 1;
