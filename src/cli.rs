@@ -297,8 +297,9 @@ pub struct ConsumerArgs {
     #[arg(long, default_value_t = 1, requires = "exec", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: u64,
 
-    /// How long one handler run may take (then SIGTERM, 2 s later SIGKILL; it counts as failed);
-    /// must stay below --claim-idle.
+    /// How long one --exec run may take (then SIGTERM, 2 s later SIGKILL), or a --pipe answer
+    /// may be waited for (then the handler is restarted); it counts as failed. Must stay below
+    /// --claim-idle.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub handler_timeout: Duration,
 
