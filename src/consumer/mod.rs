@@ -13,7 +13,7 @@
 //! - `read.rs`: own pending first, then new entries, COUNT adapted to the entries' size.
 //! - `process.rs`: print mode, dead letters (written once), XACK.
 //! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
-//! - `pipe.rs`: `--pipe`: one long-running handler answering `ack`/`fail` per message.
+//! - `pipe/`: `--pipe`: one long-running handler answering `ack`/`fail` per message.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
 //! - `claim.rs`: taking over from dead consumers, and keeping what is in hand from looking idle.
 //! - [`group`]: the group on the server: create or join, re-create, XAUTOCLAIM, prune.
