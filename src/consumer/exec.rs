@@ -119,12 +119,8 @@ impl<W: Write> Consumer<'_, W> {
                 done.push((Arc::clone(&message.stream), message.id));
                 continue;
             }
-            self.summary.failed += 1;
             let reason = run.outcome.reason();
-            if message.deliveries >= settings.max_deliveries {
-                self.dead_letter_with(message, &reason, Some(run.stderr_tail()))?;
-                done.push((Arc::clone(&message.stream), message.id));
-            } else {
+            if self.failed_delivery(message, &reason, Some(run.stderr_tail()), &mut done)? {
                 eprintln!(
                     "{}: {} {} failed ({reason}, delivery {} of {}); it will be delivered again",
                     settings.name,
@@ -133,22 +129,39 @@ impl<W: Write> Consumer<'_, W> {
                     message.deliveries,
                     settings.max_deliveries
                 );
-                let at = Instant::now() + backoff(message.deliveries, settings.claim_idle);
-                self.retry_at = Some(self.retry_at.map_or(at, |due| due.min(at)));
             }
         }
         self.out.flush()?;
-        for (stream, id) in done {
-            self.ack(&stream, &[id])?;
+        self.ack_done(&done)
+    }
+
+    /// A failed handler run of `message` (`--exec` or `--pipe`): dead-lettered (with the
+    /// handler's stderr, when there is one) and marked done when it was the last delivery
+    /// allowed; else left pending for a retry through the server after a backoff. Returns
+    /// whether it will be retried.
+    pub(super) fn failed_delivery(
+        &mut self,
+        message: &Message,
+        reason: &str,
+        stderr: Option<&[u8]>,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<bool> {
+        self.summary.failed += 1;
+        if message.deliveries >= self.settings.max_deliveries {
+            self.dead_letter_with(message, reason, stderr)?;
+            done.push((Arc::clone(&message.stream), message.id));
+            return Ok(false);
         }
-        Ok(())
+        let at = Instant::now() + backoff(message.deliveries, self.settings.claim_idle);
+        self.retry_at = Some(self.retry_at.map_or(at, |due| due.min(at)));
+        Ok(true)
     }
 }
 
 /// The wait before delivery `deliveries + 1` of a failed message: doubling from 100 ms, at most
 /// [`MAX_BACKOFF`], and below a third of `--claim-idle` (the entry waits pending on this
 /// consumer; a re-delivery keeps it from looking idle to the others).
-pub(super) fn backoff(deliveries: u64, claim_idle: Duration) -> Duration {
+fn backoff(deliveries: u64, claim_idle: Duration) -> Duration {
     let doubled = Duration::from_millis(100) * 2u32.pow((deliveries.clamp(1, 16) - 1) as u32);
     doubled.min(MAX_BACKOFF).min(claim_idle / 3)
 }

@@ -87,19 +87,17 @@ impl<W: Write> Consumer<'_, W> {
             self.out.write_all(&self.buffer)?;
             self.out.flush()?;
         }
-        let mut start = 0;
-        while start < done.len() {
-            let stream = Arc::clone(&done[start].0);
-            let end = start
-                + done[start..]
-                    .iter()
-                    .take_while(|(s, _)| *s == stream)
-                    .count();
-            let ids: Vec<StreamId> = done[start..end].iter().map(|(_, id)| *id).collect();
-            self.ack(&stream, &ids)?;
-            start = end;
-        }
+        self.ack_done(&done)?;
         refused.map_or(Ok(()), Err)
+    }
+
+    /// Acknowledges `done` with one XACK per run of entries of the same stream.
+    pub(super) fn ack_done(&mut self, done: &[(Arc<str>, StreamId)]) -> Result<()> {
+        for run in done.chunk_by(|a, b| a.0 == b.0) {
+            let ids: Vec<StreamId> = run.iter().map(|(_, id)| *id).collect();
+            self.ack(&run[0].0, &ids)?;
+        }
+        Ok(())
     }
 
     /// Acknowledges `ids` of `key` in one round trip (safe to repeat after a reconnect).

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use super::exec::backoff;
 use super::handler::Outcome;
 use super::{Consumer, Pipe, poison};
 use crate::error::{Error, Result};
@@ -86,7 +85,7 @@ impl<W: Write> Consumer<'_, W> {
             if heard == Err(RecvTimeoutError::Timeout) {
                 // Nothing more to read right now: ack what is done before waiting, so acks go
                 // out in batches under load and at once when the handler is slow.
-                self.ack_all(&mut done)?;
+                self.ack_gathered(&mut done)?;
                 if let Some(process) = &self.pipe {
                     heard = process.lines.recv_timeout(wait);
                 }
@@ -106,11 +105,11 @@ impl<W: Write> Consumer<'_, W> {
                 }
             }
             if done.len() >= ACK_BATCH {
-                self.ack_all(&mut done)?;
+                self.ack_gathered(&mut done)?;
             }
         }
         self.out.flush()?;
-        self.ack_all(&mut done)
+        self.ack_gathered(&mut done)
     }
 
     /// Ends the `--pipe` handler when the consumer stops: closes its stdin and passes on what it
@@ -136,6 +135,14 @@ impl<W: Write> Consumer<'_, W> {
         }
         self.out.flush()?;
         process.stop();
+        Ok(())
+    }
+
+    /// Acknowledges what the handler acked so far, one XACK per stream, and forgets it.
+    fn ack_gathered(&mut self, done: &mut Vec<(Arc<str>, StreamId)>) -> Result<()> {
+        done.sort();
+        self.ack_done(done)?;
+        done.clear();
         Ok(())
     }
 
@@ -203,26 +210,10 @@ impl<W: Write> Consumer<'_, W> {
                 self.summary.processed += 1;
                 done.push((Arc::clone(&message.stream), message.id));
             }
-            Some(reason) => self.failed(&message, &format!("handler failed: {reason}"), done)?,
-        }
-        Ok(())
-    }
-
-    /// A failed delivery of `message`: retried later through the server, or dead-lettered
-    /// when it was the last one allowed.
-    fn failed(
-        &mut self,
-        message: &Message,
-        reason: &str,
-        done: &mut Vec<(Arc<str>, StreamId)>,
-    ) -> Result<()> {
-        self.summary.failed += 1;
-        if message.deliveries >= self.settings.max_deliveries {
-            self.dead_letter_with(message, reason, None)?;
-            done.push((Arc::clone(&message.stream), message.id));
-        } else {
-            let at = Instant::now() + backoff(message.deliveries, self.settings.claim_idle);
-            self.retry_at = Some(self.retry_at.map_or(at, |due| due.min(at)));
+            Some(reason) => {
+                let reason = format!("handler failed: {reason}");
+                self.failed_delivery(&message, &reason, None, done)?;
+            }
         }
         Ok(())
     }
@@ -247,16 +238,14 @@ impl<W: Write> Consumer<'_, W> {
                 outcome.reason()
             )));
         }
-        self.restarted(&outcome.reason());
-        if let Some((oldest, _)) = unanswered.pop_front() {
-            self.failed(
-                &oldest,
-                &format!("{} while handling it", outcome.reason()),
-                done,
-            )?;
-        }
-        requeue(unanswered, queue);
-        Ok(())
+        let reason = outcome.reason();
+        self.restart_after(
+            &reason,
+            &format!("{reason} while handling it"),
+            unanswered,
+            queue,
+            done,
+        )
     }
 
     /// The oldest unanswered message waited past `--handler-timeout`: it counts as failed, and
@@ -272,9 +261,23 @@ impl<W: Write> Consumer<'_, W> {
             process.stop();
         }
         let reason = Outcome::TimedOut(pipe.timeout).reason();
-        self.restarted(&reason);
+        self.restart_after(&reason, &reason, unanswered, queue, done)
+    }
+
+    /// After the handler stopped (`why`): counts the restart, fails the oldest unanswered message
+    /// with `reason` (the one it most likely stopped on), and queues the others to be sent again
+    /// without counting against them.
+    fn restart_after(
+        &mut self,
+        why: &str,
+        reason: &str,
+        unanswered: &mut VecDeque<(Message, Instant)>,
+        queue: &mut VecDeque<Message>,
+        done: &mut Vec<(Arc<str>, StreamId)>,
+    ) -> Result<()> {
+        self.restarted(why);
         if let Some((oldest, _)) = unanswered.pop_front() {
-            self.failed(&oldest, &reason, done)?;
+            self.failed_delivery(&oldest, reason, None, done)?;
         }
         requeue(unanswered, queue);
         Ok(())
@@ -311,25 +314,6 @@ impl<W: Write> Consumer<'_, W> {
             unanswered.retain(|(m, _)| kept(m));
             queue.retain(kept);
         }
-        Ok(())
-    }
-
-    /// Acknowledges the gathered messages, one XACK per stream.
-    fn ack_all(&mut self, done: &mut Vec<(Arc<str>, StreamId)>) -> Result<()> {
-        done.sort();
-        let mut start = 0;
-        while start < done.len() {
-            let stream = Arc::clone(&done[start].0);
-            let end = start
-                + done[start..]
-                    .iter()
-                    .take_while(|(s, _)| *s == stream)
-                    .count();
-            let ids: Vec<StreamId> = done[start..end].iter().map(|(_, id)| *id).collect();
-            self.ack(&stream, &ids)?;
-            start = end;
-        }
-        done.clear();
         Ok(())
     }
 }
