@@ -272,11 +272,13 @@ fn groups_lists_groups_and_consumers() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "GROUP    CONSUMERS  PENDING  LAST DELIVERED (UTC)                    LAG"
+        "GROUP    CONSUMERS  PENDING  LAST DELIVERED (UTC)                    LAG  \
+         PINS (UTC)                              PINNED  STALE"
     );
     assert_eq!(
         lines[1],
-        "mygroup          2        3  1534291202000-0 (2018-08-15T00:00:02Z)    7"
+        "mygroup          2        3  1534291202000-0 (2018-08-15T00:00:02Z)    7  \
+         1534291200000-0 (2018-08-15T00:00:00Z)      10  no"
     );
     assert!(
         text.contains("consumers of mygroup:\nCONSUMER  PENDING"),
@@ -295,11 +297,85 @@ fn groups_lists_groups_and_consumers() {
     assert_eq!(group["pending"], 3);
     assert_eq!(group["last_delivered_id"], "1534291202000-0");
     assert_eq!(group["lag"], 7);
+    assert_eq!(group["pins"], "1534291200000-0");
+    assert_eq!(group["pinned_entries"], 10);
+    assert_eq!(group["stale"], false);
     let members = group["members"].as_array().unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(members[0]["name"], "alice");
     assert_eq!(members[0]["pending"], 1);
     assert!(members[1]["idle_ms"].is_u64());
+}
+
+/// `groups` shows what each group holds back from retention: its smallest pending ID, else the
+/// entry after its last delivered one, and the entries from there on, counted also when the
+/// server cannot tell the lag (an entry deleted in the middle); a group that read and acked
+/// everything pins nothing, and one without consumers is stale.
+#[test]
+fn groups_show_what_each_group_pins() {
+    let server = Server::start();
+    produce(&server, "chennai", 10);
+    let mut con = server.con();
+    support::create_group(&mut con, "chennai", "done");
+    let ack = |con: &mut redis::Connection, group: &str, seconds: std::ops::Range<u64>| {
+        let ids: Vec<String> = seconds
+            .map(|s| format!("{}-0", 1534291200000 + s * 1000))
+            .collect();
+        let acked: u64 = redis::cmd("XACK")
+            .arg("chennai")
+            .arg(group)
+            .arg(&ids)
+            .query(con)
+            .unwrap();
+        assert_eq!(acked, ids.len() as u64);
+    };
+    support::read_without_ack(&mut con, "chennai", "done", "alice", 10, ">");
+    ack(&mut con, "done", 0..10);
+    support::create_group(&mut con, "chennai", "acked");
+    support::read_without_ack(&mut con, "chennai", "acked", "bob", 3, ">");
+    ack(&mut con, "acked", 0..3);
+    support::create_group(&mut con, "chennai", "holding");
+    support::read_without_ack(&mut con, "chennai", "holding", "carol", 4, ">");
+    ack(&mut con, "holding", 0..1);
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("chennai")
+        .arg("nobody")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    let by_name = |groups: &[serde_json::Value], name: &str| {
+        groups.iter().find(|g| g["name"] == name).unwrap().clone()
+    };
+    let groups = json_lines(&inspect_ok(&server, &["groups", "chennai", "--json"]));
+    let done = by_name(&groups, "done");
+    assert_eq!(
+        (done["pins"].clone(), done["pinned_entries"].clone()),
+        (serde_json::Value::Null, 0.into())
+    );
+    let acked = by_name(&groups, "acked");
+    assert_eq!(acked["pins"], "1534291203000-0");
+    assert_eq!(acked["pinned_entries"], 7);
+    let holding = by_name(&groups, "holding");
+    assert_eq!(holding["pins"], "1534291201000-0");
+    assert_eq!(holding["pinned_entries"], 9);
+    assert_eq!(holding["stale"], false);
+    let nobody = by_name(&groups, "nobody");
+    assert_eq!(nobody["pins"], "1534291200000-0");
+    assert_eq!(nobody["pinned_entries"], 10);
+    assert_eq!(nobody["stale"], true);
+
+    // A deletion after the last delivered entry leaves the server unable to tell the lag: the
+    // entries are counted instead.
+    let _: u64 = redis::cmd("XDEL")
+        .arg("chennai")
+        .arg("1534291208000-0")
+        .query(&mut con)
+        .unwrap();
+    let groups = json_lines(&inspect_ok(&server, &["groups", "chennai", "--json"]));
+    assert_eq!(by_name(&groups, "holding")["lag"], serde_json::Value::Null);
+    assert_eq!(by_name(&groups, "holding")["pinned_entries"], 8);
+    assert_eq!(by_name(&groups, "acked")["pinned_entries"], 6);
 }
 
 /// `groups` on a stream that does not exist fails with a sentence naming the key (exit 2).

@@ -10,10 +10,12 @@
 //! - [`records`]: XINFO STREAM / GROUPS / CONSUMERS, XPENDING and XAUTOCLAIM replies, parsed.
 //! - [`entries`]: XREAD / XREADGROUP / XRANGE replies decoded into messages.
 //! - [`queries`]: the requests everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages.
+//! - [`pins`]: what a group still needs of its stream (its pin), which retention never trims.
 
 pub mod cluster;
 pub mod entries;
 pub mod link;
+pub mod pins;
 pub mod queries;
 pub mod records;
 pub mod redact;
