@@ -109,6 +109,40 @@ fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
     Ok(date)
 }
 
+/// Where `--reset-to` puts a group: the first ID it reads again, from a full ID
+/// (`1534334400000-0`), Unix milliseconds, or an ISO 8601 time (`2018-08-15T12:00:00Z`; without
+/// a zone it is UTC; a bare date is its midnight).
+pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
+    let text = text.trim();
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !text.starts_with('-') {
+        if let Ok(id) = text.parse::<StreamId>() {
+            return Ok(id);
+        }
+    }
+    let ms = if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        Some(time.timestamp_millis())
+    } else if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+    {
+        Some(time.and_utc().timestamp_millis())
+    } else if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    } else {
+        None
+    };
+    match ms {
+        Some(ms) if ms >= 0 => Ok(StreamId::new(ms as u64, 0)),
+        Some(_) => Err(String::from(
+            "the time must be 1970-01-01 or later (entry IDs are Unix milliseconds)",
+        )),
+        None => Err(format!(
+            "'{text}' is neither a time (e.g. 2018-08-15T12:00:00Z), Unix milliseconds, nor an \
+             entry ID (e.g. 1534334400000-0)"
+        )),
+    }
+}
+
 /// A name used in a key: not empty.
 fn parse_name(text: &str) -> std::result::Result<String, String> {
     if text.trim().is_empty() {
@@ -307,6 +341,17 @@ pub struct ConsumerArgs {
     /// [default: keep trying].
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Option<Duration>,
+
+    /// Move the group (--group) so that its next read starts at TIME (ISO 8601, e.g.
+    /// 2018-08-15T12:00:00Z, a zone-less time being UTC), Unix milliseconds, or an entry ID: its
+    /// last-delivered-id becomes the entry just before; print what moved and exit without
+    /// consuming. Pending entries stay pending.
+    #[arg(long, value_name = "TIME|ID", value_parser = parse_reset_point, conflicts_with = "redrive")]
+    pub reset_to: Option<StreamId>,
+
+    /// With --reset-to: only print what would move.
+    #[arg(long, requires = "reset_to")]
+    pub dry_run: bool,
 }
 
 impl ConsumerArgs {
@@ -437,6 +482,27 @@ mod tests {
                 .seed
         );
         assert_eq!(runs[0].schedule.total(), 86_400);
+    }
+
+    /// `--reset-to` reads full IDs, milliseconds, ISO 8601 times (zone-less is UTC) and dates.
+    #[test]
+    fn reset_points() {
+        let noon = Ok(StreamId::new(1534334400000, 0));
+        assert_eq!(parse_reset_point("2018-08-15T12:00:00Z"), noon);
+        assert_eq!(parse_reset_point("2018-08-15T14:00:00+02:00"), noon);
+        assert_eq!(parse_reset_point("2018-08-15T12:00:00"), noon);
+        assert_eq!(parse_reset_point("2018-08-15 12:00:00"), noon);
+        assert_eq!(parse_reset_point("1534334400000"), noon);
+        assert_eq!(
+            parse_reset_point("1534334400000-7"),
+            Ok(StreamId::new(1534334400000, 7))
+        );
+        assert_eq!(
+            parse_reset_point("2018-08-15"),
+            Ok(StreamId::new(1534291200000, 0))
+        );
+        assert!(parse_reset_point("1969-12-31T23:00:00Z").is_err());
+        assert!(parse_reset_point("noon").unwrap_err().contains("'noon'"));
     }
 
     /// `--start` takes 0, $ or an ID, and nothing else.

@@ -13,6 +13,16 @@ fn main() {
         let shutdown = Shutdown::install(
             "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
         )?;
+        if let Some(at) = args.reset_to {
+            monsoon::consumer::reset::run(
+                &target,
+                &settings,
+                at,
+                args.dry_run,
+                &mut std::io::stdout(),
+            )?;
+            return Ok(exit::SUCCESS);
+        }
         if args.redrive {
             let done = monsoon::consumer::redrive::run(
                 &target,

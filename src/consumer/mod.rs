@@ -15,6 +15,7 @@
 //! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
 //! - `pipe/`: `--pipe`: one long-running handler answering `ack`/`fail` per message.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
+//! - [`reset`]: `--reset-to`: the group moved back (a replay) or on, without consuming.
 //! - `claim.rs`: taking over from dead consumers, and keeping what is in hand from looking idle.
 //! - [`group`]: the group on the server: create or join, re-create, XAUTOCLAIM, prune.
 //! - [`poison`]: what is not a reading; [`Summary`]: what it did, printed at the end.
@@ -28,6 +29,7 @@ pub mod poison;
 mod process;
 mod read;
 pub mod redrive;
+pub mod reset;
 mod summary;
 
 pub use summary::Summary;

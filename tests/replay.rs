@@ -1,0 +1,226 @@
+//! `consumer --reset-to`: group time travel on a private redis-server. A day consumed, the
+//! group moved back to noon: the next read is exactly the noon entry and the lag says so.
+
+mod support;
+
+use support::{DATE, Server, assert_ok, run, stderr, stdout};
+
+/// The noon entry of DATE, and the one before it.
+const NOON: &str = "1534334400000-0";
+const BEFORE_NOON: &str = "1534334399000-0";
+/// The last entry of DATE.
+const LAST: &str = "1534377599000-0";
+
+/// The group's (last-delivered-id, lag) as XINFO GROUPS reports them.
+fn group_state(con: &mut redis::Connection, group: &str) -> (String, Option<u64>) {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(con)
+        .unwrap();
+    let info = groups
+        .into_iter()
+        .find(|g| g.get("name") == Some(&redis::Value::BulkString(group.as_bytes().to_vec())))
+        .unwrap_or_else(|| panic!("no group {group}"));
+    let last: String = redis::from_redis_value(info["last-delivered-id"].clone()).unwrap();
+    let lag: Option<u64> = redis::from_redis_value(info["lag"].clone()).unwrap();
+    (last, lag)
+}
+
+/// The ID of the next entry the group delivers to a new consumer.
+fn next_read(con: &mut redis::Connection, group: &str) -> String {
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("probe")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg("chennai")
+        .arg(">")
+        .query(con)
+        .unwrap();
+    reply.keys[0].ids[0].id.clone()
+}
+
+/// A consumed day, reset to noon: it says from where to where and how many entries come again,
+/// the next read returns exactly the noon entry, and the lag counts the afternoon.
+#[test]
+fn reset_to_noon_replays_the_afternoon() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE]));
+    let alice = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
+    assert_ok(&alice);
+    let mut con = server.con();
+    assert_eq!(
+        group_state(&mut con, "mygroup"),
+        (LAST.to_string(), Some(0))
+    );
+
+    let dry = run(
+        "consumer",
+        &server,
+        &["alice", "--reset-to", "2018-08-15T12:00:00Z", "--dry-run"],
+    );
+    assert_ok(&dry);
+    assert_eq!(
+        stdout(&dry).trim(),
+        format!(
+            "chennai mygroup: would move last-delivered-id from {LAST} (2018-08-15T23:59:59Z) to \
+             {BEFORE_NOON} (2018-08-15T11:59:59Z); 43200 entries will be delivered again \
+             (dry run: nothing changed)"
+        )
+    );
+    assert_eq!(
+        group_state(&mut con, "mygroup"),
+        (LAST.to_string(), Some(0))
+    );
+
+    let reset = run(
+        "consumer",
+        &server,
+        &["alice", "--reset-to", "2018-08-15T12:00:00Z"],
+    );
+    assert_ok(&reset);
+    assert!(
+        stdout(&reset).contains("moved last-delivered-id"),
+        "{}",
+        stdout(&reset)
+    );
+    assert!(stdout(&reset).contains("43200 entries will be delivered again"));
+    assert_eq!(
+        group_state(&mut con, "mygroup"),
+        (BEFORE_NOON.to_string(), Some(43_200))
+    );
+    assert_eq!(next_read(&mut con, "mygroup"), NOON);
+}
+
+/// Milliseconds, an ID and a zone-less time name the same point; a group that does not exist
+/// is created there (JSON says so); moving forward skips entries and says how many.
+#[test]
+fn reset_by_id_milliseconds_and_creates_a_group() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "100"],
+    ));
+    let mut con = server.con();
+    let created = run(
+        "consumer",
+        &server,
+        &[
+            "x",
+            "--group",
+            "replay",
+            "--reset-to",
+            "1534291250000",
+            "--json",
+        ],
+    );
+    assert_ok(&created);
+    let json: serde_json::Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    assert_eq!(json["from"], serde_json::Value::Null);
+    assert_eq!(json["to"], "1534291249000-0");
+    assert_eq!(json["entries_read"], 50);
+    assert_eq!(
+        group_state(&mut con, "replay"),
+        ("1534291249000-0".into(), Some(50))
+    );
+
+    let back = run(
+        "consumer",
+        &server,
+        &[
+            "x",
+            "--group",
+            "replay",
+            "--reset-to",
+            "1534291210000-0",
+            "--json",
+        ],
+    );
+    assert_ok(&back);
+    let json: serde_json::Value = serde_json::from_str(stdout(&back).trim()).unwrap();
+    assert_eq!(
+        (json["redelivered"].clone(), json["skipped"].clone()),
+        (40.into(), 0.into())
+    );
+
+    let forward = run(
+        "consumer",
+        &server,
+        &[
+            "x",
+            "--group",
+            "replay",
+            "--reset-to",
+            "2018-08-15T00:01:30",
+            "--json",
+        ],
+    );
+    assert_ok(&forward);
+    let json: serde_json::Value = serde_json::from_str(stdout(&forward).trim()).unwrap();
+    assert_eq!(
+        (json["redelivered"].clone(), json["skipped"].clone()),
+        (0.into(), 80.into())
+    );
+    assert_eq!(
+        group_state(&mut con, "replay"),
+        ("1534291289000-0".into(), Some(10))
+    );
+    assert_eq!(next_read(&mut con, "replay"), "1534291290000-0");
+}
+
+/// A time after the stream's end, a missing stream, and a time that is no time are errors that
+/// say so, and the group is left as it was.
+#[test]
+fn reset_refuses_what_cannot_be() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "100"],
+    ));
+    let after = run(
+        "consumer",
+        &server,
+        &["alice", "--reset-to", "2018-08-16T00:00:00Z"],
+    );
+    assert_eq!(after.status.code(), Some(2), "{}", stderr(&after));
+    let err = stderr(&after);
+    assert!(
+        err.contains("--reset-to") && err.contains("after the end of chennai"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let mut con = server.con();
+    let groups: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(&mut con)
+        .unwrap();
+    assert!(groups.is_empty(), "nothing created");
+
+    let missing = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--city",
+            "pune",
+            "--reset-to",
+            "2018-08-15T12:00:00Z",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("pune"));
+
+    let garbage = run("consumer", &server, &["alice", "--reset-to", "noonish"]);
+    assert_eq!(garbage.status.code(), Some(2));
+    assert!(
+        stderr(&garbage).contains("--reset-to"),
+        "{}",
+        stderr(&garbage)
+    );
+}
