@@ -114,10 +114,11 @@ fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
 /// a zone it is UTC; a bare date is its midnight).
 pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
     let text = text.trim();
-    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !text.starts_with('-') {
-        if let Ok(id) = text.parse::<StreamId>() {
-            return Ok(id);
-        }
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && let Ok(id) = text.parse::<StreamId>()
+    {
+        return Ok(id);
     }
     let ms = if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         Some(time.timestamp_millis())
