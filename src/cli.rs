@@ -1,6 +1,7 @@
 //! The binaries' command lines (clap), and their conversion into validated settings; nothing
 //! downstream of this module sees clap types.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +11,9 @@ use clap::{Args, Parser};
 use crate::consumer;
 use crate::error::{Error, Result};
 use crate::exit;
+use crate::metrics::consumer::Meter;
+use crate::metrics::parse_listen;
+use crate::metrics::producer::ProducerMeter;
 use crate::producer::{CityRun, Mode};
 use crate::reading::seed_from;
 use crate::schedule::Schedule;
@@ -204,6 +208,11 @@ pub struct ProducerArgs {
     /// How long to keep reconnecting after the connection breaks before giving up (exit 3).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Duration,
+
+    /// With --live: serve Prometheus metrics (GET /metrics) and a health check (GET /healthz)
+    /// on ADDR, e.g. 127.0.0.1:9464; a bare port listens on loopback only.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, requires = "live")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ProducerArgs {
@@ -213,6 +222,7 @@ impl ProducerArgs {
             .date
             .unwrap_or_else(|| Utc::now().date_naive().pred_opt().unwrap_or_default());
         let interval_ms = self.interval.as_millis() as u64;
+        let meter = self.metrics.map(|_| ProducerMeter::default());
         self.cities
             .iter()
             .map(|city| CityRun {
@@ -225,6 +235,7 @@ impl ProducerArgs {
                 maxlen: self.maxlen,
                 replace: self.replace,
                 retry_for: Some(self.retry_for),
+                meter: meter.clone(),
             })
             .collect()
     }
@@ -353,6 +364,12 @@ pub struct ConsumerArgs {
     /// With --reset-to: only print what would move.
     #[arg(long, requires = "reset_to")]
     pub dry_run: bool,
+
+    /// Serve Prometheus metrics (GET /metrics: messages by outcome, processing time, pending,
+    /// lag, reconnects) and a health check (GET /healthz) on ADDR, e.g. 127.0.0.1:9464; a bare
+    /// port listens on loopback only.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, conflicts_with_all = ["reset_to", "redrive"])]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ConsumerArgs {
@@ -397,9 +414,10 @@ impl ConsumerArgs {
                 "invalid value for --block: it must be at least 1ms (BLOCK 0 would wait for ever)",
             )));
         }
+        let streams: Vec<String> = self.cities.iter().map(|c| self.connection.key(c)).collect();
         Ok(consumer::Settings {
             name: self.name.clone(),
-            streams: self.cities.iter().map(|c| self.connection.key(c)).collect(),
+            streams: streams.clone(),
             group: self.group.clone(),
             delay: self.delay,
             batch: self.batch as usize,
@@ -423,6 +441,9 @@ impl ConsumerArgs {
                 in_flight: self.in_flight as usize,
                 timeout: self.handler_timeout,
             }),
+            meter: self
+                .metrics
+                .map(|_| Meter::new(&self.group, &self.name, &streams)),
         })
     }
 }

@@ -19,6 +19,7 @@
 //!   records the server answers with, and the requests everyone asks of a stream.
 //!
 //! What runs on it:
+//! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.
 //! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings.
 //! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec`
 //!   handler) and acknowledged in a group.
@@ -41,6 +42,7 @@ pub mod exit;
 pub mod fanout;
 pub mod inspect;
 pub mod message;
+pub mod metrics;
 pub mod producer;
 pub mod progress;
 pub mod reading;

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 use monsoon::cli::ConsumerArgs;
+use monsoon::metrics::consumer::ConsumerExporter;
+use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
 use monsoon::{edge, exit};
 
@@ -10,6 +12,11 @@ fn main() {
         let args = ConsumerArgs::parse();
         let settings = args.settings()?;
         let target = args.connection.target()?;
+        if let (Some(addr), Some(meter)) = (args.metrics, settings.meter.as_ref()) {
+            let endpoint = Endpoint::bind(addr)?;
+            announce(&endpoint);
+            endpoint.serve(ConsumerExporter::new(meter, &target, &settings.streams));
+        }
         let shutdown = Shutdown::install(
             "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
         )?;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use monsoon::cli::ProducerArgs;
+use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
 use monsoon::{edge, exit};
 
@@ -9,12 +10,20 @@ fn main() {
     edge::run_main(|| {
         let args = ProducerArgs::parse();
         let target = args.connection.target()?;
+        let runs = args.city_runs();
+        if let (Some(addr), Some(meter)) =
+            (args.metrics, runs.first().and_then(|r| r.meter.as_ref()))
+        {
+            let endpoint = Endpoint::bind(addr)?;
+            announce(&endpoint);
+            endpoint.serve(meter.exporter());
+        }
         let shutdown = Shutdown::install(
             "producer: stopping after the batch in flight (Ctrl-C again to exit at once)",
         )?;
         let reports = monsoon::producer::produce_cities(
             &target,
-            &args.city_runs(),
+            &runs,
             args.mode(),
             &shutdown,
             std::io::stdout(),

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::handler::{self, Run};
-use super::{Consumer, poison};
+use super::{Consumer, Done, poison};
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
-use crate::stream_id::StreamId;
+use crate::metrics::consumer::Outcome;
 
 /// The longest wait before a failed run is delivered again.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -46,6 +46,7 @@ impl<W: Write> Consumer<'_, W> {
             if !poison.is_empty() {
                 self.handle_batch(poison)?;
             }
+            self.handling_since = Instant::now();
             let runs = self.run_handlers(&exec.command, exec.timeout, &work)?;
             self.settle(&work, runs)?;
             if self.shutdown.is_requested() {
@@ -102,7 +103,7 @@ impl<W: Write> Consumer<'_, W> {
             )));
         }
         self.handler_ran |= !runs.is_empty();
-        let mut done: Vec<(Arc<str>, StreamId)> = Vec::new();
+        let mut done: Vec<Done> = Vec::new();
         for (message, run) in work.iter().zip(&runs) {
             // Each handler's output whole, never interleaved inside a line.
             if !run.stdout.is_empty() {
@@ -116,11 +117,14 @@ impl<W: Write> Consumer<'_, W> {
             }
             if run.outcome.is_done() {
                 self.summary.processed += 1;
-                done.push((Arc::clone(&message.stream), message.id));
+                self.counted(&message.stream, Outcome::Acked, 1);
+                done.push((Arc::clone(&message.stream), message.id, self.handling_since));
                 continue;
             }
             let reason = run.outcome.reason();
-            if self.failed_delivery(message, &reason, Some(run.stderr_tail()), &mut done)? {
+            let since = self.handling_since;
+            let stderr = Some(run.stderr_tail());
+            if self.failed_delivery(message, &reason, stderr, since, &mut done)? {
                 eprintln!(
                     "{}: {} {} failed ({reason}, delivery {} of {}); it will be delivered again",
                     settings.name,
@@ -144,12 +148,14 @@ impl<W: Write> Consumer<'_, W> {
         message: &Message,
         reason: &str,
         stderr: Option<&[u8]>,
-        done: &mut Vec<(Arc<str>, StreamId)>,
+        since: Instant,
+        done: &mut Vec<Done>,
     ) -> Result<bool> {
         self.summary.failed += 1;
+        self.counted(&message.stream, Outcome::Failed, 1);
         if message.deliveries >= self.settings.max_deliveries {
             self.dead_letter_with(message, reason, stderr)?;
-            done.push((Arc::clone(&message.stream), message.id));
+            done.push((Arc::clone(&message.stream), message.id, since));
             return Ok(false);
         }
         let at = Instant::now() + backoff(message.deliveries, self.settings.claim_idle);

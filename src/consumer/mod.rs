@@ -34,6 +34,8 @@ mod summary;
 
 pub use summary::Summary;
 
+use crate::metrics::consumer::{Meter, Outcome};
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -85,6 +87,8 @@ pub struct Settings {
     pub exec: Option<Exec>,
     /// `--pipe`: one long-running handler answers `ack` or `fail` for each message.
     pub pipe: Option<Pipe>,
+    /// `--metrics`: where what happens to messages is counted.
+    pub meter: Option<Meter>,
 }
 
 /// `--pipe CMD [--in-flight N] [--handler-timeout DUR]`.
@@ -108,6 +112,10 @@ pub struct Exec {
     /// How long one run may take before it counts as failed (then it is stopped).
     pub timeout: Duration,
 }
+
+/// A message done with (processed or dead-lettered), to be acknowledged: its stream, its ID, and
+/// when it was taken up (for `monsoon_consumer_processing_seconds`).
+type Done = (Arc<str>, crate::stream_id::StreamId, Instant);
 
 /// Where messages come from, which decides how their delivery count is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +159,8 @@ pub struct Consumer<'a, W: Write> {
     target: Target,
     /// Links to the nodes of dead-letter streams (cluster mode only).
     dead_links: HashMap<String, Link>,
+    /// When the `--exec` round in hand was taken up.
+    handling_since: Instant,
 }
 
 /// Runs a consumer until Ctrl-C, `--idle-exit`, or an error; see the module docs.
@@ -219,6 +229,9 @@ impl<'a, W: Write> Consumer<'a, W> {
     ) -> Result<Self> {
         let mut link = Link::open(target, &settings.streams[0], settings.retry_for)?;
         link.stop_on(shutdown);
+        if let Some(meter) = &settings.meter {
+            link.report_to(meter.health());
+        }
         link.set_read_timeout(Some(settings.block + READ_TIMEOUT_MARGIN))?;
         for key in &settings.streams {
             group::create(&mut link, key, &settings.group, &settings.start)?;
@@ -244,7 +257,15 @@ impl<'a, W: Write> Consumer<'a, W> {
             pipe_restarts: 0,
             target: target.clone(),
             dead_links: HashMap::new(),
+            handling_since: Instant::now(),
         })
+    }
+
+    /// Counts `n` messages of `stream` that ended in `outcome`, for `--metrics`.
+    fn counted(&self, stream: &str, outcome: Outcome, n: u64) {
+        if let Some(meter) = &self.settings.meter {
+            meter.count(stream, outcome, n);
+        }
     }
 
     /// The main loop: own pending first, claims, then new messages until told to stop.

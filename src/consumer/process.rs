@@ -10,13 +10,14 @@ use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::{Consumer, Source, poison};
+use super::{Consumer, Done, Source, poison};
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
+use crate::metrics::consumer::Outcome;
 use crate::server::Link;
 use crate::server::queries::{self, Direction};
 use crate::server::target::has_code;
@@ -28,7 +29,12 @@ impl<W: Write> Consumer<'_, W> {
         match source {
             Source::New => {}
             Source::OwnPending => self.summary.recovered += messages.len() as u64,
-            Source::Claimed => self.summary.claimed += messages.len() as u64,
+            Source::Claimed => {
+                self.summary.claimed += messages.len() as u64;
+                for run in messages.chunk_by(|a, b| a.stream == b.stream) {
+                    self.counted(&run[0].stream, Outcome::Claimed, run.len() as u64);
+                }
+            }
         }
         if self.settings.exec.is_some() {
             return self.handle_exec(messages);
@@ -55,8 +61,9 @@ impl<W: Write> Consumer<'_, W> {
     /// stops the consumer with that refusal, once the batch's valid entries are processed.
     pub(super) fn handle_batch(&mut self, messages: Vec<Message>) -> Result<()> {
         let settings = self.settings;
+        let started = Instant::now();
         self.buffer.clear();
-        let mut done: Vec<(Arc<str>, StreamId)> = Vec::with_capacity(messages.len());
+        let mut done: Vec<Done> = Vec::with_capacity(messages.len());
         let mut refused = None;
         for message in &messages {
             if message.fields.is_none() {
@@ -80,8 +87,9 @@ impl<W: Write> Consumer<'_, W> {
                     message::write_line(&mut self.buffer, &settings.name, message);
                 }
                 self.summary.processed += 1;
+                self.counted(&message.stream, Outcome::Acked, 1);
             }
-            done.push((Arc::clone(&message.stream), message.id));
+            done.push((Arc::clone(&message.stream), message.id, started));
         }
         if !self.buffer.is_empty() {
             self.out.write_all(&self.buffer)?;
@@ -92,10 +100,15 @@ impl<W: Write> Consumer<'_, W> {
     }
 
     /// Acknowledges `done` with one XACK per run of entries of the same stream.
-    pub(super) fn ack_done(&mut self, done: &[(Arc<str>, StreamId)]) -> Result<()> {
+    pub(super) fn ack_done(&mut self, done: &[Done]) -> Result<()> {
         for run in done.chunk_by(|a, b| a.0 == b.0) {
-            let ids: Vec<StreamId> = run.iter().map(|(_, id)| *id).collect();
+            let ids: Vec<StreamId> = run.iter().map(|(_, id, _)| *id).collect();
             self.ack(&run[0].0, &ids)?;
+        }
+        if let Some(meter) = &self.settings.meter {
+            for (_, _, since) in done {
+                meter.processed_in(since.elapsed());
+            }
         }
         Ok(())
     }
@@ -145,6 +158,9 @@ impl<W: Write> Consumer<'_, W> {
                 Entry::Vacant(slot) => {
                     let mut link = Link::open(&self.target, &key, settings.retry_for)?;
                     link.stop_on(self.shutdown);
+                    if let Some(meter) = &settings.meter {
+                        link.report_to(meter.health());
+                    }
                     slot.insert(link)
                 }
             }
@@ -157,6 +173,7 @@ impl<W: Write> Consumer<'_, W> {
             settings.name, message.stream, message.id
         );
         self.summary.dead_lettered += 1;
+        self.counted(&message.stream, Outcome::DeadLettered, 1);
         Ok(())
     }
 }

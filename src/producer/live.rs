@@ -46,11 +46,15 @@ pub fn produce_live(
         let what = format!("XADD {}", run.key);
         match sent {
             Ok(replies) => {
+                let before = written;
                 for reply in replies {
                     if let Err(err) = Value::extract_error(reply) {
                         return Err(link.target().error(&what, &err));
                     }
                     written += 1;
+                }
+                if let Some(meter) = &run.meter {
+                    meter.wrote(&run.key, written - before);
                 }
                 link.settled();
             }

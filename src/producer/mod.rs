@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::fanout::{Shared, fan_out};
+use crate::metrics::producer::ProducerMeter;
 use crate::progress;
 use crate::schedule::Schedule;
 use crate::server::{Link, Target, queries};
@@ -49,6 +50,8 @@ pub struct CityRun {
     pub replace: bool,
     /// How long to keep reconnecting after the connection breaks (`None`: for ever).
     pub retry_for: Option<Duration>,
+    /// `--metrics`: where entries written and reconnects are counted.
+    pub meter: Option<ProducerMeter>,
 }
 
 /// What a producer run did for one city.
@@ -132,6 +135,9 @@ pub fn produce_cities<W: Write + Send>(
 /// Opens a city's link, checks its key is a stream or missing, and deletes it on `--replace`.
 fn open(target: &Target, run: &CityRun) -> Result<Link> {
     let mut link = Link::open(target, &run.key, run.retry_for)?;
+    if let Some(meter) = &run.meter {
+        link.report_to(meter.health());
+    }
     if run.replace {
         queries::delete_stream(&mut link, &run.key)?;
     } else {

@@ -5,6 +5,8 @@
 //! dropped or timed out; a cluster redirect or a cluster that is down) or an answer to report.
 //! Callers hand every failure to [`Link::ride_out`] and never judge it themselves.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisError};
@@ -36,6 +38,30 @@ pub struct Link {
     redirect_pause: Duration,
     /// Raised by Ctrl-C/SIGTERM: a reconnect stops waiting ([`Error::Stopped`]).
     stop: Option<Shutdown>,
+    /// Where breaks and reconnects are reported (metrics, health check).
+    health: Option<Arc<Health>>,
+}
+
+/// How the links of one program are doing, for its metrics and health check: breaks being
+/// ridden out now, and reconnects so far. Shared by every link that reports to it.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Links reconnecting now.
+    down: AtomicU64,
+    /// Connections re-established after a break.
+    reconnects: AtomicU64,
+}
+
+impl Health {
+    /// Whether every link that reports here is connected.
+    pub fn is_up(&self) -> bool {
+        self.down.load(Ordering::Relaxed) == 0
+    }
+
+    /// Connections re-established after a break so far.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
 }
 
 /// How a cluster link finds its node again: the seed, and the key it serves.
@@ -73,6 +99,7 @@ impl Link {
             redirected_since: None,
             redirect_pause: Duration::from_millis(50),
             stop: None,
+            health: None,
         })
     }
 
@@ -81,6 +108,11 @@ impl Link {
     /// the server.
     pub fn stop_on(&mut self, stop: &Shutdown) {
         self.stop = Some(stop.clone());
+    }
+
+    /// Reports this link's breaks and reconnects to `health`.
+    pub fn report_to(&mut self, health: &Arc<Health>) {
+        self.health = Some(Arc::clone(health));
     }
 
     /// Records that a request went through: the next redirect starts a new spell.
@@ -148,7 +180,16 @@ impl Link {
         if !self.is_break(err) {
             return Err(self.target.error(what, err));
         }
-        self.reconnect(err)
+        let Some(health) = self.health.clone() else {
+            return self.reconnect(err);
+        };
+        health.down.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.reconnect(err);
+        health.down.fetch_sub(1, Ordering::Relaxed);
+        if outcome.is_ok() {
+            health.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
     }
 
     /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;

@@ -21,5 +21,5 @@ pub mod records;
 pub mod redact;
 pub mod target;
 
-pub use link::Link;
+pub use link::{Health, Link};
 pub use target::{Target, TlsFiles};

@@ -105,15 +105,18 @@ pub fn groups(link: &mut Link, key: &str) -> Result<Vec<Group>> {
     Ok(groups)
 }
 
-/// The names of the groups of the stream `key` (XINFO GROUPS alone, no consumers).
-pub fn group_names(link: &mut Link, key: &str) -> Result<Vec<String>> {
+/// The groups of the stream `key` as XINFO GROUPS alone tells them (no consumers listed).
+pub fn group_list(link: &mut Link, key: &str) -> Result<Vec<Group>> {
     let what = format!("XINFO GROUPS {key}");
     let reply: Value = link.call(&what, |con| {
         redis::cmd("XINFO").arg("GROUPS").arg(key).query(con)
     })?;
-    let groups =
-        records::groups(reply).ok_or_else(|| bad_reply(link, &what, "not a list of groups"))?;
-    Ok(groups.into_iter().map(|g| g.name).collect())
+    records::groups(reply).ok_or_else(|| bad_reply(link, &what, "not a list of groups"))
+}
+
+/// The names of the groups of the stream `key` (XINFO GROUPS alone, no consumers).
+pub fn group_names(link: &mut Link, key: &str) -> Result<Vec<String>> {
+    Ok(group_list(link, key)?.into_iter().map(|g| g.name).collect())
 }
 
 /// The consumers of `group` on `key`; a missing group is [`Error::NoGroup`].

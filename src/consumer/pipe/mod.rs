@@ -24,10 +24,10 @@ use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::handler::Outcome;
-use super::{Consumer, Pipe, poison};
+use super::{Consumer, Done, Pipe, poison};
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
-use crate::stream_id::StreamId;
+use crate::metrics::consumer::Outcome as Counted;
 use process::{Answer, answer};
 
 /// Acks gathered before one XACK goes out.
@@ -52,7 +52,7 @@ impl<W: Write> Consumer<'_, W> {
         }
         let mut queue = VecDeque::from(work);
         let mut unanswered: VecDeque<(Message, Instant)> = VecDeque::new();
-        let mut done: Vec<(Arc<str>, StreamId)> = Vec::new();
+        let mut done: Vec<Done> = Vec::new();
         loop {
             let stopping = self.shutdown.is_requested();
             while !stopping && unanswered.len() < pipe.in_flight {
@@ -139,7 +139,7 @@ impl<W: Write> Consumer<'_, W> {
     }
 
     /// Acknowledges what the handler acked so far, one XACK per stream, and forgets it.
-    fn ack_gathered(&mut self, done: &mut Vec<(Arc<str>, StreamId)>) -> Result<()> {
+    fn ack_gathered(&mut self, done: &mut Vec<Done>) -> Result<()> {
         done.sort();
         self.ack_done(done)?;
         done.clear();
@@ -180,7 +180,7 @@ impl<W: Write> Consumer<'_, W> {
         &mut self,
         line: &[u8],
         unanswered: &mut VecDeque<(Message, Instant)>,
-        done: &mut Vec<(Arc<str>, StreamId)>,
+        done: &mut Vec<Done>,
     ) -> Result<()> {
         let (stream, id, failure) = match answer(line) {
             Some(Answer::Ack(stream, id)) => (stream, id, None),
@@ -200,7 +200,7 @@ impl<W: Write> Consumer<'_, W> {
             );
             return Ok(());
         };
-        let Some((message, _)) = unanswered.remove(at) else {
+        let Some((message, sent)) = unanswered.remove(at) else {
             return Ok(());
         };
         self.handler_ran = true;
@@ -208,11 +208,12 @@ impl<W: Write> Consumer<'_, W> {
         match failure {
             None => {
                 self.summary.processed += 1;
-                done.push((Arc::clone(&message.stream), message.id));
+                self.counted(&message.stream, Counted::Acked, 1);
+                done.push((Arc::clone(&message.stream), message.id, sent));
             }
             Some(reason) => {
                 let reason = format!("handler failed: {reason}");
-                self.failed_delivery(&message, &reason, None, done)?;
+                self.failed_delivery(&message, &reason, None, sent, done)?;
             }
         }
         Ok(())
@@ -225,7 +226,7 @@ impl<W: Write> Consumer<'_, W> {
         pipe: &Pipe,
         unanswered: &mut VecDeque<(Message, Instant)>,
         queue: &mut VecDeque<Message>,
-        done: &mut Vec<(Arc<str>, StreamId)>,
+        done: &mut Vec<Done>,
     ) -> Result<()> {
         let outcome = self
             .pipe
@@ -255,7 +256,7 @@ impl<W: Write> Consumer<'_, W> {
         pipe: &Pipe,
         unanswered: &mut VecDeque<(Message, Instant)>,
         queue: &mut VecDeque<Message>,
-        done: &mut Vec<(Arc<str>, StreamId)>,
+        done: &mut Vec<Done>,
     ) -> Result<()> {
         if let Some(mut process) = self.pipe.take() {
             process.stop();
@@ -273,11 +274,11 @@ impl<W: Write> Consumer<'_, W> {
         reason: &str,
         unanswered: &mut VecDeque<(Message, Instant)>,
         queue: &mut VecDeque<Message>,
-        done: &mut Vec<(Arc<str>, StreamId)>,
+        done: &mut Vec<Done>,
     ) -> Result<()> {
         self.restarted(why);
-        if let Some((oldest, _)) = unanswered.pop_front() {
-            self.failed_delivery(&oldest, reason, None, done)?;
+        if let Some((oldest, sent)) = unanswered.pop_front() {
+            self.failed_delivery(&oldest, reason, None, sent, done)?;
         }
         requeue(unanswered, queue);
         Ok(())

@@ -1,0 +1,340 @@
+//! `--metrics`: what the consumer and the live producer serve for Prometheus, scraped over
+//! HTTP and read with a Prometheus text-format parser, against what the server says.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::{DATE, Running, Server, assert_ok, pending, run, signal, spawn, stderr, wait_until};
+
+/// The address a binary announced on stderr (`metrics on http://ADDR/metrics`).
+fn metrics_addr(running: &Running) -> String {
+    let mut addr = None;
+    wait_until("the metrics address is announced", || {
+        addr = running.errors().lines().find_map(|line| {
+            line.strip_prefix("monsoon: metrics on http://")
+                .and_then(|rest| rest.strip_suffix("/metrics"))
+                .map(str::to_string)
+        });
+        addr.is_some()
+    });
+    addr.unwrap()
+}
+
+/// GET `path` from `addr`: the status code and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// `/metrics`, parsed by prometheus-parse.
+fn scrape(addr: &str) -> prometheus_parse::Scrape {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+/// The value of the sample `name` whose labels include `labels`; `None` when there is none.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+/// A message counter of alice on chennai.
+fn messages(scrape: &prometheus_parse::Scrape, outcome: &str) -> Option<f64> {
+    value(
+        scrape,
+        "monsoon_consumer_messages_total",
+        &[
+            ("stream", "chennai"),
+            ("group", "mygroup"),
+            ("consumer", "alice"),
+            ("outcome", outcome),
+        ],
+    )
+}
+
+/// XINFO GROUPS's lag of mygroup on chennai (`None`: the server cannot tell) and its
+/// last-delivered-id.
+fn group_lag(con: &mut redis::Connection) -> (Option<u64>, String) {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(con)
+        .unwrap();
+    let group = &groups[0];
+    (
+        redis::from_redis_value(group["lag"].clone()).unwrap(),
+        redis::from_redis_value(group["last-delivered-id"].clone()).unwrap(),
+    )
+}
+
+/// Entries pending on `consumer` (XPENDING's per-consumer summary).
+fn pending_of(con: &mut redis::Connection, consumer: &str) -> u64 {
+    let Ok(summary) = redis::cmd("XPENDING")
+        .arg("chennai")
+        .arg("mygroup")
+        .query::<redis::streams::StreamPendingReply>(con)
+    else {
+        return 0; // no group yet
+    };
+    match summary {
+        redis::streams::StreamPendingReply::Data(data) => data
+            .consumers
+            .iter()
+            .find(|c| c.name == consumer)
+            .map_or(0, |c| c.pending as u64),
+        _ => 0,
+    }
+}
+
+/// A day with a poison entry, consumed by alice after bob was SIGKILLed with a message in hand:
+/// the counters equal what alice printed, dead-lettered and claimed; pending and lag equal
+/// XPENDING and XINFO; after its connection is killed it counts one reconnect and is up again.
+#[test]
+fn heavy_consumer_metrics_match_the_server() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE]));
+    let mut con = server.con();
+    let _: String = redis::cmd("XADD")
+        .arg("chennai")
+        .arg("*")
+        .arg("temperature")
+        .arg("not a number")
+        .query(&mut con)
+        .unwrap();
+    let mut bob = spawn(
+        "consumer",
+        &server,
+        &["bob", "--delay", "30s", "--claim-idle", "60s"],
+    );
+    wait_until("bob holds a message", || pending_of(&mut con, "bob") == 1);
+    signal(&bob.child, "KILL");
+    bob.wait();
+
+    let mut alice = spawn(
+        "consumer",
+        &server,
+        &["alice", "--claim-idle", "1s", "--metrics", "127.0.0.1:0"],
+    );
+    let addr = metrics_addr(&alice);
+    wait_until("alice has consumed everything", || {
+        pending(&mut con, "chennai", "mygroup") == 0
+            && group_lag(&mut con).0 == Some(0)
+            && alice.lines().len() == 86_400
+    });
+    let scraped = scrape(&addr);
+    assert_eq!(messages(&scraped, "acked"), Some(86_400.0));
+    assert_eq!(messages(&scraped, "dead_lettered"), Some(1.0));
+    assert_eq!(
+        support::xlen(&mut con, "chennai:dead"),
+        1,
+        "the poison entry went there"
+    );
+    assert_eq!(messages(&scraped, "claimed"), Some(1.0), "bob's message");
+    assert_eq!(messages(&scraped, "failed"), Some(0.0));
+    let labels = [("stream", "chennai"), ("group", "mygroup")];
+    assert_eq!(value(&scraped, "monsoon_group_lag", &labels), Some(0.0));
+    assert_eq!(
+        value(&scraped, "monsoon_consumer_pending", &labels),
+        Some(pending_of(&mut con, "alice") as f64)
+    );
+    assert_eq!(value(&scraped, "monsoon_consumer_up", &[]), Some(1.0));
+    assert_eq!(
+        value(&scraped, "monsoon_consumer_reconnects_total", &[]),
+        Some(0.0)
+    );
+    let processed = scraped
+        .samples
+        .iter()
+        .find(|s| s.metric == "monsoon_consumer_processing_seconds")
+        .expect("the processing histogram");
+    match &processed.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let all = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
+            assert_eq!(all, 86_401.0, "every message acked or dead-lettered, timed");
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/nothing").0, 404);
+
+    // Its connection killed under it, alice reconnects and counts it.
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut con)
+        .unwrap();
+    wait_until("alice counts a reconnect", || {
+        value(&scrape(&addr), "monsoon_consumer_reconnects_total", &[]) == Some(1.0)
+    });
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+}
+
+/// With a message in hand and an entry deleted ahead (the server's lag turns null), the gauges
+/// equal XPENDING and the entries after the group's last delivered ID.
+#[test]
+fn pending_and_a_lag_the_server_cannot_tell() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "100"],
+    ));
+    let mut con = server.con();
+    let mut alice = spawn(
+        "consumer",
+        &server,
+        &["alice", "--delay", "300ms", "--metrics", "127.0.0.1:0"],
+    );
+    let addr = metrics_addr(&alice);
+    wait_until("alice holds a message", || {
+        pending_of(&mut con, "alice") == 1
+    });
+    let _: u64 = redis::cmd("XDEL")
+        .arg("chennai")
+        .arg("1534291290000-0")
+        .query(&mut con)
+        .unwrap();
+    let labels = [
+        ("stream", "chennai"),
+        ("group", "mygroup"),
+        ("consumer", "alice"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Compare only a scrape taken while the group stood still.
+        let before = (group_lag(&mut con), pending_of(&mut con, "alice"));
+        let scraped = scrape(&addr);
+        let after = (group_lag(&mut con), pending_of(&mut con, "alice"));
+        if before == after {
+            let ((lag, last), mine) = after;
+            assert_eq!(lag, None, "the server cannot tell the lag after a deletion");
+            let behind: Vec<redis::Value> = redis::cmd("XRANGE")
+                .arg("chennai")
+                .arg(format!("({last}"))
+                .arg("+")
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(
+                value(&scraped, "monsoon_group_lag", &labels[..2]),
+                Some(behind.len() as f64)
+            );
+            assert_eq!(
+                value(&scraped, "monsoon_consumer_pending", &labels),
+                Some(mine as f64)
+            );
+            assert_eq!(mine, 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group never stood still");
+    }
+    signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+}
+
+/// A live producer counts what it wrote: between XLEN before and after the scrape.
+#[test]
+fn live_producer_counts_entries() {
+    let server = Server::start();
+    let mut producer = spawn(
+        "producer",
+        &server,
+        &[
+            "--live",
+            "--interval",
+            "50ms",
+            "--sensors",
+            "2",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = metrics_addr(&producer);
+    let mut con = server.con();
+    wait_until("the producer writes", || {
+        support::xlen(&mut con, "chennai") >= 10
+    });
+    let before = support::xlen(&mut con, "chennai") as f64;
+    let scraped = scrape(&addr);
+    let after = support::xlen(&mut con, "chennai") as f64;
+    let written = value(
+        &scraped,
+        "monsoon_producer_entries_total",
+        &[("stream", "chennai")],
+    )
+    .expect("the entries counter");
+    assert!(
+        before <= written && written <= after,
+        "{before} <= {written} <= {after}"
+    );
+    assert_eq!(
+        value(&scraped, "monsoon_producer_reconnects_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    signal(&producer.child, "INT");
+    assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
+}
+
+/// A port in use is a usage error (exit 2) naming the address, before anything is consumed;
+/// `--metrics` on a producer that is not live is a usage error too.
+#[test]
+fn metrics_on_a_port_in_use_is_refused_before_consuming() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "10"],
+    ));
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--metrics", &addr, "--idle-exit", "1s"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--metrics") && err.contains(&addr), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+    let groups: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(&mut server.con())
+        .unwrap();
+    assert!(groups.is_empty(), "no group was created");
+
+    let out = run("producer", &server, &["--metrics", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--live"), "{}", stderr(&out));
+    let out = run("consumer", &server, &["alice", "--metrics", "localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--metrics"), "{}", stderr(&out));
+}
