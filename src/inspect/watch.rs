@@ -25,6 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::table::Table;
 use crate::error::{Error, Result};
+use crate::message::Message;
 use crate::server::Link;
 use crate::server::queries::{self, PendingRange};
 use crate::server::records::Group;
@@ -76,6 +77,10 @@ pub struct Frame {
     pub length: u64,
     /// The group, once it exists.
     pub info: Option<Group>,
+    /// Every group of the stream, with its consumers (for `serve`'s metrics).
+    pub groups: Vec<Group>,
+    /// The newest entry of the stream.
+    pub newest: Option<Message>,
     /// Entries delivered to the group per second since the last frame.
     pub rate: Option<f64>,
     /// Each consumer's rate per second since the last frame, by name.
@@ -106,29 +111,10 @@ impl Watch {
         out: &mut impl Write,
     ) -> Result<()> {
         let mut drawn = 0u64;
-        let mut previous: Option<(Instant, Option<u64>)> = None;
-        let mut seen: BTreeMap<String, BTreeSet<StreamId>> = BTreeMap::new();
+        let mut watcher = Watcher::new(&self.key, &self.group);
         loop {
             let taken = Instant::now();
-            let mut frame = self.snapshot(link)?;
-            if let Some((then, read_then)) = previous {
-                let seconds = taken.duration_since(then).as_secs_f64();
-                let read_now = frame.info.as_ref().and_then(|g| g.entries_read);
-                frame.rate = match (read_then, read_now) {
-                    (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / seconds),
-                    _ => None,
-                };
-                let counts: BTreeMap<String, u64> = seen
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.len() as u64))
-                    .collect();
-                frame.rates = consumer_rates(&counts, frame.rate, seconds);
-                for member in frame.info.iter().flat_map(|g| &g.members) {
-                    frame.rates.entry(member.name.clone()).or_insert(0.0);
-                }
-            }
-            previous = Some((taken, frame.info.as_ref().and_then(|g| g.entries_read)));
-            seen.clear();
+            let frame = watcher.frame(link)?;
             let text = if self.json {
                 format!("{}\n", to_json(&frame))
             } else if self.ansi {
@@ -142,11 +128,8 @@ impl Watch {
                 return Ok(());
             }
             let next = taken + self.interval;
-            let group_exists = frame.info.is_some();
             while Instant::now() < next {
-                if group_exists {
-                    self.sample(link, &mut seen)?;
-                }
+                watcher.sample(link)?;
                 let pause = SAMPLE.min(next.saturating_duration_since(Instant::now()));
                 if shutdown.sleep(pause) {
                     return Ok(());
@@ -154,8 +137,65 @@ impl Watch {
             }
         }
     }
+}
 
-    /// Length, group and consumers, now.
+/// Takes the frames of one stream and group, keeping what rates are computed from: the last
+/// frame's time and `entries-read`, and the entries seen pending since, per consumer. Shared by
+/// `watch` and `serve`.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    /// The full stream key.
+    key: String,
+    /// The group watched.
+    group: String,
+    /// When the last frame was taken, and the group's `entries-read` then.
+    previous: Option<(Instant, Option<u64>)>,
+    /// Entries seen pending since the last frame, per consumer.
+    seen: BTreeMap<String, BTreeSet<StreamId>>,
+    /// Whether the group existed at the last frame (no sampling before it does).
+    group_exists: bool,
+}
+
+impl Watcher {
+    /// A watcher of `group` on `key`.
+    pub fn new(key: &str, group: &str) -> Self {
+        Watcher {
+            key: key.to_string(),
+            group: group.to_string(),
+            previous: None,
+            seen: BTreeMap::new(),
+            group_exists: false,
+        }
+    }
+
+    /// The next frame, with rates since the one before.
+    pub fn frame(&mut self, link: &mut Link) -> Result<Frame> {
+        let taken = Instant::now();
+        let mut frame = self.snapshot(link)?;
+        if let Some((then, read_then)) = self.previous {
+            let seconds = taken.duration_since(then).as_secs_f64();
+            let read_now = frame.info.as_ref().and_then(|g| g.entries_read);
+            frame.rate = match (read_then, read_now) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / seconds),
+                _ => None,
+            };
+            let counts: BTreeMap<String, u64> = self
+                .seen
+                .iter()
+                .map(|(k, v)| (k.clone(), v.len() as u64))
+                .collect();
+            frame.rates = consumer_rates(&counts, frame.rate, seconds);
+            for member in frame.info.iter().flat_map(|g| &g.members) {
+                frame.rates.entry(member.name.clone()).or_insert(0.0);
+            }
+        }
+        self.previous = Some((taken, frame.info.as_ref().and_then(|g| g.entries_read)));
+        self.seen.clear();
+        self.group_exists = frame.info.is_some();
+        Ok(frame)
+    }
+
+    /// Length, groups, consumers and the newest entry, now.
     fn snapshot(&self, link: &mut Link) -> Result<Frame> {
         let mut frame = Frame {
             at: Utc::now(),
@@ -169,23 +209,36 @@ impl Watch {
         }
         let what = format!("XLEN {}", self.key);
         frame.length = link.call(&what, |con| redis::cmd("XLEN").arg(&self.key).query(con))?;
-        frame.info = queries::groups(link, &self.key)?
-            .into_iter()
-            .find(|g| g.name == self.group);
+        frame.groups = queries::groups(link, &self.key)?;
+        frame.info = frame.groups.iter().find(|g| g.name == self.group).cloned();
+        queries::range_pages(
+            link,
+            &self.key,
+            ("-", "+"),
+            queries::Direction::Backward,
+            1,
+            Some(1),
+            |page| {
+                frame.newest = page.into_iter().next();
+                Ok(false)
+            },
+        )?;
         Ok(frame)
     }
 
-    /// Notes which entries each consumer holds right now.
-    fn sample(
-        &self,
-        link: &mut Link,
-        seen: &mut BTreeMap<String, BTreeSet<StreamId>>,
-    ) -> Result<()> {
+    /// Notes which entries each consumer holds right now (once the group exists).
+    pub fn sample(&mut self, link: &mut Link) -> Result<()> {
+        if !self.group_exists {
+            return Ok(());
+        }
         let range = PendingRange::first(SAMPLE_COUNT);
         match queries::pending_entries(link, &self.key, &self.group, range) {
             Ok(entries) => {
                 for entry in entries {
-                    seen.entry(entry.consumer).or_default().insert(entry.id);
+                    self.seen
+                        .entry(entry.consumer)
+                        .or_default()
+                        .insert(entry.id);
                 }
                 Ok(())
             }
@@ -275,8 +328,9 @@ pub fn render(frame: &Frame, interval: Duration) -> String {
     text
 }
 
-/// A frame as one JSON object: `time`, `stream`, `group`, `length`, `exists` (the group),
-/// `lag`, `entries_read`, `pending`, `rate`, and `members` (`name`, `rate`, `pending`, `idle_ms`).
+/// A frame as one JSON object: `time`, `stream`, `group`, `length`, `stream_exists`, `exists`
+/// (the group), `lag`, `entries_read`, `pending`, `rate`, `members` (`name`, `rate`, `pending`,
+/// `idle_ms`) and `newest` (the newest entry as `range --json` prints it, or null).
 pub fn to_json(frame: &Frame) -> serde_json::Value {
     let group = frame.info.as_ref();
     serde_json::json!({
@@ -296,6 +350,7 @@ pub fn to_json(frame: &Frame) -> serde_json::Value {
             "pending": m.pending,
             "idle_ms": m.idle_ms,
         })).collect::<Vec<_>>(),
+        "newest": frame.newest.as_ref().map(super::entry_json),
     })
 }
 
@@ -333,6 +388,7 @@ mod tests {
             }),
             rate: Some(20.0),
             rates: BTreeMap::from([(String::from("alice"), 20.0), (String::from("bob"), 0.0)]),
+            ..Frame::default()
         }
     }
 
