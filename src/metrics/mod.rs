@@ -9,12 +9,14 @@
 //! - [`consumer`]: messages by outcome, processing time, reconnects, and pending and lag
 //!   sampled from the server when scraped.
 //! - [`producer`]: entries written per stream, reconnects.
+//! - [`streams`]: `inspect serve`'s streams, groups and consumers, from its latest sample.
 //!
 //! The format is prometheus-client's; the endpoint is tiny_http on one thread of its own,
 //! which fits the rest of the program (blocking, no async runtime) and a scraper's pace.
 
 pub mod consumer;
 pub mod producer;
+pub mod streams;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
@@ -89,6 +91,16 @@ pub fn announce(endpoint: &Endpoint) {
     }
 }
 
+/// The media type of [`encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `registry` in the text format; `None` if it cannot be encoded.
+pub fn encode(registry: &Registry) -> Option<String> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).ok()?;
+    Some(text)
+}
+
 /// Answers one request; a scraper that went away is no concern of ours.
 fn answer(request: tiny_http::Request, exporter: &mut impl Exporter) -> std::io::Result<()> {
     let get = *request.method() == tiny_http::Method::Get;
@@ -101,14 +113,9 @@ fn answer(request: tiny_http::Request, exporter: &mut impl Exporter) -> std::io:
     let (status, content_type, body) = match (get, path.as_str()) {
         (true, "/metrics") => {
             exporter.refresh();
-            let mut text = String::new();
-            match prometheus_client::encoding::text::encode(&mut text, exporter.registry()) {
-                Ok(()) => (
-                    200,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    text,
-                ),
-                Err(_) => (500, "text/plain", String::from("encoding failed\n")),
+            match encode(exporter.registry()) {
+                Some(text) => (200, CONTENT_TYPE, text),
+                None => (500, "text/plain", String::from("encoding failed\n")),
             }
         }
         (true, "/healthz") => match exporter.health().is_up() {
