@@ -10,6 +10,8 @@
 //! - [`records`]: XINFO STREAM / GROUPS / CONSUMERS, XPENDING and XAUTOCLAIM replies, parsed.
 //! - [`entries`]: XREAD / XREADGROUP / XRANGE replies decoded into messages.
 //! - [`queries`]: the requests everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages.
+//! - [`retention`]: trimming a stream to its last DUR in one script that never cuts into what a
+//!   consumer group still needs, and a dead-letter stream by the clock.
 
 pub mod cluster;
 pub mod entries;
@@ -17,6 +19,7 @@ pub mod link;
 pub mod queries;
 pub mod records;
 pub mod redact;
+pub mod retention;
 pub mod target;
 
 pub use link::Link;
