@@ -14,7 +14,7 @@ fn main() {
         )?;
         let reports = monsoon::producer::produce_cities(
             &target,
-            &args.city_runs(),
+            &args.city_runs()?,
             args.mode(),
             &shutdown,
             std::io::stdout(),
