@@ -149,6 +149,36 @@ fn guard_keeps_what_a_group_was_not_given_yet() {
     );
 }
 
+/// A trim refused within the day producer's pipeline (here the ACL lets the script run but not
+/// XTRIM, which a trim of a missing stream never reaches) is reported as the trim's refusal,
+/// naming EVAL and the key (exit 4), never taken for another writer's entry; what the batches in
+/// flight wrote (two of 1000) stays.
+#[test]
+fn a_trim_refused_in_the_pipeline_names_eval_and_the_key() {
+    let server = Server::start();
+    let mut con = server.con();
+    support::create_stream_user(&mut con, &["chennai"], &["+eval", "-xtrim"]);
+    let out = std::process::Command::new(support::bin("producer"))
+        .arg("--redis-url")
+        .arg(format!(
+            "redis://sensor:pw-sensor-7@127.0.0.1:{}",
+            server.port
+        ))
+        .args(["--date", DATE, "--retain", "1m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "Error: Redis at 127.0.0.1:{} refused EVAL (the --retain trim) on chennai: ",
+            server.port
+        )),
+        "{err}"
+    );
+    assert_eq!(xlen(&mut con, "chennai"), 2_000);
+}
+
 /// `--retain-ignore-groups` trims to the last hour whatever the groups still need.
 #[test]
 fn ignore_groups_trims_regardless() {
