@@ -231,6 +231,35 @@ fn retain_while_writing_a_day() {
     );
 }
 
+/// A group created before the day was written and never read pins all of it: every batch's trim
+/// is held back at the first entry, and the group is named once, with what it pins at the end.
+#[test]
+fn a_group_that_read_nothing_holds_a_day_write_back() {
+    let server = Server::start();
+    let mut con = server.con();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("chennai")
+        .arg("idle")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(&mut con)
+        .unwrap();
+    let out = run("producer", &server, &["--date", DATE, "--retain", "1h"]);
+    assert_ok(&out);
+    assert_eq!(xlen(&mut con, "chennai"), 86_400);
+    assert_eq!(
+        stderr(&out),
+        "producer: retention of chennai held back by group idle at 1534291200000-0: it still \
+         needs 82800 entries older than 1h\n"
+    );
+    assert!(
+        stdout(&out).ends_with("; trimmed 0 entries from chennai\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// `--maxlen` and `--retain` both apply: the tighter one decides.
 #[test]
 fn retain_and_maxlen_both_apply() {

@@ -153,14 +153,24 @@ impl Trimmer {
         self.trimmed
     }
 
-    /// Counts it as trimmed, and keeps it for naming when a group not named yet held it back.
+    /// Counts it as trimmed, and keeps it for naming when a group not named yet held it back;
+    /// a later trim held back by the same group replaces the earlier one (the day producer
+    /// names holders after its last batch: what they pin then is what matters).
     fn note(&mut self, trim: Trim) {
         *self.trimmed.stream.get_or_insert(0) += trim.deleted;
-        if let Some(group) = &trim.held_by
-            && !self.named.contains(group)
-            && !self.held.iter().any(|held| held.held_by == trim.held_by)
+        let Some(group) = &trim.held_by else {
+            return;
+        };
+        if self.named.contains(group) {
+            return;
+        }
+        match self
+            .held
+            .iter_mut()
+            .find(|held| held.held_by == trim.held_by)
         {
-            self.held.push(trim);
+            Some(earlier) => *earlier = trim,
+            None => self.held.push(trim),
         }
     }
 
