@@ -14,6 +14,7 @@ use crate::exit;
 use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::metrics::producer::ProducerMeter;
+use crate::producer::retain::Retention;
 use crate::producer::{CityRun, Mode};
 use crate::reading::seed_from;
 use crate::schedule::Schedule;
@@ -100,6 +101,18 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(interval)
 }
 
+/// A retention: a positive duration in whole milliseconds (`0s` would trim everything but the
+/// newest millisecond, surely not what was meant).
+fn parse_retention(text: &str) -> std::result::Result<Duration, String> {
+    let keep = parse_duration(text)?;
+    if keep < Duration::from_millis(1) || keep.subsec_nanos() % 1_000_000 != 0 {
+        return Err(String::from(
+            "a retention must be whole milliseconds, at least 1ms (e.g. 1h, 7d)",
+        ));
+    }
+    Ok(keep)
+}
+
 /// A calendar date, `YYYY-MM-DD`, from 1970-01-01 on: entry IDs are Unix milliseconds, so an
 /// earlier day has no IDs to give its readings.
 fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
@@ -181,7 +194,8 @@ pub struct ProducerArgs {
     pub interval: Duration,
 
     /// Timestamps to write [default: a whole day at --interval; with --live: until Ctrl-C].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// 0 (only with --retain or --retain-dead): write nothing, check no range, trim once (cron).
+    #[arg(long)]
     pub count: Option<u64>,
 
     /// XADD commands per pipelined batch.
@@ -195,6 +209,24 @@ pub struct ProducerArgs {
     /// Trim the stream to about N entries as it is written (XADD MAXLEN ~ N).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub maxlen: Option<u64>,
+
+    /// Keep only the entries of the last DUR before the stream's newest entry (its ID's time, not
+    /// the clock: a backfilled day keeps its last DUR). Trimmed after every batch (every tick
+    /// with --live), never past an entry a consumer group still needs (its oldest pending
+    /// entry, or the first it was not given yet); a group that holds a trim back is named on
+    /// stderr. Combines with --maxlen (both apply).
+    #[arg(long, value_parser = parse_retention, value_name = "DUR")]
+    pub retain: Option<Duration>,
+
+    /// With --retain: trim regardless of consumer groups. THIS DELETES ENTRIES THAT GROUPS HAVE
+    /// NOT READ OR NOT ACKNOWLEDGED YET; they are lost to every consumer.
+    #[arg(long, requires = "retain")]
+    pub retain_ignore_groups: bool,
+
+    /// Also trim <stream>:dead (the consumer's default dead-letter stream) to the dead letters
+    /// of the last DUR by the clock, once per run (every tick with --live).
+    #[arg(long, value_parser = parse_retention, value_name = "DUR")]
+    pub retain_dead: Option<Duration>,
 
     /// Delete the stream first (only a stream: a key of another type is refused).
     #[arg(long)]
@@ -216,14 +248,34 @@ pub struct ProducerArgs {
 }
 
 impl ProducerArgs {
-    /// One run per city, with the defaults filled in.
-    pub fn city_runs(&self) -> Vec<CityRun> {
+    /// One run per city, with the defaults filled in; `--count 0` without a trim to do is a
+    /// usage error.
+    pub fn city_runs(&self) -> Result<Vec<CityRun>> {
+        if self.count == Some(0) {
+            if self.retain.is_none() && self.retain_dead.is_none() {
+                return Err(Error::Usage(String::from(
+                    "invalid value for --count: 0 writes nothing, so it goes only with --retain \
+                     or --retain-dead (to trim once, e.g. from cron)",
+                )));
+            }
+            if self.replace {
+                return Err(Error::Usage(String::from(
+                    "invalid value for --count: 0 only trims; it does not go with --replace, \
+                     which would delete the stream",
+                )));
+            }
+        }
         let date = self
             .date
             .unwrap_or_else(|| Utc::now().date_naive().pred_opt().unwrap_or_default());
         let interval_ms = self.interval.as_millis() as u64;
         let meter = self.metrics.map(|_| ProducerMeter::default());
-        self.cities
+        let retention = self.retain.map(|keep| Retention {
+            keep,
+            ignore_groups: self.retain_ignore_groups,
+        });
+        Ok(self
+            .cities
             .iter()
             .map(|city| CityRun {
                 key: self.connection.key(city),
@@ -236,15 +288,19 @@ impl ProducerArgs {
                 replace: self.replace,
                 retry_for: Some(self.retry_for),
                 meter: meter.clone(),
+                retention,
+                retain_dead: self.retain_dead,
             })
-            .collect()
+            .collect())
     }
 
-    /// What the producer writes: a day (or `--count` timestamps), or live readings.
+    /// What the producer writes: a day (or `--count` timestamps), live readings, or (`--count
+    /// 0`) nothing: it only trims.
     pub fn mode(&self) -> Mode {
-        match self.live {
-            false => Mode::Day,
-            true => Mode::Live { ticks: self.count },
+        match (self.count, self.live) {
+            (Some(0), _) => Mode::Trim,
+            (_, false) => Mode::Day,
+            (_, true) => Mode::Live { ticks: self.count },
         }
     }
 }
@@ -494,13 +550,14 @@ mod tests {
             "--date",
             "2018-08-15",
         ]);
-        let runs = args.city_runs();
+        let runs = args.city_runs().unwrap();
         assert_eq!(runs[0].key, "a");
         assert_ne!(runs[0].seed, runs[1].seed);
         assert_eq!(
             runs[0].seed,
             ProducerArgs::parse_from(["producer", "--city", "a", "--date", "2018-08-15"])
-                .city_runs()[0]
+                .city_runs()
+                .unwrap()[0]
                 .seed
         );
         assert_eq!(runs[0].schedule.total(), 86_400);
@@ -525,6 +582,45 @@ mod tests {
         );
         assert!(parse_reset_point("1969-12-31T23:00:00Z").is_err());
         assert!(parse_reset_point("noon").unwrap_err().contains("'noon'"));
+    }
+
+    /// A retention is at least a whole millisecond; `--count 0` needs a trim to do and is the
+    /// trim-only mode.
+    #[test]
+    fn retention_and_count_zero() {
+        assert_eq!(parse_retention("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_retention("0s").is_err());
+        assert!(parse_retention("1500us").is_err());
+        assert!(parse_retention("-1h").is_err());
+        let args = |extra: &[&str]| {
+            ProducerArgs::parse_from([&["producer", "--count", "0"][..], extra].concat())
+        };
+        let err = args(&[]).city_runs().unwrap_err();
+        assert!(err.to_string().contains("--count"));
+        assert_eq!(err.exit_code(), exit::USAGE);
+        assert_eq!(
+            args(&["--retain", "1h", "--replace"])
+                .city_runs()
+                .unwrap_err()
+                .exit_code(),
+            exit::USAGE
+        );
+        assert_eq!(args(&["--retain", "1h"]).mode(), Mode::Trim);
+        assert_eq!(args(&["--retain-dead", "1d", "--live"]).mode(), Mode::Trim);
+        let runs = args(&["--retain", "1h", "--retain-ignore-groups"])
+            .city_runs()
+            .unwrap();
+        assert_eq!(
+            runs[0].retention,
+            Some(Retention {
+                keep: Duration::from_secs(3600),
+                ignore_groups: true
+            })
+        );
+        assert!(
+            ProducerArgs::try_parse_from(["producer", "--retain-ignore-groups"]).is_err(),
+            "--retain-ignore-groups needs --retain"
+        );
     }
 
     /// `--start` takes 0, $ or an ID, and nothing else.

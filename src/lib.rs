@@ -16,11 +16,13 @@
 //! The server layer, everything that talks to Redis:
 //! - [`server`]: the target (URL, TLS, cluster seed, connecting, errors as sentences), cluster
 //!   routing, the reconnecting [`server::Link`] (the one judge of "is this a break?"), the
-//!   records the server answers with, and the requests everyone asks of a stream.
+//!   records the server answers with, the requests everyone asks of a stream, and the retention
+//!   trim (one script).
 //!
 //! What runs on it:
 //! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.
-//! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings.
+//! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings;
+//!   and where a stream is trimmed (`--retain`, never past what a consumer group still needs).
 //! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec`
 //!   handler) and acknowledged in a group.
 //! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.

@@ -225,3 +225,28 @@ fn acl_row_consumer_exec() {
     needs_row(&server, "consumer --exec", "eval", ("consumer", &args));
     assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
 }
+
+/// README's row for `producer --retain` (the trim is one script) is exactly what it needs; the
+/// refusal comes before anything is written. `--retain-dead` needs no row (XTRIM is @stream).
+#[test]
+fn acl_row_producer_retain() {
+    let server = Server::start();
+    let args = [
+        "--date",
+        DATE,
+        "--count",
+        "100",
+        "--retain",
+        "1m",
+        "--retain-dead",
+        "1h",
+    ];
+    needs_row(&server, "producer --retain", "EVAL", ("producer", &args));
+    let mut con = server.con();
+    assert_eq!(xlen(&mut con, "chennai"), 60);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("chennai:dead")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(exists, 0);
+}

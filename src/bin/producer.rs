@@ -10,7 +10,7 @@ fn main() {
     edge::run_main(|| {
         let args = ProducerArgs::parse();
         let target = args.connection.target()?;
-        let runs = args.city_runs();
+        let runs = args.city_runs()?;
         if let (Some(addr), Some(meter)) =
             (args.metrics, runs.first().and_then(|r| r.meter.as_ref()))
         {

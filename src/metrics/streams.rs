@@ -59,7 +59,11 @@ struct MemberLabels {
 }
 
 /// A gauge family registered under `name`.
-fn family<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>
+fn family<L>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> Family<L, Gauge<f64, std::sync::atomic::AtomicU64>>
 where
     L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
 {
@@ -71,7 +75,11 @@ where
 /// The registry of `streams`' gauges, as they were sampled.
 pub fn registry(streams: &[StreamState]) -> Registry {
     let mut registry = Registry::default();
-    let length = family::<StreamLabels>(&mut registry, "monsoon_stream_length", "Entries in the stream (XLEN)");
+    let length = family::<StreamLabels>(
+        &mut registry,
+        "monsoon_stream_length",
+        "Entries in the stream (XLEN)",
+    );
     let first = family::<StreamLabels>(
         &mut registry,
         "monsoon_stream_first_entry_time_seconds",
@@ -82,10 +90,26 @@ pub fn registry(streams: &[StreamState]) -> Registry {
         "monsoon_stream_last_entry_time_seconds",
         "Time of the stream's newest entry (from its ID), Unix seconds",
     );
-    let lag = family::<GroupLabels>(&mut registry, "monsoon_group_lag", "Entries not yet delivered to the group (null lag: not exported)");
-    let pending = family::<GroupLabels>(&mut registry, "monsoon_group_pending", "Entries delivered to the group and not acknowledged");
-    let entries_read = family::<GroupLabels>(&mut registry, "monsoon_group_entries_read", "Entries delivered to the group so far");
-    let consumers = family::<GroupLabels>(&mut registry, "monsoon_group_consumers", "Consumers in the group");
+    let lag = family::<GroupLabels>(
+        &mut registry,
+        "monsoon_group_lag",
+        "Entries not yet delivered to the group (null lag: not exported)",
+    );
+    let pending = family::<GroupLabels>(
+        &mut registry,
+        "monsoon_group_pending",
+        "Entries delivered to the group and not acknowledged",
+    );
+    let entries_read = family::<GroupLabels>(
+        &mut registry,
+        "monsoon_group_entries_read",
+        "Entries delivered to the group so far",
+    );
+    let consumers = family::<GroupLabels>(
+        &mut registry,
+        "monsoon_group_consumers",
+        "Consumers in the group",
+    );
     let member_pending = family::<MemberLabels>(
         &mut registry,
         "monsoon_consumer_pending",
@@ -127,8 +151,11 @@ pub fn registry(streams: &[StreamState]) -> Registry {
                     group: group.name.clone(),
                     consumer: member.name.clone(),
                 };
-                member_pending.get_or_create(&labels).set(member.pending as f64);
-                idle.get_or_create(&labels).set(member.idle_ms as f64 / 1000.0);
+                member_pending
+                    .get_or_create(&labels)
+                    .set(member.pending as f64);
+                idle.get_or_create(&labels)
+                    .set(member.idle_ms as f64 / 1000.0);
             }
         }
     }

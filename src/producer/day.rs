@@ -6,6 +6,7 @@
 //! XADD chennai [MAXLEN ~ N] 1534291201000-0 sensor 1 temperature 27.4 humidity 71
 //! ...                                        (--batch commands, then the next batch is sent
 //!                                             before the replies of the previous are read)
+//! EVAL "<trim>" 1 chennai 3600000 0          with --retain: the trim, last in each batch
 //! ```
 
 use std::collections::VecDeque;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use redis::RedisError;
 
+use super::retain::Trimmer;
 use super::{CityReport, CityRun};
 use crate::encode::XaddEncoder;
 use crate::error::{Error, Result};
@@ -31,14 +33,23 @@ const IN_FLIGHT: usize = 2;
 
 /// Writes one city's range on `link`, resuming after what the stream holds; see the module
 /// docs. Ends, done or stopped, by checking that what the range wrote is still there.
+///
+/// With `--retain` the stream is trimmed once before writing (so a user the ACL does not let
+/// trim is refused before anything is written, and a complete day is trimmed too), after every
+/// batch within the pipeline, and once at the end (a break may have lost the last batch's
+/// trim). `--retain-dead` trims the dead letters once, at the end.
 pub fn produce_day(
     link: &mut Link,
     run: &CityRun,
+    trimmer: &mut Trimmer,
     shutdown: &Shutdown,
     bar: &ProgressBar,
 ) -> Result<CityReport> {
     let total = run.schedule.total();
-    let Some(mut position) = resume(link, run)? else {
+    let resumed = resume(link, run)?;
+    trimmer.trim(link)?;
+    let Some(mut position) = resumed else {
+        trimmer.trim_dead()?;
         return Ok(CityReport {
             key: run.key.clone(),
             written: 0,
@@ -46,6 +57,8 @@ pub fn produce_day(
             elapsed: Duration::ZERO,
             already_complete: true,
             interrupted: false,
+            trimmed: trimmer.trimmed(),
+            only_trimmed: false,
         });
     };
     bar.set_length(total);
@@ -53,16 +66,22 @@ pub fn produce_day(
     let started = Instant::now();
     let mut written = 0;
     loop {
-        match write_from(link, run, position, shutdown, bar, &mut written) {
+        let progress = (position, &mut written);
+        match write_from(link, run, trimmer, progress, shutdown, bar) {
             Ok(end) => {
                 position = end;
                 break;
             }
-            Err(cause) => {
-                // Another writer got there first (a second producer on the same range): no
-                // break, just a stream that moved on; else a break to ride out.
-                if !taken_by_another_writer(&cause) {
-                    link.ride_out(&format!("XADD {}", run.key), &cause)?;
+            Err(halt) => {
+                match halt {
+                    // Another writer got there first (a second producer on the same range): no
+                    // break, just a stream that moved on.
+                    Halt::Xadd(cause) if taken_by_another_writer(&cause) => {}
+                    Halt::Xadd(cause) => link.ride_out(&format!("XADD {}", run.key), &cause)?,
+                    // A trim is never "another writer": a refusal (NOPERM) is reported as the
+                    // trim's, naming EVAL and the key.
+                    Halt::Trim(cause) => link.ride_out(&trimmer.what(), &cause)?,
+                    Halt::Failed(err) => return Err(err),
                 }
                 // What the server kept is the truth, not what we counted: a crash can lose
                 // acknowledged writes, so ask again where the stream ends.
@@ -72,6 +91,8 @@ pub fn produce_day(
         }
     }
     bar.finish_and_clear();
+    trimmer.trim(link)?;
+    trimmer.trim_dead()?;
     // The same checks once more, also when stopped early: a stream deleted under us is
     // reported now, not after a rerun has written the rest ("rerun to complete" cannot). A
     // stream another writer has taken past the range since is no failure of this run.
@@ -86,7 +107,26 @@ pub fn produce_day(
         elapsed: started.elapsed(),
         already_complete: false,
         interrupted: position < total,
+        trimmed: trimmer.trimmed(),
+        only_trimmed: false,
     })
+}
+
+/// Why [`write_from`] stopped before the end of the range.
+enum Halt {
+    /// An XADD failed, or the connection broke (for [`Link::ride_out`] to judge).
+    Xadd(RedisError),
+    /// The server answered a pipelined retention trim with an error.
+    Trim(RedisError),
+    /// A retention trim's reply made no sense.
+    Failed(Error),
+}
+
+impl From<RedisError> for Halt {
+    /// A failure to send or to read a reply: the connection's, whichever command it was for.
+    fn from(err: RedisError) -> Self {
+        Halt::Xadd(err)
+    }
 }
 
 /// Whether an XADD was refused because the stream already reached its ID: another writer wrote
@@ -169,19 +209,22 @@ fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
 }
 
 /// Writes entries `from..` until done or asked to stop; returns the index after the last
-/// confirmed entry, or the failure (for [`Link::ride_out`] to judge) that stopped it. Counts
-/// the entries the server took in `written`.
+/// confirmed entry, or what stopped it. Counts the entries the server took in `written`.
 ///
-/// When the server refuses an entry (another writer got there first), every reply still due
-/// is read before returning, so the connection stays in step for the resume.
+/// With `--retain`, each batch ends with the retention trim, whose reply is read after the
+/// batch's XADD replies; a group that held it back is named by the caller's last trim, when no
+/// batch is in flight any more.
+///
+/// When the server refuses an entry (another writer got there first) or a trim, every reply
+/// still due is read before returning, so the connection stays in step for the resume.
 fn write_from(
     link: &mut Link,
     run: &CityRun,
-    from: u64,
+    trimmer: &mut Trimmer,
+    (from, written): (u64, &mut u64),
     shutdown: &Shutdown,
     bar: &ProgressBar,
-    written: &mut u64,
-) -> std::result::Result<u64, RedisError> {
+) -> std::result::Result<u64, Halt> {
     let encoder = XaddEncoder::new(&run.key, run.maxlen);
     let batch = run.batch.max(1);
     let mut entries = run
@@ -192,7 +235,7 @@ fn write_from(
     let mut buffer = Vec::with_capacity(batch * 128);
     let mut in_flight: VecDeque<usize> = VecDeque::with_capacity(IN_FLIGHT + 1);
     let mut confirmed = from;
-    let mut refused: Option<RedisError> = None;
+    let mut refused: Option<Halt> = None;
     loop {
         let stop = refused.is_some() || shutdown.is_requested() || entries.peek().is_none();
         if !stop {
@@ -201,6 +244,9 @@ fn write_from(
             for (id, reading) in entries.by_ref().take(batch) {
                 encoder.push(&mut buffer, Some(id), &reading);
                 count += 1;
+            }
+            if let Some(trim) = trimmer.pipelined() {
+                buffer.extend_from_slice(trim);
             }
             link.con().send_packed_command(&buffer)?;
             in_flight.push_back(count);
@@ -212,7 +258,19 @@ fn write_from(
                 match link.con().recv_response()?.extract_error() {
                     Ok(_) => *written += 1,
                     Err(err) => {
-                        refused.get_or_insert(err);
+                        refused.get_or_insert(Halt::Xadd(err));
+                    }
+                }
+            }
+            if trimmer.pipelined().is_some() {
+                match link.con().recv_response()?.extract_error() {
+                    Ok(reply) => {
+                        if let Err(err) = trimmer.record(link, reply) {
+                            refused.get_or_insert(Halt::Failed(err));
+                        }
+                    }
+                    Err(err) => {
+                        refused.get_or_insert(Halt::Trim(err));
                     }
                 }
             }
@@ -223,7 +281,7 @@ fn write_from(
             }
         } else if stop {
             return match refused {
-                Some(err) => Err(err),
+                Some(halt) => Err(halt),
                 None => Ok(confirmed),
             };
         }

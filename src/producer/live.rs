@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! XADD chennai [MAXLEN ~ N] * sensor 1 temperature 27.4 humidity 71    (one pipeline per tick)
+//! EVAL "<trim>" 1 chennai 3600000 0; XTRIM chennai:dead MINID ...    --retain(-dead), per tick
 //! ```
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{ConnectionLike, Value};
 
+use super::retain::Trimmer;
 use super::{CityReport, CityRun};
 use crate::encode::XaddEncoder;
 use crate::error::Result;
@@ -17,10 +19,11 @@ use crate::server::Link;
 use crate::shutdown::Shutdown;
 
 /// Appends live readings to one city's stream on `link`; `count` ticks, or until a stop is
-/// asked for.
+/// asked for. With `--retain`/`--retain-dead`, each tick ends with the trims.
 pub fn produce_live(
     link: &mut Link,
     run: &CityRun,
+    trimmer: &mut Trimmer,
     count: Option<u64>,
     shutdown: &Shutdown,
 ) -> Result<CityReport> {
@@ -60,6 +63,8 @@ pub fn produce_live(
             }
             Err(err) => link.ride_out(&what, &err)?,
         }
+        trimmer.trim(link)?;
+        trimmer.trim_dead()?;
         ticks += 1;
         let next = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
         if count.is_none_or(|count| ticks < count) {
@@ -73,5 +78,7 @@ pub fn produce_live(
         elapsed: started.elapsed(),
         already_complete: false,
         interrupted: count.is_some_and(|count| ticks < count),
+        trimmed: trimmer.trimmed(),
+        only_trimmed: false,
     })
 }

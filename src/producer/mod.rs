@@ -6,9 +6,13 @@
 //!   pipelined, resumable, more than one batch in flight.
 //! - [`live`]: `--live`: readings at the current time with server-assigned IDs, one tick per
 //!   interval.
+//! - [`retain`]: `--retain` and `--retain-dead`: the stream trimmed after every batch or tick
+//!   (never past what a consumer group still needs), the dead letters by the clock; with
+//!   `--count 0` ([`Mode::Trim`]) a run only trims, once.
 
 pub mod day;
 pub mod live;
+pub mod retain;
 
 use std::io::Write;
 use std::time::Duration;
@@ -20,6 +24,7 @@ use crate::progress;
 use crate::schedule::Schedule;
 use crate::server::{Link, Target, queries};
 use crate::shutdown::Shutdown;
+use retain::{Retention, Trimmed, Trimmer};
 
 /// What the producer writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub enum Mode {
         /// Ticks to write; `None`: until stopped.
         ticks: Option<u64>,
     },
+    /// `--count 0`: write nothing, trim once (`--retain`, `--retain-dead`), e.g. from cron.
+    Trim,
 }
 
 /// What one city's producer run is asked to do.
@@ -52,6 +59,10 @@ pub struct CityRun {
     pub retry_for: Option<Duration>,
     /// `--metrics`: where entries written and reconnects are counted.
     pub meter: Option<ProducerMeter>,
+    /// Trim the stream to its last DUR as it is written (`--retain`).
+    pub retention: Option<Retention>,
+    /// Trim `<stream>:dead` to the dead letters of the last DUR, by the clock (`--retain-dead`).
+    pub retain_dead: Option<Duration>,
 }
 
 /// What a producer run did for one city.
@@ -69,15 +80,29 @@ pub struct CityReport {
     pub already_complete: bool,
     /// Stopped by Ctrl-C/SIGTERM before the range was written.
     pub interrupted: bool,
+    /// What `--retain` and `--retain-dead` trimmed.
+    pub trimmed: Trimmed,
+    /// The run only trimmed (`--count 0`).
+    pub only_trimmed: bool,
 }
 
 impl CityReport {
     /// The summary line printed on stdout.
     pub fn summary(&self) -> String {
+        if self.only_trimmed {
+            // "Trimmed 82800 entries from chennai; trimmed 3 from chennai:dead"
+            let mut line = self.trims().join("; ");
+            if let Some(first) = line.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            return line;
+        }
         if self.already_complete {
             return format!(
-                "{} already holds all {} records of the range; nothing to insert",
-                self.key, self.total
+                "{} already holds all {} records of the range; nothing to insert{}",
+                self.key,
+                self.total,
+                self.trim_note()
             );
         }
         let ms = self.elapsed.as_secs_f64() * 1000.0;
@@ -87,14 +112,35 @@ impl CityReport {
             0.0
         };
         let line = format!(
-            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms)",
-            self.written, self.key, ms
+            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms){}",
+            self.written,
+            self.key,
+            ms,
+            self.trim_note()
         );
         if self.interrupted {
             format!("Interrupted: {line}; rerun to complete the range")
         } else {
             line
         }
+    }
+
+    /// What `--retain` and `--retain-dead` trimmed, as clauses of the summary line.
+    fn trims(&self) -> Vec<String> {
+        let stream = self
+            .trimmed
+            .stream
+            .map(|n| format!("trimmed {n} entries from {}", self.key));
+        let dead = self
+            .trimmed
+            .dead
+            .map(|n| format!("trimmed {n} from {}", retain::dead_key(&self.key)));
+        stream.into_iter().chain(dead).collect()
+    }
+
+    /// [`CityReport::trims`] to append to a line: empty without `--retain`/`--retain-dead`.
+    fn trim_note(&self) -> String {
+        self.trims().iter().map(|t| format!("; {t}")).collect()
     }
 }
 
@@ -118,18 +164,40 @@ pub fn produce_cities<W: Write + Send>(
         |run, out| {
             let mut link = open(target, run)?;
             link.stop_on(shutdown);
+            let retain = (run.retention, run.retain_dead);
+            let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
             let report = match mode {
                 Mode::Day => {
                     let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
-                    day::produce_day(&mut link, run, shutdown, &bar)
+                    day::produce_day(&mut link, run, &mut trimmer, shutdown, &bar)
                 }
-                Mode::Live { ticks } => live::produce_live(&mut link, run, ticks, shutdown),
+                Mode::Live { ticks } => {
+                    live::produce_live(&mut link, run, &mut trimmer, ticks, shutdown)
+                }
+                Mode::Trim => trim_only(&mut link, run, &mut trimmer),
             }?;
             // One write per line, so lines of cities finishing together never interleave.
             (&*out).write_all(format!("{}\n", report.summary()).as_bytes())?;
             Ok(report)
         },
     )
+}
+
+/// `--count 0`: writes nothing and checks no range (the stream may hold any day); trims once.
+fn trim_only(link: &mut Link, run: &CityRun, trimmer: &mut Trimmer) -> Result<CityReport> {
+    let started = std::time::Instant::now();
+    trimmer.trim(link)?;
+    trimmer.trim_dead()?;
+    Ok(CityReport {
+        key: run.key.clone(),
+        written: 0,
+        total: 0,
+        elapsed: started.elapsed(),
+        already_complete: false,
+        interrupted: false,
+        trimmed: trimmer.trimmed(),
+        only_trimmed: true,
+    })
 }
 
 /// Opens a city's link, checks its key is a stream or missing, and deletes it on `--replace`.

@@ -11,6 +11,8 @@
 //! - [`entries`]: XREAD / XREADGROUP / XRANGE replies decoded into messages.
 //! - [`queries`]: the requests everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages.
 //! - [`pins`]: what a group still needs of its stream (its pin), which retention never trims.
+//! - [`retention`]: trimming a stream to its last DUR in one script that never cuts into what a
+//!   consumer group still needs, and a dead-letter stream by the clock.
 
 pub mod cluster;
 pub mod entries;
@@ -19,6 +21,7 @@ pub mod pins;
 pub mod queries;
 pub mod records;
 pub mod redact;
+pub mod retention;
 pub mod target;
 
 pub use link::{Health, Link};

@@ -321,13 +321,25 @@ fn refusal(err: &RedisError) -> Option<String> {
     let code = err.code().unwrap_or_default();
     let auth = err.kind() == redis::ErrorKind::AuthenticationFailed;
     let mut reason =
-        (auth || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")).then(|| describe(err))?;
+        (auth || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM") || script_refused(err))
+            .then(|| describe(err))?;
     if code == "NOAUTH" {
         reason.push_str(
             " (the server wants a password: redis://:PASSWORD@host, best given in REDIS_URL)",
         );
     }
     Some(reason)
+}
+
+/// Whether a script was refused a command by the ACL: the server answers ERR, not NOPERM, in
+/// its own words (Redis 7: "The user executing the script can't run this command", Valkey 8:
+/// "ACL failure in script").
+fn script_refused(err: &RedisError) -> bool {
+    err.code() == Some("ERR")
+        && err.detail().is_some_and(|detail| {
+            detail.contains("user executing the script can't run")
+                || detail.contains("ACL failure in script")
+        })
 }
 
 /// What to say when the answer was not the Redis protocol at all (an HTTP server, say).
@@ -385,6 +397,31 @@ mod tests {
             .error("XACK chennai mygroup", &wrong_type.into())
             .to_string();
         assert!(!said.contains("not a Redis server"), "{said}");
+    }
+
+    /// A command a script was refused by the ACL is a refusal (exit 4), as NOPERM is; any other
+    /// script error is not.
+    #[test]
+    fn a_script_refused_by_the_acl_is_a_refusal() {
+        let target = Target::parse("redis://127.0.0.1:7000").unwrap();
+        let reply = |line: &str| {
+            redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+                .unwrap()
+                .extract_error()
+                .unwrap_err()
+        };
+        for refused in [
+            "ERR The user executing the script can't run this command or subcommand script: 85, on @user_script:32.",
+            "ERR ACL failure in script: User sensor has no permissions to run the 'xtrim' command script: 85, on @user_script:32.",
+        ] {
+            let err = target.error("EVAL on chennai", &reply(refused));
+            assert_eq!(err.exit_code(), crate::exit::REFUSED, "{err}");
+        }
+        let failed = target.error(
+            "EVAL on chennai",
+            &reply("ERR user_script:1: Script attempted to access nonexistent global variable 'x'"),
+        );
+        assert_eq!(failed.exit_code(), crate::exit::FAILURE, "{failed}");
     }
 
     /// A bad URL is a usage error that does not print the password.

@@ -1,0 +1,205 @@
+//! Retention on the server: trimming a stream to the entries of its last DUR (by its own newest
+//! entry ID, not the clock) without ever cutting into what a consumer group still needs, in one
+//! script; and trimming a dead-letter stream by the clock.
+//!
+//! ```text
+//! EVAL "<TRIM_RETAINED>" 1 chennai 3600000 0      -> [deleted, wanted cut, applied cut, holder]
+//!   XREVRANGE chennai + - COUNT 1                 the newest entry: wanted cut = its ms - DUR + 1
+//!   XINFO GROUPS chennai                          per group, its pin:
+//!   XPENDING chennai slow - + 1                     its smallest pending ID, if it has any,
+//!   XRANGE chennai (<last-delivered-id> + COUNT 1   else the first entry it was not given yet
+//!   XTRIM chennai MINID <the lowest of them all>
+//! XTRIM chennai:dead MINID <now ms - DUR>          dead letters: their IDs are server times
+//! ```
+//!
+//! The computation and the trim run as one script so no group can read, claim or fall behind
+//! between them; it touches one key (`KEYS[1]`), so it runs on a cluster node as it does on one
+//! server. Counting what a group pins is left to the client ([`count_entries`]): it can be
+//! millions of entries, and a script would block the server while it counts.
+
+use redis::Value;
+
+use super::link::Link;
+use super::queries::{self, Direction};
+use super::records;
+use super::target::has_code;
+use crate::error::Result;
+use crate::stream_id::StreamId;
+
+/// The trim as one script. ARGV[1]: DUR in milliseconds; ARGV[2]: `1` to ignore the groups.
+/// Returns `{deleted, wanted cut, applied cut, holding group}`, empty strings for none (a nil
+/// would end a Lua array). XINFO GROUPS answers a script with flat name/value lists (RESP2);
+/// `lag` may be nil, and is not read.
+const TRIM_RETAINED: &str = r"
+    local function parse(id)
+        local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+        return tonumber(ms), tonumber(seq)
+    end
+    local function below(a, b)
+        local am, aseq = parse(a)
+        local bm, bseq = parse(b)
+        return am < bm or (am == bm and aseq < bseq)
+    end
+    local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+    if #newest == 0 then return {0, '', '', ''} end
+    local wanted_ms = parse(newest[1][1]) - tonumber(ARGV[1]) + 1
+    if wanted_ms <= 0 then return {0, '', '', ''} end
+    local wanted = string.format('%.0f-0', wanted_ms)
+    local cut, holder = wanted, ''
+    if ARGV[2] ~= '1' then
+        for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+            local group = {}
+            for i = 1, #flat, 2 do group[flat[i]] = flat[i + 1] end
+            local pin
+            if group['pending'] > 0 then
+                pin = redis.call('XPENDING', KEYS[1], group['name'], '-', '+', 1)[1][1]
+            else
+                local after = '(' .. group['last-delivered-id']
+                local first = redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', 1)
+                if #first > 0 then pin = first[1][1] end
+            end
+            if pin and below(pin, cut) then cut, holder = pin, group['name'] end
+        end
+    end
+    return {redis.call('XTRIM', KEYS[1], 'MINID', cut), wanted, cut, holder}";
+
+/// What one retention trim did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trim {
+    /// Entries deleted.
+    pub deleted: u64,
+    /// Where DUR alone would cut (`None`: the stream is empty, or nothing in it is old enough).
+    pub wanted: Option<StreamId>,
+    /// Where it did cut: the wanted cut, or the lowest pin of a group below it.
+    pub applied: Option<StreamId>,
+    /// The group whose pin held the cut back, if one did.
+    pub held_by: Option<String>,
+}
+
+/// The script's reply as a [`Trim`]; `None` when it is not the four values the script returns.
+pub fn parse_trim(reply: Value) -> Option<Trim> {
+    let Value::Array(items) = reply else {
+        return None;
+    };
+    let [deleted, wanted, applied, held_by] = <[Value; 4]>::try_from(items).ok()?;
+    let id = |value: &Value| match records::text(value)?.as_str() {
+        "" => Some(None),
+        text => text.parse().ok().map(Some),
+    };
+    Some(Trim {
+        deleted: u64::try_from(records::int(&deleted)?).ok()?,
+        wanted: id(&wanted)?,
+        applied: id(&applied)?,
+        held_by: Some(records::text(&held_by)?).filter(|name| !name.is_empty()),
+    })
+}
+
+/// The retention trim of `key` as a command, for a pipeline (it is the same every time, so it
+/// is packed once per run). EVAL, not EVALSHA: redis-rs would fall back to SCRIPT LOAD, one
+/// more command an ACL user would need; the script is under a kilobyte.
+pub fn trim_command(key: &str, keep_ms: u64, ignore_groups: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(TRIM_RETAINED)
+        .arg(1)
+        .arg(key)
+        .arg(keep_ms)
+        .arg(if ignore_groups { "1" } else { "0" });
+    cmd
+}
+
+/// What a failed retention trim of `key` is called in errors: the command and the key.
+pub fn trim_what(key: &str) -> String {
+    format!("EVAL (the --retain trim) on {key}")
+}
+
+/// Runs the retention trim of `key` once (safe to repeat after a break: it trims to the same
+/// place or further).
+pub fn trim(link: &mut Link, key: &str, keep_ms: u64, ignore_groups: bool) -> Result<Trim> {
+    let what = trim_what(key);
+    let command = trim_command(key, keep_ms, ignore_groups);
+    let reply: Value = link.call(&what, |con| command.query(con))?;
+    parse_trim(reply).ok_or_else(|| {
+        queries::bad_reply(link, &what, "not [deleted, wanted cut, applied cut, group]")
+    })
+}
+
+/// How many entries of `key` lie in `[from, until)`: what a group pins that retention would
+/// otherwise have trimmed. Read page by page, so memory stays flat and the server is never
+/// blocked for long.
+pub fn count_entries(link: &mut Link, key: &str, from: StreamId, until: StreamId) -> Result<u64> {
+    let Some(last) = until.predecessor().filter(|last| *last >= from) else {
+        return Ok(0);
+    };
+    let mut count = 0;
+    queries::range_pages(
+        link,
+        key,
+        (&from.to_string(), &last.to_string()),
+        Direction::Forward,
+        10_000,
+        None,
+        |page| {
+            count += page.len() as u64;
+            Ok(true)
+        },
+    )?;
+    Ok(count)
+}
+
+/// Trims the dead-letter stream `key` to the entries at or after `min_id` (XTRIM MINID: dead
+/// letters get server-assigned IDs, so this is by the clock); returns how many were deleted. A
+/// missing key trims nothing; a key of another type is [`crate::Error::WrongType`] and is not
+/// changed.
+pub fn trim_dead(link: &mut Link, key: &str, min_id: StreamId) -> Result<u64> {
+    let what = format!("XTRIM {key}");
+    let trimmed = link.call(&what, |con| {
+        match redis::cmd("XTRIM")
+            .arg(key)
+            .arg("MINID")
+            .arg(min_id.to_string())
+            .query::<u64>(con)
+        {
+            // Answered below by TYPE, which names the type the key holds.
+            Err(err) if has_code(&err, "WRONGTYPE") => Ok(None),
+            other => other.map(Some),
+        }
+    })?;
+    match trimmed {
+        Some(deleted) => Ok(deleted),
+        // TYPE names what the key holds; should it be a stream again by now (replaced in
+        // between), there was nothing of it to trim yet.
+        None => queries::ensure_stream(link, key).map(|()| 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The script's four values become a trim; empty strings are "none".
+    #[test]
+    fn parses_the_scripts_reply() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let held = Value::Array(vec![
+            Value::Int(18_000),
+            bulk("1534374000001-0"),
+            bulk("1534309200000-0"),
+            bulk("slow"),
+        ]);
+        assert_eq!(
+            parse_trim(held),
+            Some(Trim {
+                deleted: 18_000,
+                wanted: Some(StreamId::new(1_534_374_000_001, 0)),
+                applied: Some(StreamId::new(1_534_309_200_000, 0)),
+                held_by: Some(String::from("slow")),
+            })
+        );
+        let empty = Value::Array(vec![Value::Int(0), bulk(""), bulk(""), bulk("")]);
+        assert_eq!(parse_trim(empty), Some(Trim::default()));
+        assert_eq!(parse_trim(Value::Array(vec![Value::Int(0)])), None);
+        assert_eq!(parse_trim(Value::Nil), None);
+        let bad_id = Value::Array(vec![Value::Int(0), bulk("soon"), bulk(""), bulk("")]);
+        assert_eq!(parse_trim(bad_id), None);
+    }
+}
