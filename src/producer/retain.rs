@@ -16,7 +16,7 @@ use redis::Value;
 
 use crate::error::Result;
 use crate::server::retention::{self, Trim};
-use crate::server::{Link, Target, queries};
+use crate::server::{Link, Target, pins, queries};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -183,7 +183,10 @@ impl Trimmer {
             else {
                 continue;
             };
-            let pinned = retention::count_entries(link, &self.key, pin, wanted)?;
+            let pinned = match wanted.predecessor().filter(|last| *last >= pin) {
+                Some(last) => pins::count_entries(link, &self.key, pin, &last.to_string())?,
+                None => 0,
+            };
             eprintln!("{}", held_back(&self.key, &group, pin, pinned, keep));
             self.named.insert(group);
         }

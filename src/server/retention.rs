@@ -14,13 +14,13 @@
 //!
 //! The computation and the trim run as one script so no group can read, claim or fall behind
 //! between them; it touches one key (`KEYS[1]`), so it runs on a cluster node as it does on one
-//! server. Counting what a group pins is left to the client ([`count_entries`]): it can be
+//! server. Counting what a group pins is left to the client ([`super::pins::count_entries`]): it can be
 //! millions of entries, and a script would block the server while it counts.
 
 use redis::Value;
 
 use super::link::Link;
-use super::queries::{self, Direction};
+use super::queries;
 use super::records;
 use super::target::has_code;
 use crate::error::Result;
@@ -121,29 +121,6 @@ pub fn trim(link: &mut Link, key: &str, keep_ms: u64, ignore_groups: bool) -> Re
     parse_trim(reply).ok_or_else(|| {
         queries::bad_reply(link, &what, "not [deleted, wanted cut, applied cut, group]")
     })
-}
-
-/// How many entries of `key` lie in `[from, until)`: what a group pins that retention would
-/// otherwise have trimmed. Read page by page, so memory stays flat and the server is never
-/// blocked for long.
-pub fn count_entries(link: &mut Link, key: &str, from: StreamId, until: StreamId) -> Result<u64> {
-    let Some(last) = until.predecessor().filter(|last| *last >= from) else {
-        return Ok(0);
-    };
-    let mut count = 0;
-    queries::range_pages(
-        link,
-        key,
-        (&from.to_string(), &last.to_string()),
-        Direction::Forward,
-        10_000,
-        None,
-        |page| {
-            count += page.len() as u64;
-            Ok(true)
-        },
-    )?;
-    Ok(count)
 }
 
 /// Trims the dead-letter stream `key` to the entries at or after `min_id` (XTRIM MINID: dead
