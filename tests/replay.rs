@@ -43,6 +43,17 @@ fn next_read(con: &mut redis::Connection, group: &str) -> String {
     reply.keys[0].ids[0].id.clone()
 }
 
+/// Runs `consumer x --group replay --reset-to AT --json` and returns its JSON line.
+fn reset_json(server: &Server, at: &str) -> serde_json::Value {
+    let out = run(
+        "consumer",
+        server,
+        &["x", "--group", "replay", "--reset-to", at, "--json"],
+    );
+    assert_ok(&out);
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
 /// A consumed day, reset to noon: it says from where to where and how many entries come again,
 /// the next read returns exactly the noon entry, and the lag counts the afternoon.
 #[test]
@@ -106,20 +117,7 @@ fn reset_by_id_milliseconds_and_creates_a_group() {
         &["--date", DATE, "--count", "100"],
     ));
     let mut con = server.con();
-    let created = run(
-        "consumer",
-        &server,
-        &[
-            "x",
-            "--group",
-            "replay",
-            "--reset-to",
-            "1534291250000",
-            "--json",
-        ],
-    );
-    assert_ok(&created);
-    let json: serde_json::Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let json = reset_json(&server, "1534291250000");
     assert_eq!(json["from"], serde_json::Value::Null);
     assert_eq!(json["to"], "1534291249000-0");
     assert_eq!(json["entries_read"], 50);
@@ -128,39 +126,13 @@ fn reset_by_id_milliseconds_and_creates_a_group() {
         ("1534291249000-0".into(), Some(50))
     );
 
-    let back = run(
-        "consumer",
-        &server,
-        &[
-            "x",
-            "--group",
-            "replay",
-            "--reset-to",
-            "1534291210000-0",
-            "--json",
-        ],
-    );
-    assert_ok(&back);
-    let json: serde_json::Value = serde_json::from_str(stdout(&back).trim()).unwrap();
+    let json = reset_json(&server, "1534291210000-0");
     assert_eq!(
         (json["redelivered"].clone(), json["skipped"].clone()),
         (40.into(), 0.into())
     );
 
-    let forward = run(
-        "consumer",
-        &server,
-        &[
-            "x",
-            "--group",
-            "replay",
-            "--reset-to",
-            "2018-08-15T00:01:30",
-            "--json",
-        ],
-    );
-    assert_ok(&forward);
-    let json: serde_json::Value = serde_json::from_str(stdout(&forward).trim()).unwrap();
+    let json = reset_json(&server, "2018-08-15T00:01:30");
     assert_eq!(
         (json["redelivered"].clone(), json["skipped"].clone()),
         (0.into(), 80.into())

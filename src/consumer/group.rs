@@ -15,10 +15,10 @@ use redis::Value;
 
 use crate::error::Result;
 use crate::message::Message;
-use crate::server::Link;
-use crate::server::queries::{self, Direction, PendingRange};
+use crate::server::queries::{self, PendingRange};
 use crate::server::records::{self, AutoClaim};
 use crate::server::target::has_code;
+use crate::server::{Link, pins};
 use crate::stream_id::StreamId;
 
 /// Joins `group` on `key`, creating it at `start` (and the stream, if needed) when it does not
@@ -61,25 +61,10 @@ pub fn recreate(link: &mut Link, key: &str, group: &str, at: &str) -> Result<u64
     match at {
         "$" => Ok(0),
         "0" | "0-0" => Ok(queries::stream_info(link, key)?.map_or(0, |info| info.length)),
-        id => {
-            let after = id
-                .parse::<StreamId>()
-                .map_or_else(|_| id.to_string(), |id| id.successor().to_string());
-            let mut count = 0;
-            queries::range_pages(
-                link,
-                key,
-                (&after, "+"),
-                Direction::Forward,
-                10_000,
-                None,
-                |page| {
-                    count += page.len() as u64;
-                    Ok(true)
-                },
-            )?;
-            Ok(count)
-        }
+        id => match id.parse::<StreamId>() {
+            Ok(id) => pins::count_entries(link, key, id.successor(), "+"),
+            Err(_) => Ok(0),
+        },
     }
 }
 
