@@ -4,6 +4,7 @@
 //! ever talks to the server on 6379. A missing redis-server fails the test loudly.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -326,6 +327,8 @@ pub struct Running {
     pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Stderr, as text.
     pub errors: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The threads collecting stdout and stderr (done once the pipes close).
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Starts `name` against `server` with `args`, collecting its output in the background.
@@ -348,24 +351,25 @@ pub fn spawn_command(mut cmd: Command) -> Running {
         child.stdout.take().expect("stdout"),
         child.stderr.take().expect("stderr"),
     );
-    let running = Running {
+    let mut running = Running {
         child,
         lines: Default::default(),
         errors: Default::default(),
+        readers: Vec::new(),
     };
     let (lines, errors) = (running.lines.clone(), running.errors.clone());
-    std::thread::spawn(move || {
+    running.readers.push(std::thread::spawn(move || {
         BufReader::new(out)
             .lines()
             .map_while(Result::ok)
             .for_each(|line| lines.lock().unwrap().push(line))
-    });
-    std::thread::spawn(move || {
+    }));
+    running.readers.push(std::thread::spawn(move || {
         BufReader::new(err)
             .lines()
             .map_while(Result::ok)
             .for_each(|line| errors.lock().unwrap().push_str(&(line + "\n")))
-    });
+    }));
     running
 }
 
@@ -380,9 +384,15 @@ impl Running {
         self.errors.lock().unwrap().clone()
     }
 
-    /// Waits for the exit and returns its code.
+    /// Waits for the exit and returns its code, once everything it wrote has been collected
+    /// (its pipes closed; a child of its own still holding them is waited for a while only).
     pub fn wait(&mut self) -> Option<i32> {
-        self.child.wait().expect("wait for the binary").code()
+        let code = self.child.wait().expect("wait for the binary").code();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.readers.iter().all(|r| r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        code
     }
 }
 
@@ -712,4 +722,47 @@ pub fn wait_with_peak_rss(child: Child) -> (i32, usize) {
     };
     // Linux reports ru_maxrss in KiB.
     (code, usage.ru_maxrss as usize * 1024)
+}
+
+/// GET `path` from `addr`: the status code and the body.
+pub fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// `/metrics`, parsed by prometheus-parse.
+pub fn scrape(addr: &str) -> prometheus_parse::Scrape {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+/// The value of the sample `name` whose labels include `labels`; `None` when there is none.
+pub fn value(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
 }
