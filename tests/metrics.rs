@@ -3,11 +3,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{DATE, Running, Server, assert_ok, pending, run, signal, spawn, stderr, wait_until};
+use support::{
+    DATE, Running, Server, assert_ok, get, pending, run, scrape, signal, spawn, stderr, value,
+    wait_until,
+};
 
 /// The address a binary announced on stderr (`metrics on http://ADDR/metrics`).
 fn metrics_addr(running: &Running) -> String {
@@ -21,45 +23,6 @@ fn metrics_addr(running: &Running) -> String {
         addr.is_some()
     });
     addr.unwrap()
-}
-
-/// GET `path` from `addr`: the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the metrics endpoint");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
-}
-
-/// `/metrics`, parsed by prometheus-parse.
-fn scrape(addr: &str) -> prometheus_parse::Scrape {
-    let (status, body) = get(addr, "/metrics");
-    assert_eq!(status, 200, "{body}");
-    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
-}
-
-/// The value of the sample `name` whose labels include `labels`; `None` when there is none.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .and_then(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => Some(v),
-            _ => None,
-        })
 }
 
 /// A message counter of alice on chennai.

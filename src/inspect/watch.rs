@@ -152,6 +152,8 @@ pub struct Watcher {
     previous: Option<(Instant, Option<u64>)>,
     /// Entries seen pending since the last frame, per consumer.
     seen: BTreeMap<String, BTreeSet<StreamId>>,
+    /// What was seen in the interval before (counted then, not again).
+    seen_before: BTreeMap<String, BTreeSet<StreamId>>,
     /// Whether the group existed at the last frame (no sampling before it does).
     group_exists: bool,
 }
@@ -164,6 +166,7 @@ impl Watcher {
             group: group.to_string(),
             previous: None,
             seen: BTreeMap::new(),
+            seen_before: BTreeMap::new(),
             group_exists: false,
         }
     }
@@ -179,10 +182,18 @@ impl Watcher {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / seconds),
                 _ => None,
             };
+            // An entry held across frames (a slow message, or one a dead consumer keeps) counts
+            // once, in the frame it first showed up in: a stuck consumer has no rate.
             let counts: BTreeMap<String, u64> = self
                 .seen
                 .iter()
-                .map(|(k, v)| (k.clone(), v.len() as u64))
+                .map(|(name, ids)| {
+                    let before = self.seen_before.get(name);
+                    let new = ids
+                        .iter()
+                        .filter(|id| before.is_none_or(|b| !b.contains(id)));
+                    (name.clone(), new.count() as u64)
+                })
                 .collect();
             frame.rates = consumer_rates(&counts, frame.rate, seconds);
             for member in frame.info.iter().flat_map(|g| &g.members) {
@@ -190,7 +201,7 @@ impl Watcher {
             }
         }
         self.previous = Some((taken, frame.info.as_ref().and_then(|g| g.entries_read)));
-        self.seen.clear();
+        self.seen_before = std::mem::take(&mut self.seen);
         self.group_exists = frame.info.is_some();
         Ok(frame)
     }
