@@ -2,6 +2,7 @@
 //! [`crate::inspect`] sees clap types.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -9,9 +10,10 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use super::Request;
 use super::bound::{Bound, parse_bound};
 use super::tail::{Start, parse_start};
-use super::{chart, groups, memory, pending, range, tail, watch};
+use super::{chart, groups, memory, pending, range, serve, tail, watch};
 use crate::cli::{ConnectionArgs, parse_duration};
 use crate::exit;
+use crate::metrics::parse_listen;
 
 /// Chart width when stdout is not a terminal.
 pub const DEFAULT_WIDTH: usize = 80;
@@ -131,6 +133,29 @@ pub enum Command {
         /// The downsampled points as one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// A live page for a browser (a projector in a demo): per stream its length, newest reading,
+    /// temperature chart, group lag and pending, and per consumer its rate, pending count and
+    /// idle time; plus /events (the frames as Server-Sent Events) and /metrics (Prometheus).
+    /// Read-only; until Ctrl-C.
+    Serve {
+        /// Stream names (after --prefix), e.g. chennai coimbatore.
+        #[arg(required = true, num_args = 1..)]
+        streams: Vec<String>,
+        /// Where to listen: HOST:PORT, or a bare port on 127.0.0.1 (anything reachable from
+        /// elsewhere, e.g. 0.0.0.0:8080, must be asked for).
+        #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_listen, value_name = "ADDR")]
+        listen: SocketAddr,
+        /// Consumer group shown.
+        #[arg(long, default_value = "mygroup")]
+        group: String,
+        /// A consumer idle longer than this with entries pending is marked: they can be claimed
+        /// (set it to the consumers' --claim-idle).
+        #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+        claim_idle: Duration,
+        /// Time between samples (and frames sent to the browsers).
+        #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+        interval: Duration,
     },
     /// Memory a stream takes (MEMORY USAGE) and the server's used_memory, next to the original
     /// demo's 2.3 MB for 86,400 entries.
@@ -255,6 +280,19 @@ impl InspectArgs {
                     json: *json,
                 })
             }
+            Command::Serve {
+                streams,
+                listen,
+                group,
+                claim_idle,
+                interval,
+            } => Request::Serve(serve::Serve {
+                keys: streams.iter().map(|s| key(s)).collect(),
+                group: group.clone(),
+                listen: *listen,
+                claim_idle: *claim_idle,
+                interval: (*interval).max(Duration::from_millis(100)),
+            }),
             Command::Memory { streams, json } => Request::Memory(memory::Memory {
                 keys: streams.iter().map(|s| key(s)).collect(),
                 json: *json,

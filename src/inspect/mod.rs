@@ -10,6 +10,7 @@
 //! - [`groups`]: `groups STREAM` (XINFO GROUPS / CONSUMERS): groups, lag, consumers.
 //! - [`watch`]: `watch STREAM`: a live view redrawn every second while consumers run.
 //! - [`chart`]: `chart STREAM`: a field over time, downsampled to the terminal width.
+//! - [`serve`]: `serve STREAM...`: the live view as a web page, Server-Sent Events and metrics.
 //! - [`memory`]: `memory STREAM...` (MEMORY USAGE, INFO memory): what a day costs in Redis.
 //! - [`bound`]: `--from`/`--to`: full IDs, millisecond timestamps or ISO 8601 UTC times.
 //! - [`table`]: aligned columns.
@@ -22,6 +23,7 @@ pub mod groups;
 pub mod memory;
 pub mod pending;
 pub mod range;
+pub mod serve;
 pub mod table;
 pub mod tail;
 pub mod watch;
@@ -56,6 +58,8 @@ pub enum Request {
     Chart(chart::Chart),
     /// `memory STREAM...`.
     Memory(memory::Memory),
+    /// `serve STREAM...`.
+    Serve(serve::Serve),
 }
 
 /// Runs `request` against `target`, writing to `out`; `shutdown` ends `tail` and `watch`.
@@ -82,6 +86,7 @@ pub fn run<W: Write + Send>(
         }
         Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
         Request::Memory(memory) => memory.run(target, out),
+        Request::Serve(serve) => serve.run(target, shutdown, out),
     }
 }
 
