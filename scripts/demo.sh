@@ -11,6 +11,8 @@
 #   scripts/demo.sh                  # pauses between steps (Enter on a terminal)
 #   scripts/demo.sh --fast           # unattended, in well under a minute
 #   scripts/demo.sh --tmux [--fast]  # producer, alice, bob and `inspect watch` in tmux panes
+#   scripts/demo.sh --web [...]      # also the live page (`inspect serve`) for a browser:
+#                                    # http://127.0.0.1:8080/ (MONSOON_WEB_PORT, or a free port)
 #   REDIS_URL=redis://host:6379 scripts/demo.sh
 #
 # Without REDIS_URL it starts a private redis-server on a free port in a temp dir, stopped on
@@ -20,14 +22,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-FAST=0 TMUX_MODE=0 IN_TMUX=0 ENV_FILE=""
+FAST=0 TMUX_MODE=0 IN_TMUX=0 WEB=0 ENV_FILE=""
 while [ $# -gt 0 ]; do
   case $1 in
     --fast) FAST=1 ;;
     --tmux) TMUX_MODE=1 ;;
+    --web) WEB=1 ;;
     --in-tmux) IN_TMUX=1 ;;         # internal: the narrator pane of --tmux
     --env-file) ENV_FILE=$2; shift ;; # internal: REDIS_URL handed to that pane
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -46,6 +49,7 @@ if [ "$TMUX_MODE" = 1 ] && [ "$IN_TMUX" = 0 ]; then
   (umask 077; printf 'export REDIS_URL=%q\n' "${REDIS_URL:-}" >"$handoff/env")
   inner="bash $(printf '%q' "$ROOT/scripts/demo.sh") --in-tmux --env-file $(printf '%q' "$handoff/env")"
   [ "$FAST" = 1 ] && inner="$inner --fast"
+  [ "$WEB" = 1 ] && inner="$inner --web"
   inner="$inner 2>&1 | tee $(printf '%q' "$handoff/narration.log"); echo \${PIPESTATUS[0]} > $(printf '%q' "$handoff/status")"
   tmux new-session -d -s "$session" -x 200 -y 50 -n demo "bash -c $(printf '%q' "$inner"); tmux kill-session -t $session"
   if [ -t 1 ] && [ -z "${TMUX:-}" ]; then
@@ -228,6 +232,26 @@ if [ "$IN_TMUX" = 1 ]; then
 fi
 
 if [ "$FAST" = 1 ]; then DELAY=50ms FEW=20; else DELAY=100ms FEW=40; fi
+
+# --web: the live page, started before step 1 so the audience sees the day's chart fill in. It
+# runs as a plain background job (also with --tmux: the URL is said in the narration pane).
+serving() { grep -q '^inspect serve: open ' "$WORK/web.log" 2>/dev/null || gone web; }
+if [ "$WEB" = 1 ]; then
+  for listen in "127.0.0.1:${MONSOON_WEB_PORT:-8080}" 127.0.0.1:0; do
+    show "inspect serve chennai coimbatore --claim-idle 2s --listen $listen &"
+    inspect serve chennai coimbatore --claim-idle 2s --listen "$listen" >"$WORK/web.log" 2>&1 &
+    echo $! >"$WORK/web.pid"
+    wait_for "inspect serve to listen" 30 serving
+    alive web && break
+    note "$(cat "$WORK/web.log")"
+  done
+  alive web || fail "inspect serve did not start: $(cat "$WORK/web.log")"
+  URL=$(sed -n 's/^inspect serve: open \(http[^ ]*\).*/\1/p' "$WORK/web.log" | head -n 1)
+  say "The live page for the audience: open $URL in a browser"
+  note "length, newest reading and temperature chart per city; the group's lag and pending; per"
+  note "consumer its rate, pending count and idle time (red once its messages can be claimed)"
+  pause
+fi
 
 # ---------------------------------------------------------------------------------------------
 say "1. Produce a day of readings for chennai: 86,400 entries, one per second, IDs <ms>-0"

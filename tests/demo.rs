@@ -176,8 +176,61 @@ fn demo_help_and_bad_option() {
     let help = demo(&["--help"], None);
     assert!(help.status.success());
     let text = stdout(&help);
-    assert!(text.contains("--fast") && text.contains("--tmux"), "{text}");
+    assert!(
+        text.contains("--fast") && text.contains("--tmux") && text.contains("--web"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with("never prints the URL's password."),
+        "the help ends with its last sentence:\n{text}"
+    );
     let bad = demo(&["--slow"], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(support::stderr(&bad).contains("unknown option --slow"));
+}
+
+/// `--web`: the live page is served while the walkthrough runs, at the URL the narration gives;
+/// its events show chennai filling in. The run itself is the whole demo.
+#[test]
+fn heavy_demo_web_serves_the_live_page() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("bash")
+        .arg(script())
+        .args(["--fast", "--web"])
+        .env_remove("REDIS_URL")
+        .env_remove("MONSOON_PREFIX")
+        .env_remove("TMUX")
+        .env("MONSOON_WEB_PORT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run scripts/demo.sh --web");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut narration = String::new();
+    let url = loop {
+        let line = lines.next().expect("the narration ended before giving the URL").unwrap();
+        narration.push_str(&line);
+        narration.push('\n');
+        if let Some(rest) = line.split("open ").nth(1).filter(|_| line.contains("live page")) {
+            break rest.split(' ').next().unwrap().to_string();
+        }
+    };
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (status, page) = support::get(&addr, "/");
+    assert_eq!(status, 200, "{narration}");
+    assert!(page.contains("EventSource"), "{page}");
+    support::wait_until("the page's events show chennai's day", || {
+        let (_, metrics) = support::get(&addr, "/metrics");
+        metrics.contains("monsoon_stream_length{stream=\"chennai\"} 86")
+    });
+    for line in lines {
+        narration.push_str(&line.unwrap());
+        narration.push('\n');
+    }
+    assert!(child.wait().unwrap().success(), "{narration}");
+    check_walkthrough(&narration, "chennai");
 }

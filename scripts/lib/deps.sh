@@ -55,3 +55,17 @@ valkey_server_bin() {
   fi
   [ -x "$bin" ] && echo "$PWD/$bin"
 }
+
+# Headless Chromium and its WebDriver (Debian's chromium and chromium-driver), for the browser
+# test of `inspect serve`. Installed with apt-get when running as root; otherwise returns 1 after
+# saying what to install (the caller then skips that test, loudly).
+need_browser() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "chromium/chromedriver are missing: installing them with apt-get (for the browser test)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  echo "chromium and chromedriver are needed for the browser test (Debian/Ubuntu: sudo apt-get install chromium chromium-driver)" >&2
+  return 1
+}
