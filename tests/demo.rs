@@ -181,7 +181,8 @@ fn demo_help_and_bad_option() {
         "{text}"
     );
     assert!(
-        text.trim_end().ends_with("never prints the URL's password."),
+        text.trim_end()
+            .ends_with("never prints the URL's password."),
         "the help ends with its last sentence:\n{text}"
     );
     let bad = demo(&["--slow"], None);
@@ -209,10 +210,17 @@ fn heavy_demo_web_serves_the_live_page() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut narration = String::new();
     let url = loop {
-        let line = lines.next().expect("the narration ended before giving the URL").unwrap();
+        let line = lines
+            .next()
+            .expect("the narration ended before giving the URL")
+            .unwrap();
         narration.push_str(&line);
         narration.push('\n');
-        if let Some(rest) = line.split("open ").nth(1).filter(|_| line.contains("live page")) {
+        if let Some(rest) = line
+            .split("open ")
+            .nth(1)
+            .filter(|_| line.contains("live page"))
+        {
             break rest.split(' ').next().unwrap().to_string();
         }
     };
