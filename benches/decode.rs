@@ -1,7 +1,8 @@
 //! Reply decoding and rendering: one consumer batch (500 entries) of an XREADGROUP reply.
 //!
-//! `redis::parse_redis_value` (the client library's RESP parser, which the consumer's read runs
-//! before our decoding) is measured beside ours, for scale.
+//! The consumer's hot path reads the reply's bytes straight into messages (`resp::read_reply`);
+//! `redis::parse_redis_value` and `decode_read` (the ordinary path, over TLS: the client
+//! library's RESP parser, then our decoding of its values) are measured beside it.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use monsoon::message::{self, Message};
 use monsoon::reading::Weather;
 use monsoon::schedule::Schedule;
-use monsoon::server::entries;
+use monsoon::server::{entries, resp};
 use redis::Value;
 
 const BATCH: usize = 500;
@@ -53,6 +54,17 @@ fn decode(c: &mut Criterion) {
     group.bench_function("redis::parse_redis_value, 500 entries", |b| {
         b.iter(|| black_box(redis::parse_redis_value(black_box(&raw)).is_ok()))
     });
+    group.bench_function(
+        "resp::read_reply (the hot path: bytes to messages), 500 entries",
+        |b| {
+            b.iter(|| {
+                black_box(match resp::read_reply(black_box(&raw), &streams) {
+                    Ok(resp::Parsed::Done(resp::ReadReply::Messages(m), _)) => m.len(),
+                    _ => 0,
+                })
+            })
+        },
+    );
     group.bench_function("decode_read, 500 entries", |b| {
         b.iter_batched(
             || reply.clone(),

@@ -323,3 +323,55 @@ fn bad_input() {
         stderr(&out)
     );
 }
+
+/// The hot path's own connection logs in as the URL says: a password-protected server and
+/// database 3 in the URL; every entry is printed once and acknowledged in database 3, and
+/// database 0 is left untouched.
+#[test]
+fn the_fast_path_logs_in_and_selects_the_database() {
+    let server = Server::start_with(&["--requirepass", "s3cret-pw"]);
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{}/3", server.port);
+    let run_at = |name: &str, args: &[&str]| {
+        std::process::Command::new(support::bin(name))
+            .env_remove("REDIS_URL")
+            .env_remove("MONSOON_PREFIX")
+            .arg("--redis-url")
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_ok(&run_at("producer", &["--date", DATE, "--count", "2000"]));
+    let alice = run_at("consumer", &["alice", "--idle-exit", "300ms"]);
+    assert_ok(&alice);
+    let lines: Vec<String> = stdout(&alice).lines().map(str::to_string).collect();
+    assert_eq!(
+        ids(&lines).into_iter().collect::<BTreeSet<_>>(),
+        expected_ids(2000)
+    );
+    assert_eq!(lines.len(), 2000, "each entry printed once");
+    assert!(!stderr(&alice).contains("s3cret-pw"));
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut db3 = client.get_connection().unwrap();
+    assert_eq!(pending(&mut db3, "chennai", "mygroup"), 0);
+    let client0 =
+        redis::Client::open(format!("redis://:s3cret-pw@127.0.0.1:{}/0", server.port)).unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("chennai")
+        .query(&mut client0.get_connection().unwrap())
+        .unwrap();
+    assert!(!exists, "database 0 untouched");
+    // The hot path answered everything itself: had it not logged in or selected database 3,
+    // its XREADGROUP and XACK calls would have been rejected (NOAUTH) or failed (NOGROUP).
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut db3)
+        .unwrap();
+    for command in ["xreadgroup", "xack"] {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
+            .unwrap_or_else(|| panic!("no {command} in {stats}"));
+        assert!(line.contains("rejected_calls=0,failed_calls=0"), "{line}");
+    }
+}

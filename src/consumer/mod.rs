@@ -161,6 +161,9 @@ pub struct Consumer<'a, W: Write> {
     dead_links: HashMap<String, Link>,
     /// When the `--exec` round in hand was taken up.
     handling_since: Instant,
+    /// Printed and not acknowledged yet: their XACK goes out with the next read, in one write
+    /// (`--delay 0` without a handler; see `read.rs`).
+    deferred: Vec<Done>,
 }
 
 /// Runs a consumer until Ctrl-C, `--idle-exit`, or an error; see the module docs.
@@ -176,7 +179,7 @@ pub fn run<W: Write + Send>(
     let started = Instant::now();
     if !target.is_cluster() || settings.streams.len() < 2 {
         let mut consumer = Consumer::start(target, settings, shutdown, out)?;
-        let outcome = stopped_is_done(consumer.serve()).and_then(|()| consumer.close_pipe());
+        let outcome = consumer.serve_then_settle();
         consumer.summary.elapsed = started.elapsed();
         return outcome.map(|()| consumer.summary);
     }
@@ -197,9 +200,7 @@ pub fn run<W: Write + Send>(
         Some(shutdown),
         |one, out| {
             let mut consumer = Consumer::start(target, one, shutdown, out)?;
-            stopped_is_done(consumer.serve())
-                .and_then(|()| consumer.close_pipe())
-                .map(|()| consumer.summary)
+            consumer.serve_then_settle().map(|()| consumer.summary)
         },
     )?;
     let mut total = Summary::default();
@@ -258,6 +259,7 @@ impl<'a, W: Write> Consumer<'a, W> {
             target: target.clone(),
             dead_links: HashMap::new(),
             handling_since: Instant::now(),
+            deferred: Vec::new(),
         })
     }
 
@@ -266,6 +268,15 @@ impl<'a, W: Write> Consumer<'a, W> {
         if let Some(meter) = &self.settings.meter {
             meter.count(stream, outcome, n);
         }
+    }
+
+    /// Serves until stopped, then acknowledges what was printed and not acknowledged yet (also
+    /// when serving failed: what was printed is done) and closes a `--pipe` handler.
+    fn serve_then_settle(&mut self) -> Result<()> {
+        let served = stopped_is_done(self.serve());
+        let acked = self.flush_acks();
+        served.and(stopped_is_done(acked))?;
+        self.close_pipe()
     }
 
     /// The main loop: own pending first, claims, then new messages until told to stop.
@@ -286,6 +297,8 @@ impl<'a, W: Write> Consumer<'a, W> {
                 last_message = Instant::now();
             }
             if Instant::now() >= next_claim {
+                // What another consumer sees pending must be what we really hold.
+                self.flush_acks()?;
                 if self.claim_and_prune()? > 0 {
                     last_message = Instant::now();
                 }
@@ -302,6 +315,7 @@ impl<'a, W: Write> Consumer<'a, W> {
                 let idle = last_message.elapsed();
                 // Never leave while failed runs wait for their retry: they are in hand.
                 if idle >= idle_exit && self.retry_at.is_none() {
+                    self.flush_acks()?;
                     // Never leave while entries others dropped can still be taken over.
                     if self.claim_and_prune()? == 0 {
                         return Ok(());

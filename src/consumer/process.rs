@@ -95,8 +95,19 @@ impl<W: Write> Consumer<'_, W> {
             self.out.write_all(&self.buffer)?;
             self.out.flush()?;
         }
-        self.ack_done(&done)?;
+        if self.fast() {
+            // Printed: acknowledged with the next read, in the same write.
+            self.deferred.extend(done);
+        } else {
+            self.ack_done(&done)?;
+        }
         refused.map_or(Ok(()), Err)
+    }
+
+    /// Acknowledges what was printed and not acknowledged yet, on its own.
+    pub(super) fn flush_acks(&mut self) -> Result<()> {
+        let deferred = std::mem::take(&mut self.deferred);
+        self.ack_done(&deferred)
     }
 
     /// Acknowledges `done` with one XACK per run of entries of the same stream.

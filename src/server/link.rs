@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisError};
 
 use super::cluster;
+use super::raw::{Raw, RawError};
 use super::target::{CONNECT_TIMEOUT, Target, describe, has_code, is_disconnect};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
@@ -40,6 +41,10 @@ pub struct Link {
     stop: Option<Shutdown>,
     /// Where breaks and reconnects are reported (metrics, health check).
     health: Option<Arc<Health>>,
+    /// The plain connection of the consumer's hot path, opened on first use ([`Link::raw`]).
+    raw: Option<Raw>,
+    /// The target is TLS: no raw connection, the redis-rs one serves.
+    raw_unavailable: bool,
 }
 
 /// How the links of one program are doing, for its metrics and health check: breaks being
@@ -100,6 +105,8 @@ impl Link {
             redirect_pause: Duration::from_millis(50),
             stop: None,
             health: None,
+            raw: None,
+            raw_unavailable: false,
         })
     }
 
@@ -133,9 +140,63 @@ impl Link {
         &mut self.con
     }
 
+    /// The plain connection to the same node for the consumer's hot path (see
+    /// [`super::raw`]), opened on first use; `None` over TLS. Its failures go to
+    /// [`Link::raw_failed`].
+    pub fn raw(&mut self) -> Result<Option<&mut Raw>> {
+        if self.raw_unavailable {
+            return Ok(None);
+        }
+        if self.raw.is_none() {
+            loop {
+                match Raw::connect(&self.target, CONNECT_TIMEOUT) {
+                    Ok(Some(raw)) => {
+                        if let Some(timeout) = self.read_timeout {
+                            raw.set_read_timeout(Some(timeout)).map_err(|e| {
+                                self.target.error("setting a read timeout", &e.into())
+                            })?;
+                        }
+                        self.raw = Some(raw);
+                        break;
+                    }
+                    Ok(None) => {
+                        self.raw_unavailable = true;
+                        return Ok(None);
+                    }
+                    Err(err) => self.raw_failed("connecting", err)?,
+                }
+            }
+        }
+        Ok(self.raw.as_mut())
+    }
+
+    /// Judges a failure of the raw connection as any other: a break is ridden out (and the raw
+    /// connection opened again on next use), a refusal or a reply that makes no sense is an
+    /// error naming this server.
+    pub fn raw_failed(&mut self, what: &str, err: RawError) -> Result<()> {
+        self.raw = None;
+        match err {
+            RawError::Io(err) => self.ride_out(what, &RedisError::from(err)),
+            RawError::Bad(bad) => Err(Error::Server {
+                address: self.target.address().to_string(),
+                what: what.to_string(),
+                reason: format!("unexpected reply: {bad}"),
+            }),
+            RawError::Refused(reason) => Err(Error::Refused {
+                address: self.target.address().to_string(),
+                what: String::from("the login"),
+                reason,
+            }),
+        }
+    }
+
     /// Sets the socket read timeout, now and on every reconnect.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.read_timeout = timeout;
+        if let Some(raw) = &self.raw {
+            raw.set_read_timeout(timeout)
+                .map_err(|e| self.target.error("setting a read timeout", &e.into()))?;
+        }
         self.con
             .set_read_timeout(timeout)
             .map_err(|e| self.target.error("setting a read timeout", &e))
@@ -254,6 +315,8 @@ impl Link {
                     }
                     self.target = target;
                     self.con = con;
+                    // The node may have changed: the raw connection follows on next use.
+                    self.raw = None;
                     return Ok(());
                 }
                 Err(err @ (Error::Refused { .. } | Error::Stopped { .. })) => return Err(err),

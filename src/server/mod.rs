@@ -9,6 +9,8 @@
 //!   ride out.
 //! - [`records`]: XINFO STREAM / GROUPS / CONSUMERS, XPENDING and XAUTOCLAIM replies, parsed.
 //! - [`entries`]: XREAD / XREADGROUP / XRANGE replies decoded into messages.
+//! - [`resp`] and [`raw`]: the consumer's hot path: XACK + XREADGROUP in one write on a plain
+//!   connection of the link's, the replies read straight from the bytes.
 //! - [`queries`]: the requests everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages.
 //! - [`pins`]: what a group still needs of its stream (its pin), which retention never trims.
 //! - [`retention`]: trimming a stream to its last DUR in one script that never cuts into what a
@@ -19,8 +21,10 @@ pub mod entries;
 pub mod link;
 pub mod pins;
 pub mod queries;
+pub mod raw;
 pub mod records;
 pub mod redact;
+pub mod resp;
 pub mod retention;
 pub mod target;
 

@@ -198,6 +198,11 @@ impl Target {
         Ok(Target::build(info.set_addr(addr), self.certificates.clone())?.in_cluster(self.cluster))
     }
 
+    /// Where and as whom to connect (the URL's parts), for the raw connection.
+    pub(super) fn connection_info(&self) -> &ConnectionInfo {
+        self.client.get_connection_info()
+    }
+
     /// `host:port` of the server, for messages.
     pub fn address(&self) -> &str {
         &self.address
