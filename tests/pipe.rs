@@ -312,3 +312,74 @@ fn redrive_through_a_pipe_handler() {
     assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
     assert_eq!(xlen(&mut con, "chennai:dead"), 0);
 }
+
+/// The calls the server counted for `command` (INFO commandstats), 0 when there were none.
+fn calls(con: &mut redis::Connection, command: &str) -> u64 {
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What is in a handler's hands is re-claimed only when it could otherwise look idle, not at
+/// every answer: a quick `--pipe` handler and `--exec` rounds over 3,000 and 200 messages cost
+/// a few EVALs, not one per message (that made `--pipe` answer 700 messages a second).
+#[test]
+fn keeping_messages_in_hand_costs_no_round_trip_per_message() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "3000"],
+    ));
+    let mut con = server.con();
+    let handler = "awk '{ print \"ack\", $2, $3; fflush() }'";
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--pipe", handler, "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+    assert!(
+        stderr(&out).contains("processed 3000 messages"),
+        "{}",
+        stderr(&out)
+    );
+    let pipe_evals = calls(&mut con, "eval");
+    assert!(
+        pipe_evals <= 5,
+        "{pipe_evals} EVALs for 3000 --pipe messages"
+    );
+
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--city", "ex", "--date", DATE, "--count", "200"],
+    ));
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--city",
+            "ex",
+            "--exec",
+            "true",
+            "--jobs",
+            "2",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(pending(&mut con, "ex", "mygroup"), 0);
+    let exec_evals = calls(&mut con, "eval") - pipe_evals;
+    assert!(
+        exec_evals <= 5,
+        "{exec_evals} EVALs for 200 --exec messages"
+    );
+}

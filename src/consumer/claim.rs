@@ -95,9 +95,12 @@ impl<W: Write> Consumer<'_, W> {
         }
     }
 
-    /// Whether what is in hand could look idle to others before the next message is done.
+    /// Whether what is in hand could look idle to others before the next message is done, with
+    /// a third of `--claim-idle` to spare. (Re-claiming at every message would cost a round trip
+    /// each: with a handler's timeout of 10 s and a claim time of 30 s, a `--pipe` handler
+    /// answered 700 messages a second instead of 250,000.)
     pub(super) fn keep_due(&self) -> bool {
-        self.kept_at.elapsed() + self.per_message() >= self.settings.claim_idle / 3
+        self.kept_at.elapsed() + self.per_message() >= self.settings.claim_idle * 2 / 3
     }
 
     /// Notes that every entry in hand was just delivered or re-claimed (idle time 0).

@@ -74,7 +74,10 @@ impl<W: Write> Consumer<'_, W> {
                 continue;
             };
             let wait = (*sent + pipe.timeout).saturating_duration_since(Instant::now());
-            let wait = wait.min(Duration::from_secs(1));
+            // Wake at least every third of --claim-idle, to keep what is in hand claimed.
+            let wait = wait
+                .min(Duration::from_secs(1))
+                .min(self.settings.claim_idle / 3);
             let mut heard = match &self.pipe {
                 Some(process) => process.lines.try_recv().map_err(|e| match e {
                     TryRecvError::Empty => RecvTimeoutError::Timeout,
