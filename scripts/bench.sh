@@ -7,6 +7,7 @@
 #   scripts/bench.sh              # 7 rounds (medians of 7)
 #   ROUNDS=15 scripts/bench.sh    # more rounds, steadier medians
 #   CLUSTER=0 scripts/bench.sh    # without the cluster row (no cluster started; about half the time)
+#   COUNTRY=0 scripts/bench.sh    # without the country row (4,000 cities live for 60 s)
 #
 # Builds release binaries, starts its own redis-server on a free port in a temp dir (never the one
 # on 6379; stopped on exit), and runs the compared commands in turn within every round (A B A B
@@ -19,6 +20,9 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-7}
 CLUSTER=${CLUSTER:-1}
+COUNTRY=${COUNTRY:-1}
+# The country row: CITIES x SENSORS readings every second for COUNTRY_SECONDS, from one process.
+COUNTRY_CITIES=4000 COUNTRY_SENSORS=10 COUNTRY_SECONDS=${COUNTRY_SECONDS:-60}
 # The cluster row's cities: on a 3-master cluster, hyderabad and kochi hash to the first master's
 # slots, coimbatore and pune to the second's, chennai and jaipur to the third's.
 SIX=(chennai coimbatore pune hyderabad kochi jaipur)
@@ -316,6 +320,66 @@ for round in $(seq "$ROUNDS"); do
   fi
 done
 
+# --- the country row: a country's cities live from one producer, read by one consumer --------
+# producer --live --cities-from (one writer, one pipeline per tick) and consumer --cities-from
+# (one XREADGROUP over every stream), both under GNU time; the group's pending and lag summed
+# over every stream, sampled every 10 s (the worst is printed); afterwards every entry is
+# there exactly once (the XLENs add up, and the IDs are the server's, unique by construction).
+if ((COUNTRY)); then
+  echo "country row: $COUNTRY_CITIES cities x $COUNTRY_SENSORS sensors live for ${COUNTRY_SECONDS}s ..." >&2
+  seq -f "land%g" "$COUNTRY_CITIES" >"$work/cities"
+  # shellcheck disable=SC2016
+  SUM_BEHIND='local p, l = 0, 0
+for _, key in ipairs(KEYS) do
+  if redis.call("EXISTS", key) == 1 then
+    for _, g in ipairs(redis.call("XINFO", "GROUPS", key)) do
+      for i = 1, #g, 2 do
+        if g[i] == "pending" then p = p + g[i + 1] end
+        if g[i] == "lag" and g[i + 1] then l = l + g[i + 1] end
+      end
+    end
+  end
+end
+return {p, l}'
+  mapfile -t country_keys < <(sed "s/^/$PREFIX/" "$work/cities")
+  rcli del "${country_keys[@]}" >/dev/null
+  /usr/bin/time -f "%M %U %S %e" -o "$work/country-producer" "$BIN/producer" --redis-url "$URL" \
+    --prefix "$PREFIX" --cities-from "$work/cities" --sensors "$COUNTRY_SENSORS" --live \
+    --interval 1s --count "$COUNTRY_SECONDS" >"$work/country.out" 2>>"$work/country.err" &
+  country_pid=$!
+  /usr/bin/time -f "%M %U %S %e" -o "$work/country-consumer" "$BIN/consumer" alice \
+    --redis-url "$URL" --prefix "$PREFIX" --cities-from "$work/cities" --group country \
+    --idle-exit 3s 2>>"$work/country.err" | cat >/dev/null &
+  country_consumer=$!
+  worst_pending=0 worst_lag=0
+  while kill -0 "$country_pid" 2>/dev/null; do
+    for _ in $(seq 100); do kill -0 "$country_pid" 2>/dev/null && sleep 0.1; done
+    read -r sampled_pending sampled_lag < <(rcli eval "$SUM_BEHIND" "${#country_keys[@]}" "${country_keys[@]}" | tr '\n' ' '; echo)
+    ((sampled_pending > worst_pending)) && worst_pending=$sampled_pending
+    ((sampled_lag > worst_lag)) && worst_lag=$sampled_lag
+  done
+  wait "$country_pid"
+  wait "$country_consumer"
+  country_entries=0
+  for key in "${country_keys[@]}"; do
+    country_entries=$((country_entries + $(rcli xlen "$key")))
+  done
+  country_expected=$((COUNTRY_CITIES * COUNTRY_SENSORS * COUNTRY_SECONDS))
+  ((country_entries == country_expected)) || {
+    echo "country row: $country_entries entries, expected $country_expected; see $work/country.err" >&2
+    exit 1
+  }
+  read -r left_pending left_lag < <(rcli eval "$SUM_BEHIND" "${#country_keys[@]}" "${country_keys[@]}" | tr '\n' ' '; echo)
+  ((left_pending == 0 && left_lag == 0)) || {
+    echo "country row: the consumer left pending=$left_pending lag=$left_lag" >&2
+    exit 1
+  }
+  country_lag_ms=$(sed -n 's/.*the worst \([0-9]*\) ms behind its time.*/\1/p' "$work/country.out" | sort -n | tail -n 1)
+  read -r cp_rss cp_user cp_sys cp_wall <"$work/country-producer"
+  read -r cc_rss cc_user cc_sys cc_wall <"$work/country-consumer"
+  rcli del "${country_keys[@]}" >/dev/null
+fi
+
 # Peak RSS from the OS (GNU time's %M, KiB), largest of the rounds.
 declare -a rss_p rss_p10 rss_k
 for round in $(seq "$ROUNDS"); do
@@ -425,6 +489,22 @@ if ((CLUSTER)); then
   echo "   server's idle second core, which the client needs too. On separate machines each master"
   echo "   brings its own core. With --cluster the consumer reads each stream in its own thread, on"
   echo "   1 node all six in one, so its drain ratio also measures client threads, not the cluster.)"
+fi
+
+if ((COUNTRY)); then
+  echo
+  printf '%-58s %10s\n' "a country live: $COUNTRY_CITIES cities x $COUNTRY_SENSORS sensors, 1s, ${COUNTRY_SECONDS}s" ""
+  printf '%-58s %10s   (target: all, exactly once)\n' "entries present / written" "$country_entries / $country_expected"
+  printf '%-58s %10s   (target <= 1000)\n' "producer: worst tick behind its time (ms)" "$country_lag_ms"
+  printf '%-58s %10s   (target <= 64)\n' "producer: peak RSS (MiB)" "$(mib "$cp_rss")"
+  printf '%-58s %10s   (target <= 50%%)\n' "producer: CPU, % of one core (user + sys / wall)" \
+    "$(calc %.1f "100 * ($cp_user + $cp_sys) / $cp_wall")%"
+  printf '%-58s %10s\n' "consumer --cities-from: worst pending / lag (10 s samples)" "$worst_pending / $worst_lag"
+  printf '%-58s %10s\n' "consumer: peak RSS (MiB), CPU % of one core" \
+    "$(mib "$cc_rss"), $(calc %.1f "100 * ($cc_user + $cc_sys) / $cc_wall")%"
+  echo "  (one producer process: one thread pipelines every city's tick; one consumer: one XREADGROUP"
+  echo "   names all $COUNTRY_CITIES streams. Keeping up: pending and lag stay near one tick's entries,"
+  echo "   $((COUNTRY_CITIES * COUNTRY_SENSORS)), and end at 0.)"
 fi
 
 # What a large deployment is sized from (README): the server's cost per entry, and memory.

@@ -161,6 +161,38 @@ pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
     }
 }
 
+/// The cities of `--city` and `--cities-from`, in order, each once; `chennai` when neither
+/// names one. An unreadable file, or a name in it that is blank, is a usage error naming it.
+pub fn cities(given: &[String], from: Option<&std::path::Path>) -> Result<Vec<String>> {
+    let mut cities: Vec<String> = given.to_vec();
+    if let Some(path) = from {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "invalid value for --cities-from: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        cities.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(str::to_string),
+        );
+        if cities.is_empty() {
+            return Err(Error::Usage(format!(
+                "invalid value for --cities-from: {} names no city",
+                path.display()
+            )));
+        }
+    }
+    if cities.is_empty() {
+        cities.push(String::from("chennai"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    cities.retain(|city| seen.insert(city.clone()));
+    Ok(cities)
+}
+
 /// A name used in a key: not empty.
 fn parse_name(text: &str) -> std::result::Result<String, String> {
     if text.trim().is_empty() {
@@ -177,9 +209,15 @@ pub struct ProducerArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// City to produce (repeatable, produced concurrently); its stream key is PREFIX + NAME.
-    #[arg(long = "city", value_name = "NAME", default_value = "chennai", value_parser = parse_name)]
+    /// City to produce (repeatable, produced concurrently); its stream key is PREFIX + NAME
+    /// [default: chennai].
+    #[arg(long = "city", value_name = "NAME", value_parser = parse_name)]
     pub cities: Vec<String>,
+
+    /// Cities from FILE, one per line (blank lines and # comments skipped), as if each were
+    /// given with --city; with --live one thread writes them all, one pipeline per tick.
+    #[arg(long, value_name = "FILE")]
+    pub cities_from: Option<PathBuf>,
 
     /// Day to produce (UTC) [default: yesterday].
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
@@ -274,8 +312,7 @@ impl ProducerArgs {
             keep,
             ignore_groups: self.retain_ignore_groups,
         });
-        Ok(self
-            .cities
+        Ok(cities(&self.cities, self.cities_from.as_deref())?
             .iter()
             .map(|city| CityRun {
                 key: self.connection.key(city),
@@ -317,9 +354,14 @@ pub struct ConsumerArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// City stream to read (repeatable: several streams in one group).
-    #[arg(long = "city", value_name = "NAME", default_value = "chennai", value_parser = parse_name)]
+    /// City stream to read (repeatable: several streams in one group) [default: chennai].
+    #[arg(long = "city", value_name = "NAME", value_parser = parse_name)]
     pub cities: Vec<String>,
+
+    /// Cities from FILE, one per line (blank lines and # comments skipped), as if each were
+    /// given with --city: one read names them all.
+    #[arg(long, value_name = "FILE")]
+    pub cities_from: Option<PathBuf>,
 
     /// Consumer group, created when missing (at --start), joined when it exists.
     #[arg(long, default_value = "mygroup", value_parser = parse_name)]
@@ -470,7 +512,10 @@ impl ConsumerArgs {
                 "invalid value for --block: it must be at least 1ms (BLOCK 0 would wait for ever)",
             )));
         }
-        let streams: Vec<String> = self.cities.iter().map(|c| self.connection.key(c)).collect();
+        let streams: Vec<String> = cities(&self.cities, self.cities_from.as_deref())?
+            .iter()
+            .map(|c| self.connection.key(c))
+            .collect();
         Ok(consumer::Settings {
             name: self.name.clone(),
             streams: streams.clone(),

@@ -221,7 +221,19 @@ fn acl_row_consumer_exec() {
         &server,
         &["--date", DATE, "--count", "2"],
     ));
-    let args = ["alice", "--exec", "cat >/dev/null", "--idle-exit", "300ms"];
+    // A handler timeout close to the claim time: what waits for the handler must be kept
+    // claimed at once (the EVAL the row is for).
+    let args = [
+        "alice",
+        "--exec",
+        "cat >/dev/null",
+        "--claim-idle",
+        "3s",
+        "--handler-timeout",
+        "2s",
+        "--idle-exit",
+        "300ms",
+    ];
     needs_row(&server, "consumer --exec", "eval", ("consumer", &args));
     assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
 }

@@ -95,7 +95,7 @@ impl<W: Write> Consumer<'_, W> {
             self.out.write_all(&self.buffer)?;
             self.out.flush()?;
         }
-        if self.fast() {
+        if self.defers_acks() {
             // Printed: acknowledged with the next read, in the same write.
             self.deferred.extend(done);
         } else {

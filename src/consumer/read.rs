@@ -10,9 +10,9 @@
 //! than [`queries::REPLY_BUDGET`] halves it. A day of readings reaches `--batch` within a few reads, and a
 //! stream of 5 MB entries is read a few at a time instead of `--batch` at once.
 //!
-//! The hot path (`--delay 0`, no handler): the XACK of what was just printed and the next
-//! XREADGROUP go out in one write on the link's plain connection, and the reply is read straight
-//! from the bytes (`server::resp`): one round trip per batch, no generic value tree. An error
+//! The hot path: new messages are read on the link's plain connection, the reply straight from
+//! the bytes (`server::resp`), no generic value tree; with `--delay 0` and no handler, the XACK
+//! of what was just printed goes out in the same write: one round trip per batch. An error
 //! answer is asked again on the ordinary path, which knows what to do about it (NOGROUP, MOVED).
 //!
 //! ```text
@@ -78,8 +78,7 @@ impl<W: Write> Consumer<'_, W> {
         let ids = vec![id.to_string(); keys.len()];
         // BLOCK 0 would mean "for ever": never ask for less than a millisecond.
         let block = block.max(Duration::from_millis(1));
-        if self.fast()
-            && id == ">"
+        if id == ">"
             && let Some(messages) = self.read_fast(block)?
         {
             return Ok(messages);
@@ -88,8 +87,9 @@ impl<W: Write> Consumer<'_, W> {
         self.decode(reply)
     }
 
-    /// Whether the hot path serves: `--delay 0`, no handler.
-    pub(super) fn fast(&self) -> bool {
+    /// Whether acks wait for the next read, to go out in its write: `--delay 0`, no handler
+    /// (a handler's or a slow message's ack goes out at once).
+    pub(super) fn defers_acks(&self) -> bool {
         let settings = self.settings;
         settings.delay.is_zero() && settings.exec.is_none() && settings.pipe.is_none()
     }

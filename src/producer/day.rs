@@ -59,6 +59,7 @@ pub fn produce_day(
             interrupted: false,
             trimmed: trimmer.trimmed(),
             only_trimmed: false,
+            live: None,
         });
     };
     bar.set_length(total);
@@ -109,6 +110,7 @@ pub fn produce_day(
         interrupted: position < total,
         trimmed: trimmer.trimmed(),
         only_trimmed: false,
+        live: None,
     })
 }
 

@@ -1,9 +1,13 @@
 //! `producer --live`: one reading per sensor per interval, at the current time, with
-//! server-assigned IDs, until Ctrl-C or `--count`.
+//! server-assigned IDs, until Ctrl-C or `--count`. One writer per server (per master on a
+//! cluster) pipelines every city's tick, so a country's 4,000 cities take one thread and one
+//! connection, not 4,000.
 //!
 //! ```text
-//! XADD chennai [MAXLEN ~ N] * sensor 1 temperature 27.4 humidity 71    (one pipeline per tick)
-//! EVAL "<trim>" 1 chennai 3600000 0; XTRIM chennai:dead MINID ...    --retain(-dead), per tick
+//! XADD chennai [MAXLEN ~ N] * sensor 1 temperature 27.4 humidity 71   every sensor of every
+//! XADD pune ...                                                        city, one pipeline a tick
+//! EVAL "<trim>" 1 chennai 3600000 0                                    --retain: in it, per city
+//! XTRIM chennai:dead MINID ...                                         --retain-dead, per tick
 //! ```
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,67 +22,130 @@ use crate::reading::Weather;
 use crate::server::Link;
 use crate::shutdown::Shutdown;
 
-/// Appends live readings to one city's stream on `link`; `count` ticks, or until a stop is
-/// asked for. With `--retain`/`--retain-dead`, each tick ends with the trims.
+/// One city as the live writer keeps it.
+pub struct LiveCity<'a> {
+    /// What it was asked to do.
+    pub run: &'a CityRun,
+    /// Its trims (`--retain`, `--retain-dead`).
+    pub trimmer: Trimmer,
+    /// Its XADDs, encoded.
+    encoder: XaddEncoder,
+    /// Its weather.
+    weather: Weather,
+    /// Entries the server took.
+    written: u64,
+}
+
+impl<'a> LiveCity<'a> {
+    /// A city to write live, with its trims.
+    pub fn new(run: &'a CityRun, trimmer: Trimmer) -> Self {
+        LiveCity {
+            run,
+            trimmer,
+            encoder: XaddEncoder::new(&run.key, run.maxlen),
+            weather: Weather::new(run.seed, run.schedule.sensors),
+            written: 0,
+        }
+    }
+}
+
+/// Appends live readings of every city in `cities` on `link` (all on the node it talks to):
+/// `count` ticks, or until a stop is asked for; each tick is one pipeline. Returns each city's
+/// report; each report carries the worst lag of a tick behind its time.
 pub fn produce_live(
     link: &mut Link,
-    run: &CityRun,
-    trimmer: &mut Trimmer,
+    cities: &mut [LiveCity<'_>],
     count: Option<u64>,
     shutdown: &Shutdown,
-) -> Result<CityReport> {
-    let encoder = XaddEncoder::new(&run.key, run.maxlen);
-    let mut weather = Weather::new(run.seed, run.schedule.sensors);
-    let interval = Duration::from_millis(run.schedule.interval_ms);
+) -> Result<Vec<CityReport>> {
+    let Some(first) = cities.first().map(|c| c.run) else {
+        return Ok(Vec::new());
+    };
+    let interval = Duration::from_millis(first.schedule.interval_ms);
+    let what = match cities.len() {
+        1 => format!("XADD {}", first.key),
+        n => format!("XADD {} and {} other streams", first.key, n - 1),
+    };
     let started = Instant::now();
-    let mut written = 0;
-    let mut ticks = 0;
+    let mut ticks: u64 = 0;
+    let mut worst_lag = Duration::ZERO;
     let mut buffer = Vec::new();
     while count.is_none_or(|count| ticks < count) && !shutdown.is_requested() {
+        let due = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         buffer.clear();
-        for sensor in 0..run.schedule.sensors {
-            encoder.push(&mut buffer, None, &weather.reading(sensor, now_ms));
-        }
-        let sensors = run.schedule.sensors as usize;
-        // A tick is small and its `*` IDs make a blind retry write twice: on a break, reconnect
-        // and go on with the next tick rather than resend this one.
-        let sent = link.con().req_packed_commands(&buffer, 0, sensors);
-        let what = format!("XADD {}", run.key);
-        match sent {
-            Ok(replies) => {
-                let before = written;
-                for reply in replies {
-                    if let Err(err) = Value::extract_error(reply) {
-                        return Err(link.target().error(&what, &err));
-                    }
-                    written += 1;
-                }
-                if let Some(meter) = &run.meter {
-                    meter.wrote(&run.key, written - before);
-                }
-                link.settled();
+        let mut commands = 0;
+        for city in cities.iter_mut() {
+            for sensor in 0..city.run.schedule.sensors {
+                let reading = city.weather.reading(sensor, now_ms);
+                city.encoder.push(&mut buffer, None, &reading);
+                commands += 1;
             }
+            if let Some(trim) = city.trimmer.pipelined() {
+                buffer.extend_from_slice(trim);
+                commands += 1;
+            }
+        }
+        // A tick's `*` IDs make a blind retry write twice: on a break, reconnect and go on with
+        // the next tick rather than resend this one.
+        match link.con().req_packed_commands(&buffer, 0, commands) {
+            Ok(replies) => settle(link, cities, replies)?,
             Err(err) => link.ride_out(&what, &err)?,
         }
-        trimmer.trim(link)?;
-        trimmer.trim_dead()?;
+        for city in cities.iter_mut() {
+            city.trimmer.name_holders(link)?;
+            city.trimmer.trim_dead()?;
+        }
+        worst_lag = worst_lag.max(due.elapsed());
         ticks += 1;
         let next = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
         if count.is_none_or(|count| ticks < count) {
             shutdown.sleep(next.saturating_duration_since(Instant::now()));
         }
     }
-    Ok(CityReport {
-        key: run.key.clone(),
-        written,
-        total: written,
-        elapsed: started.elapsed(),
-        already_complete: false,
-        interrupted: count.is_some_and(|count| ticks < count),
-        trimmed: trimmer.trimmed(),
-        only_trimmed: false,
-    })
+    let elapsed = started.elapsed();
+    Ok(cities
+        .iter()
+        .map(|city| CityReport {
+            key: city.run.key.clone(),
+            written: city.written,
+            total: city.written,
+            elapsed,
+            already_complete: false,
+            interrupted: count.is_some_and(|count| ticks < count),
+            trimmed: city.trimmer.trimmed(),
+            only_trimmed: false,
+            live: Some((ticks, worst_lag)),
+        })
+        .collect())
+}
+
+/// Reads a tick's replies, city by city: each sensor's XADD, then its trim when it has one. A
+/// refused XADD stops the producer, naming the city.
+fn settle(link: &mut Link, cities: &mut [LiveCity<'_>], replies: Vec<Value>) -> Result<()> {
+    let mut replies = replies.into_iter();
+    for city in cities.iter_mut() {
+        let before = city.written;
+        for _ in 0..city.run.schedule.sensors {
+            let reply = replies.next().unwrap_or(Value::Nil);
+            if let Err(err) = reply.extract_error() {
+                return Err(link.target().error(&format!("XADD {}", city.run.key), &err));
+            }
+            city.written += 1;
+        }
+        if let Some(meter) = &city.run.meter {
+            meter.wrote(&city.run.key, city.written - before);
+        }
+        if city.trimmer.pipelined().is_some() {
+            let reply = replies.next().unwrap_or(Value::Nil);
+            match reply.extract_error() {
+                Ok(reply) => city.trimmer.record(link, reply)?,
+                Err(err) => return Err(link.target().error(&city.trimmer.what(), &err)),
+            }
+        }
+    }
+    link.settled();
+    Ok(())
 }

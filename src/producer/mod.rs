@@ -14,6 +14,7 @@ pub mod day;
 pub mod live;
 pub mod retain;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ use crate::fanout::{Shared, fan_out};
 use crate::metrics::producer::ProducerMeter;
 use crate::progress;
 use crate::schedule::Schedule;
-use crate::server::{Link, Target, queries};
+use crate::server::target::CONNECT_TIMEOUT;
+use crate::server::{Link, Target, cluster, queries};
 use crate::shutdown::Shutdown;
 use retain::{Retention, Trimmed, Trimmer};
 
@@ -84,6 +86,8 @@ pub struct CityReport {
     pub trimmed: Trimmed,
     /// The run only trimmed (`--count 0`).
     pub only_trimmed: bool,
+    /// `--live`: the ticks written, and the worst lag of a tick behind its time.
+    pub live: Option<(u64, Duration)>,
 }
 
 impl CityReport {
@@ -111,8 +115,14 @@ impl CityReport {
         } else {
             0.0
         };
+        let live = self.live.map_or_else(String::new, |(ticks, lag)| {
+            format!(
+                "; {ticks} ticks, the worst {:.0} ms behind its time",
+                lag.as_secs_f64() * 1000.0
+            )
+        });
         let line = format!(
-            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms){}",
+            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms){live}{}",
             self.written,
             self.key,
             ms,
@@ -144,9 +154,15 @@ impl CityReport {
     }
 }
 
-/// Produces every city concurrently, one connection (and thread) each, printing each city's
-/// summary line on `out` as it finishes. Returns the reports; the first error wins once every
-/// city has stopped (one city's failure does not stop the others' writing).
+/// Cities written at once by the day producer (and trimmed at once by `--count 0`): each has a
+/// thread and a connection, so a country's 4,000 cities go 16 at a time.
+pub const CITIES_AT_ONCE: usize = 16;
+
+/// Produces every city, printing each city's summary line on `out` as it finishes. Days (and
+/// trims) run concurrently, one connection and thread per city, [`CITIES_AT_ONCE`] at a time;
+/// live readings are written by one thread per server (per master on a cluster) for all its
+/// cities. Returns the reports; the first error wins once every city has stopped (one city's
+/// failure does not stop the others' writing).
 pub fn produce_cities<W: Write + Send>(
     target: &Target,
     runs: &[CityRun],
@@ -154,33 +170,94 @@ pub fn produce_cities<W: Write + Send>(
     shutdown: &Shutdown,
     out: W,
 ) -> Result<Vec<CityReport>> {
-    let bars = progress::bars();
     let out = Shared::new(out);
-    fan_out(
-        runs,
-        |run| format!("the producer of {}", run.key),
-        &out,
+    if let Mode::Live { ticks } = mode {
+        return produce_live_cities(target, runs, ticks, shutdown, &out);
+    }
+    let bars = progress::bars();
+    let mut reports = Vec::with_capacity(runs.len());
+    for wave in runs.chunks(CITIES_AT_ONCE) {
+        if shutdown.is_requested() && !reports.is_empty() {
+            break;
+        }
+        reports.extend(fan_out(
+            wave,
+            |run| format!("the producer of {}", run.key),
+            &out,
+            None,
+            |run, out| {
+                let mut link = open(target, run)?;
+                link.stop_on(shutdown);
+                let retain = (run.retention, run.retain_dead);
+                let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
+                let report = match mode {
+                    Mode::Trim => trim_only(&mut link, run, &mut trimmer),
+                    _ => {
+                        let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
+                        day::produce_day(&mut link, run, &mut trimmer, shutdown, &bar)
+                    }
+                }?;
+                // One write per line, so lines of cities finishing together never interleave.
+                (&*out).write_all(format!("{}\n", report.summary()).as_bytes())?;
+                Ok(report)
+            },
+        )?);
+    }
+    Ok(reports)
+}
+
+/// `--live`: the cities grouped by the server that holds them (one group off a cluster), one
+/// thread and one link per group, every city's tick in one pipeline.
+fn produce_live_cities<W: Write + Send>(
+    target: &Target,
+    runs: &[CityRun],
+    ticks: Option<u64>,
+    shutdown: &Shutdown,
+    out: &Shared<W>,
+) -> Result<Vec<CityReport>> {
+    let keys: Vec<String> = runs.iter().map(|r| r.key.clone()).collect();
+    let index: HashMap<&str, &CityRun> = runs.iter().map(|r| (r.key.as_str(), r)).collect();
+    let groups: Vec<Vec<&CityRun>> =
+        cluster::by_node(target, &keys, CONNECT_TIMEOUT, Some(shutdown))?
+            .iter()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| index.get(k.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+    let reports = fan_out(
+        &groups,
+        |group| format!("the live producer of {} cities", group.len()),
+        out,
         None,
-        |run, out| {
-            let mut link = open(target, run)?;
+        |group, out| {
+            let Some(first) = group.first() else {
+                return Ok(Vec::new());
+            };
+            let mut link = open(target, first)?;
+            for run in &group[1..] {
+                prepare(&mut link, run)?;
+            }
             link.stop_on(shutdown);
-            let retain = (run.retention, run.retain_dead);
-            let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
-            let report = match mode {
-                Mode::Day => {
-                    let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
-                    day::produce_day(&mut link, run, &mut trimmer, shutdown, &bar)
-                }
-                Mode::Live { ticks } => {
-                    live::produce_live(&mut link, run, &mut trimmer, ticks, shutdown)
-                }
-                Mode::Trim => trim_only(&mut link, run, &mut trimmer),
-            }?;
-            // One write per line, so lines of cities finishing together never interleave.
-            (&*out).write_all(format!("{}\n", report.summary()).as_bytes())?;
-            Ok(report)
+            let mut cities = group
+                .iter()
+                .map(|run| {
+                    let retain = (run.retention, run.retain_dead);
+                    let trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
+                    Ok(live::LiveCity::new(run, trimmer))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let reports = live::produce_live(&mut link, &mut cities, ticks, shutdown)?;
+            let text: String = reports
+                .iter()
+                .map(|r| format!("{}\n", r.summary()))
+                .collect();
+            (&*out).write_all(text.as_bytes())?;
+            Ok(reports)
         },
-    )
+    )?;
+    Ok(reports.into_iter().flatten().collect())
 }
 
 /// `--count 0`: writes nothing and checks no range (the stream may hold any day); trims once.
@@ -197,6 +274,7 @@ fn trim_only(link: &mut Link, run: &CityRun, trimmer: &mut Trimmer) -> Result<Ci
         interrupted: false,
         trimmed: trimmer.trimmed(),
         only_trimmed: true,
+        live: None,
     })
 }
 
@@ -206,10 +284,15 @@ fn open(target: &Target, run: &CityRun) -> Result<Link> {
     if let Some(meter) = &run.meter {
         link.report_to(meter.health());
     }
-    if run.replace {
-        queries::delete_stream(&mut link, &run.key)?;
-    } else {
-        queries::ensure_stream(&mut link, &run.key)?;
-    }
+    prepare(&mut link, run)?;
     Ok(link)
+}
+
+/// Checks a city's key is a stream or missing, and deletes it on `--replace`.
+fn prepare(link: &mut Link, run: &CityRun) -> Result<()> {
+    if run.replace {
+        queries::delete_stream(link, &run.key)
+    } else {
+        queries::ensure_stream(link, &run.key)
+    }
 }

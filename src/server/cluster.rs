@@ -76,6 +76,50 @@ pub fn node_for(
     }
 }
 
+/// The keys grouped by the master that owns them (one CLUSTER SLOTS for all), in the order
+/// given; off a cluster, one group.
+pub fn by_node(
+    seed: &Target,
+    keys: &[String],
+    limit: Duration,
+    stop: Option<&Shutdown>,
+) -> Result<Vec<Vec<String>>> {
+    if !seed.is_cluster() {
+        return Ok(vec![keys.to_vec()]);
+    }
+    let mut con = seed.connect_within(limit, stop)?;
+    let slots: Value = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut con)
+        .map_err(|e| {
+            seed.error(
+                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
+                &e,
+            )
+        })?;
+    let ranges = slot_ranges(slots);
+    let mut groups: Vec<((String, u16), Vec<String>)> = Vec::new();
+    for key in keys {
+        let wanted = i64::from(slot(key));
+        let Some((_, _, host, port)) = ranges
+            .iter()
+            .find(|(start, end, _, _)| (*start..=*end).contains(&wanted))
+        else {
+            return Err(Error::Server {
+                address: seed.address().to_string(),
+                what: format!("CLUSTER SLOTS for key {key}"),
+                reason: format!("no node owns slot {wanted}; is the cluster complete?"),
+            });
+        };
+        let node = (host.clone(), *port);
+        match groups.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, part)) => part.push(key.clone()),
+            None => groups.push((node, vec![key.clone()])),
+        }
+    }
+    Ok(groups.into_iter().map(|(_, keys)| keys).collect())
+}
+
 /// The keys each multi-key read may cover, in the order given: all of them off a cluster; in a
 /// cluster, one group per hash slot (a multi-key command must stay within one slot, even when
 /// one node owns both: CROSSSLOT otherwise), so keys sharing a `{hash tag}` share a group.

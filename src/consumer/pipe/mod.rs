@@ -55,16 +55,18 @@ impl<W: Write> Consumer<'_, W> {
         let mut done: Vec<Done> = Vec::new();
         loop {
             let stopping = self.shutdown.is_requested();
+            // What fits in flight goes out in one write (a write per message capped a quick
+            // handler at the cost of the system calls).
+            let mut outgoing = Vec::new();
             while !stopping && unanswered.len() < pipe.in_flight {
                 let Some(message) = queue.pop_front() else {
                     break;
                 };
-                let line = self.render(&message);
-                let sent = self.pipe_process(&pipe)?.send(&line);
+                outgoing.extend_from_slice(&self.render(&message));
                 unanswered.push_back((message, Instant::now()));
-                if !sent {
-                    self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?;
-                }
+            }
+            if !outgoing.is_empty() && !self.pipe_process(&pipe)?.send(&outgoing) {
+                self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?;
             }
             if unanswered.is_empty() && (queue.is_empty() || stopping) {
                 break;

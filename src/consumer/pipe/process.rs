@@ -60,8 +60,8 @@ impl PipeProcess {
         })
     }
 
-    /// Writes one message line; false when the handler no longer reads (it exited: EPIPE is
-    /// no error of ours).
+    /// Writes message lines; false when the handler no longer reads (it exited: EPIPE is no
+    /// error of ours).
     pub(super) fn send(&mut self, line: &[u8]) -> bool {
         match &mut self.stdin {
             Some(stdin) => stdin.write_all(line).and_then(|()| stdin.flush()).is_ok(),
