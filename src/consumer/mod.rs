@@ -11,6 +11,8 @@
 //! pending (processed again, never lost).
 //!
 //! - `read.rs`: own pending first, then new entries, COUNT adapted to the entries' size.
+//! - `fast.rs`: the hot path: new messages read from the bytes on a plain connection, the XACK
+//!   of a printed batch in the next read's write, the next batch asked for while one is printed.
 //! - `process.rs`: print mode, dead letters (written once), XACK.
 //! - `exec.rs` and `handler.rs`: `--exec`: running handlers, retries, their dead letters.
 //! - `pipe/`: `--pipe`: one long-running handler answering `ack`/`fail` per message.
@@ -22,6 +24,7 @@
 
 mod claim;
 mod exec;
+mod fast;
 pub mod group;
 mod handler;
 mod pipe;
@@ -45,6 +48,12 @@ use crate::error::{Error, Result};
 use crate::fanout::{Shared, fan_out};
 use crate::server::{Link, Target};
 use crate::shutdown::Shutdown;
+
+/// How late the server may answer a BLOCK that timed out: its timers run every 100 ms (hz 10).
+const SERVER_TICK: Duration = Duration::from_millis(100);
+
+/// The pause between reads that do not block, in the last moments before `--idle-exit`.
+const POLL: Duration = Duration::from_millis(5);
 
 /// Read timeout on top of BLOCK: the server answers a BLOCK read when it expires, so the socket
 /// timeout must never fire first (a late reply would leave delivered entries pending, unseen).
@@ -162,8 +171,12 @@ pub struct Consumer<'a, W: Write> {
     /// When the `--exec` round in hand was taken up.
     handling_since: Instant,
     /// Printed and not acknowledged yet: their XACK goes out with the next read, in one write
-    /// (`--delay 0` without a handler; see `read.rs`).
+    /// (`--delay 0` without a handler; see `fast.rs`).
     deferred: Vec<Done>,
+    /// A read sent on the hot path whose replies are not read yet.
+    in_flight: Option<fast::InFlight>,
+    /// Sending it failed: its replies never come (judged when they are read).
+    in_flight_error: Option<std::io::Error>,
 }
 
 /// Runs a consumer until Ctrl-C, `--idle-exit`, or an error; see the module docs.
@@ -260,6 +273,8 @@ impl<'a, W: Write> Consumer<'a, W> {
             dead_links: HashMap::new(),
             handling_since: Instant::now(),
             deferred: Vec::new(),
+            in_flight: None,
+            in_flight_error: None,
         })
     }
 
@@ -325,7 +340,21 @@ impl<'a, W: Write> Consumer<'a, W> {
                 }
                 block = block.min(idle_exit.saturating_sub(idle));
             }
-            let messages = self.read(">", block)?;
+            // The server times a BLOCK out at its own tick (every 100 ms by default), so a wait
+            // that must end on time (--idle-exit) blocks only to a tick before its end, then asks
+            // without blocking and waits here.
+            let exact = self.settings.idle_exit.is_some() && block < self.settings.block;
+            let messages = if exact && block <= SERVER_TICK * 2 {
+                let messages = self.read(">", None)?;
+                if messages.is_empty() {
+                    self.shutdown.sleep(block.min(POLL));
+                }
+                messages
+            } else if exact {
+                self.read(">", Some(block - SERVER_TICK))?
+            } else {
+                self.read(">", Some(block))?
+            };
             if !messages.is_empty() {
                 self.handle(messages, Source::New)?;
                 // Idle from when the work was done, not from when it arrived.

@@ -104,10 +104,13 @@ impl<W: Write> Consumer<'_, W> {
         refused.map_or(Ok(()), Err)
     }
 
-    /// Acknowledges what was printed and not acknowledged yet, on its own.
+    /// Processes what a read in flight brought, then acknowledges what was printed and not
+    /// acknowledged yet, on its own (also when processing failed: what was printed is done).
     pub(super) fn flush_acks(&mut self) -> Result<()> {
+        let settled = self.settle_in_flight();
         let deferred = std::mem::take(&mut self.deferred);
-        self.ack_done(&deferred)
+        let acked = self.ack_done(&deferred);
+        settled.and(acked)
     }
 
     /// Acknowledges `done` with one XACK per run of entries of the same stream.

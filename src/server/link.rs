@@ -170,6 +170,12 @@ impl Link {
         Ok(self.raw.as_mut())
     }
 
+    /// The plain connection if it is open: a request sent on it is answered on it, never on one
+    /// opened since.
+    pub fn raw_if_open(&mut self) -> Option<&mut Raw> {
+        self.raw.as_mut()
+    }
+
     /// Judges a failure of the raw connection as any other: a break is ridden out (and the raw
     /// connection opened again on next use), a refusal or a reply that makes no sense is an
     /// error naming this server.
