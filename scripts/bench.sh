@@ -487,8 +487,8 @@ if ((CLUSTER)); then
   echo "   This machine has $(nproc) CPUs: the three masters share the same cores as the single server"
   echo "   and the client, so no speed-up from the masters is expected here: at most the single"
   echo "   server's idle second core, which the client needs too. On separate machines each master"
-  echo "   brings its own core. With --cluster the consumer reads each stream in its own thread, on"
-  echo "   1 node all six in one, so its drain ratio also measures client threads, not the cluster.)"
+  echo "   brings its own core. With --cluster the consumer reads each master's streams in a thread"
+  echo "   of its own, on 1 node all six in one, so its drain ratio also measures client threads.)"
 fi
 
 if ((COUNTRY)); then

@@ -243,3 +243,97 @@ fn heavy_least_privilege_user_on_a_cluster() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 100);
 }
+
+/// 60 cities over three masters, live from one producer and read by one consumer: each process
+/// has a thread per master at most (never one per stream), every entry is written once and
+/// read once, and nothing is left pending.
+#[test]
+fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
+    use std::io::Write;
+    let cluster = Cluster::start(&[]);
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    for i in 1..=60 {
+        writeln!(file, "town{i}").unwrap();
+    }
+    let path = file.path().to_str().unwrap().to_string();
+    let threads = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| tasks.count())
+            .unwrap_or(0)
+    };
+    let spawn = |name: &str, args: &[&str]| {
+        let mut cmd = Command::new(support::bin(name));
+        cmd.env_remove("REDIS_URL")
+            .env_remove("MONSOON_PREFIX")
+            .arg("--redis-url")
+            .arg(cluster.url())
+            .arg("--cluster")
+            .args(args);
+        support::spawn_command(cmd)
+    };
+    let mut producer = spawn(
+        "producer",
+        &[
+            "--cities-from",
+            &path,
+            "--sensors",
+            "2",
+            "--live",
+            "--interval",
+            "200ms",
+            "--count",
+            "10",
+        ],
+    );
+    let mut consumer = spawn(
+        "consumer",
+        &["alice", "--cities-from", &path, "--idle-exit", "2s"],
+    );
+    let (mut most_producer, mut most_consumer) = (0, 0);
+    while producer.child.try_wait().unwrap().is_none() {
+        most_producer = most_producer.max(threads(producer.child.id()));
+        most_consumer = most_consumer.max(threads(consumer.child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
+    assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
+    assert!(
+        most_producer <= 8,
+        "producer: {most_producer} threads for 60 cities"
+    );
+    assert!(
+        most_consumer <= 8,
+        "consumer: {most_consumer} threads for 60 cities"
+    );
+    let lines = consumer.lines();
+    let read: BTreeSet<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let mut parts = l.split(' ').skip(1);
+            (
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        (lines.len(), read.len()),
+        (60 * 20, 60 * 20),
+        "each entry read once"
+    );
+    let mut con = cluster.con();
+    for i in [1, 30, 60] {
+        let key = format!("town{i}");
+        let len: u64 = redis::cmd("XLEN").arg(&key).query(&mut con).unwrap();
+        assert_eq!(len, 20, "{key}");
+        let summary: redis::Value = redis::cmd("XPENDING")
+            .arg(&key)
+            .arg("mygroup")
+            .query(&mut con)
+            .unwrap();
+        let redis::Value::Array(items) = summary else {
+            panic!("XPENDING: {summary:?}");
+        };
+        assert_eq!(items.first(), Some(&redis::Value::Int(0)), "{key}");
+    }
+}

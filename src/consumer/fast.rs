@@ -28,6 +28,8 @@ pub(super) struct InFlight {
     acks: Vec<Done>,
     /// How many XACK commands that is.
     commands: usize,
+    /// How many XREADGROUPs follow them (one per hash slot on a cluster).
+    reads: usize,
 }
 
 impl<W: Write> Consumer<'_, W> {
@@ -76,23 +78,30 @@ impl<W: Write> Consumer<'_, W> {
             cmd.write_packed_command(&mut packed);
             commands += 1;
         }
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&settings.group)
-            .arg(&settings.name)
-            .arg("COUNT")
-            .arg(self.read_count);
-        if let Some(block) = block {
-            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        let all: Vec<usize> = (0..self.streams.len()).collect();
+        let groups = self.slot_groups(&all);
+        // Several reads in one write: a BLOCK on one would hold up the others.
+        let block = if groups.len() > 1 { None } else { block };
+        for group in &groups {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(&settings.group)
+                .arg(&settings.name)
+                .arg("COUNT")
+                .arg(self.read_count);
+            if let Some(block) = block {
+                cmd.arg("BLOCK").arg(block.as_millis() as u64);
+            }
+            cmd.arg("STREAMS");
+            for index in group {
+                cmd.arg(&*self.streams[*index]);
+            }
+            for _ in group {
+                cmd.arg(">");
+            }
+            cmd.write_packed_command(&mut packed);
         }
-        cmd.arg("STREAMS");
-        for stream in &self.streams {
-            cmd.arg(&**stream);
-        }
-        for _ in &self.streams {
-            cmd.arg(">");
-        }
-        cmd.write_packed_command(&mut packed);
+        let reads = groups.len();
         let sent = match self.link.raw() {
             Ok(Some(raw)) => raw.send(&packed),
             Ok(None) => {
@@ -104,7 +113,11 @@ impl<W: Write> Consumer<'_, W> {
                 return Err(err);
             }
         };
-        self.in_flight = Some(InFlight { acks, commands });
+        self.in_flight = Some(InFlight {
+            acks,
+            commands,
+            reads,
+        });
         if let Err(err) = sent {
             // Judged with the replies: receive_read sees the broken connection.
             self.in_flight_error = Some(err);
@@ -116,7 +129,12 @@ impl<W: Write> Consumer<'_, W> {
     /// (`None`: an error answer, for the ordinary path to ask again and judge). After a break,
     /// reconnects and re-reads our own pending entries, then answers no messages.
     fn receive_read(&mut self) -> Result<Option<Vec<Message>>> {
-        let Some(InFlight { acks, commands }) = self.in_flight.take() else {
+        let Some(InFlight {
+            acks,
+            commands,
+            reads,
+        }) = self.in_flight.take()
+        else {
             return Ok(Some(Vec::new()));
         };
         let settings = self.settings;
@@ -138,7 +156,19 @@ impl<W: Write> Consumer<'_, W> {
                         meter.processed_in(since.elapsed());
                     }
                 }
-                raw.receive(|bytes| resp::read_reply(bytes, streams))
+                // Every reply is read, errors too, so the connection stays in step.
+                let mut messages = Vec::new();
+                let mut answered_error = false;
+                for _ in 0..reads {
+                    match raw.receive(|bytes| resp::read_reply(bytes, streams))? {
+                        ReadReply::Messages(more) => messages.extend(more),
+                        ReadReply::Error(_) => answered_error = true,
+                    }
+                }
+                Ok(match answered_error {
+                    true => ReadReply::Error(String::new()),
+                    false => ReadReply::Messages(messages),
+                })
             })(),
             // The plain connection went away meanwhile (a reconnect): the request went with it.
             (None, _) => Err(RawError::Io(std::io::Error::new(

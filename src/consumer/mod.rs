@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::fanout::{Shared, fan_out};
-use crate::server::{Link, Target};
+use crate::server::{Link, Target, cluster};
 use crate::shutdown::Shutdown;
 
 /// How late the server may answer a BLOCK that timed out: its timers run every 100 ms (hz 10).
@@ -54,6 +54,12 @@ const SERVER_TICK: Duration = Duration::from_millis(100);
 
 /// The pause between reads that do not block, in the last moments before `--idle-exit`.
 const POLL: Duration = Duration::from_millis(5);
+
+/// The pauses after empty reads of several slots (which cannot block): from this, doubling...
+const MIN_POLL_PAUSE: Duration = Duration::from_millis(5);
+
+/// ... up to this.
+const MAX_POLL_PAUSE: Duration = Duration::from_millis(200);
 
 /// Read timeout on top of BLOCK: the server answers a BLOCK read when it expires, so the socket
 /// timeout must never fire first (a late reply would leave delivered entries pending, unseen).
@@ -177,12 +183,17 @@ pub struct Consumer<'a, W: Write> {
     in_flight: Option<fast::InFlight>,
     /// Sending it failed: its replies never come (judged when they are read).
     in_flight_error: Option<std::io::Error>,
+    /// How many hash slots its streams span (1 off a cluster): reads per round.
+    slots: usize,
+    /// The pause after an empty read that did not block (see `read.rs`: `polled`).
+    poll_pause: Duration,
 }
 
 /// Runs a consumer until Ctrl-C, `--idle-exit`, or an error; see the module docs.
 ///
-/// In cluster mode each stream is read by its own thread on the node that owns it (a blocking
-/// read on one node must not hold up the others), sharing the output and one summary.
+/// In cluster mode each node's streams are read by a thread of their own (a read on one node
+/// must not hold up the others), one read per hash slot, all in one write; the threads share
+/// the output and one summary.
 pub fn run<W: Write + Send>(
     target: &Target,
     settings: &Settings,
@@ -196,19 +207,23 @@ pub fn run<W: Write + Send>(
         consumer.summary.elapsed = started.elapsed();
         return outcome.map(|()| consumer.summary);
     }
-    let per_stream: Vec<Settings> = settings
-        .streams
-        .iter()
-        .map(|key| Settings {
-            streams: vec![key.clone()],
-            ..settings.clone()
-        })
-        .collect();
+    let per_node: Vec<Settings> = cluster::by_node(
+        target,
+        &settings.streams,
+        crate::server::target::CONNECT_TIMEOUT,
+        Some(shutdown),
+    )?
+    .into_iter()
+    .map(|streams| Settings {
+        streams,
+        ..settings.clone()
+    })
+    .collect();
     let out = Shared::new(out);
-    // One stream failing stops the others too: the consumer exits as a whole.
+    // One node's part failing stops the others too: the consumer exits as a whole.
     let parts = fan_out(
-        &per_stream,
-        |one| format!("the consumer of {}", one.streams[0]),
+        &per_node,
+        |one| format!("the consumer of {}", one.streams.join(" ")),
         &out,
         Some(shutdown),
         |one, out| {
@@ -275,6 +290,11 @@ impl<'a, W: Write> Consumer<'a, W> {
             deferred: Vec::new(),
             in_flight: None,
             in_flight_error: None,
+            slots: match target.is_cluster() {
+                true => crate::server::cluster::by_slot(&settings.streams, true).len(),
+                false => 1,
+            },
+            poll_pause: MIN_POLL_PAUSE,
         })
     }
 
@@ -355,6 +375,16 @@ impl<'a, W: Write> Consumer<'a, W> {
             } else {
                 self.read(">", Some(block))?
             };
+            if self.polled() && !exact {
+                // Reads of several slots do not block: wait between empty ones, longer and
+                // longer while nothing comes.
+                if messages.is_empty() {
+                    self.shutdown.sleep(self.poll_pause.min(block));
+                    self.poll_pause = (self.poll_pause * 2).min(MAX_POLL_PAUSE);
+                } else {
+                    self.poll_pause = MIN_POLL_PAUSE;
+                }
+            }
             if !messages.is_empty() {
                 self.handle(messages, Source::New)?;
                 // Idle from when the work was done, not from when it arrived.

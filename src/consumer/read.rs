@@ -22,7 +22,7 @@ use super::{Consumer, Source, group};
 use crate::error::Result;
 use crate::message::Message;
 use crate::server::target::has_code;
-use crate::server::{entries, queries};
+use crate::server::{cluster, entries, queries};
 use crate::stream_id::StreamId;
 
 impl<W: Write> Consumer<'_, W> {
@@ -36,8 +36,7 @@ impl<W: Write> Consumer<'_, W> {
         while open.iter().any(|o| *o) && !self.shutdown.is_requested() {
             let keys: Vec<usize> = (0..self.streams.len()).filter(|i| open[*i]).collect();
             let ids: Vec<String> = keys.iter().map(|i| from[*i].to_string()).collect();
-            let reply = self.read_raw(&keys, &ids, None)?;
-            let mut messages = self.decode(reply)?;
+            let mut messages = self.read_all(&keys, &ids, None)?;
             for index in &keys {
                 let last = messages
                     .iter()
@@ -75,8 +74,53 @@ impl<W: Write> Consumer<'_, W> {
         {
             return Ok(messages);
         }
-        let reply = self.read_raw(&keys, &ids, block)?;
-        self.decode(reply)
+        self.read_all(&keys, &ids, block)
+    }
+
+    /// The streams of `keys` in groups a read may name together: all of them off a cluster; on
+    /// a cluster one group per hash slot (a command on keys of two slots is refused, CROSSSLOT,
+    /// even when one node serves both).
+    pub(super) fn slot_groups(&self, keys: &[usize]) -> Vec<Vec<usize>> {
+        if !self.target.is_cluster() {
+            return vec![keys.to_vec()];
+        }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for &index in keys {
+            let slot = cluster::slot(&self.streams[index]);
+            match groups.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, group)) => group.push(index),
+                None => groups.push((slot, vec![index])),
+            }
+        }
+        groups.into_iter().map(|(_, group)| group).collect()
+    }
+
+    /// Whether reads ask without blocking (one read per slot: a BLOCK on one would hold up the
+    /// others), so the caller waits between empty ones.
+    pub(super) fn polled(&self) -> bool {
+        self.slots > 1
+    }
+
+    /// Reads `keys` at `ids` on the ordinary path, one XREADGROUP per slot group (without BLOCK
+    /// when there are several), and decodes the replies.
+    fn read_all(
+        &mut self,
+        keys: &[usize],
+        ids: &[String],
+        block: Option<Duration>,
+    ) -> Result<Vec<Message>> {
+        let groups = self.slot_groups(keys);
+        let block = if groups.len() > 1 { None } else { block };
+        let mut messages = Vec::new();
+        for group in groups {
+            let group_ids: Vec<String> = group
+                .iter()
+                .map(|i| ids[keys.iter().position(|k| k == i).unwrap_or_default()].clone())
+                .collect();
+            let reply = self.read_raw(&group, &group_ids, block)?;
+            messages.extend(self.decode(reply)?);
+        }
+        Ok(messages)
     }
 
     /// Whether acks wait for the next read, to go out in its write: `--delay 0`, no handler
