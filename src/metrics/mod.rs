@@ -103,13 +103,7 @@ pub fn encode(registry: &Registry) -> Option<String> {
 
 /// Answers one request; a scraper that went away is no concern of ours.
 fn answer(request: tiny_http::Request, exporter: &mut impl Exporter) -> std::io::Result<()> {
-    let get = *request.method() == tiny_http::Method::Get;
-    let path = request
-        .url()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let (get, path) = get_path(&request);
     let (status, content_type, body) = match (get, path.as_str()) {
         (true, "/metrics") => {
             exporter.refresh();
@@ -125,6 +119,23 @@ fn answer(request: tiny_http::Request, exporter: &mut impl Exporter) -> std::io:
         (true, _) => (404, "text/plain", String::from("not found: try /metrics\n")),
         (false, _) => (405, "text/plain", String::from("only GET\n")),
     };
+    respond(request, status, content_type, body)
+}
+
+/// Whether `request` is a GET, and its path without the query.
+pub fn get_path(request: &tiny_http::Request) -> (bool, String) {
+    let get = *request.method() == tiny_http::Method::Get;
+    let path = request.url().split('?').next().unwrap_or_default();
+    (get, path.to_string())
+}
+
+/// Answers `request` with `status` and `body` of `content_type`.
+pub fn respond(
+    request: tiny_http::Request,
+    status: u16,
+    content_type: &str,
+    body: String,
+) -> std::io::Result<()> {
     let header = tiny_http::Header::from_bytes("Content-Type", content_type)
         .map_err(|()| std::io::Error::other("bad header"))?;
     request.respond(

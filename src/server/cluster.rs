@@ -48,18 +48,8 @@ pub fn node_for(
     limit: Duration,
     stop: Option<&Shutdown>,
 ) -> Result<Target> {
-    let mut con = seed.connect_within(limit, stop)?;
-    let slots: Value = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query(&mut con)
-        .map_err(|e| {
-            seed.error(
-                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
-                &e,
-            )
-        })?;
     let wanted = i64::from(slot(key));
-    let owner = slot_ranges(slots)
+    let owner = slot_ranges(cluster_slots(seed, limit, stop)?)
         .into_iter()
         .find(|(start, end, _, _)| (*start..=*end).contains(&wanted));
     match owner {
@@ -76,6 +66,20 @@ pub fn node_for(
     }
 }
 
+/// The seed's CLUSTER SLOTS reply; asking gives up after `limit`, or when `stop` is raised.
+fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Value> {
+    let mut con = seed.connect_within(limit, stop)?;
+    redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut con)
+        .map_err(|e| {
+            seed.error(
+                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
+                &e,
+            )
+        })
+}
+
 /// The keys grouped by the master that owns them (one CLUSTER SLOTS for all), in the order
 /// given; off a cluster, one group.
 pub fn by_node(
@@ -87,17 +91,7 @@ pub fn by_node(
     if !seed.is_cluster() {
         return Ok(vec![keys.to_vec()]);
     }
-    let mut con = seed.connect_within(limit, stop)?;
-    let slots: Value = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query(&mut con)
-        .map_err(|e| {
-            seed.error(
-                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
-                &e,
-            )
-        })?;
-    let ranges = slot_ranges(slots);
+    let ranges = slot_ranges(cluster_slots(seed, limit, stop)?);
     let mut groups: Vec<((String, u16), Vec<String>)> = Vec::new();
     for key in keys {
         let wanted = i64::from(slot(key));

@@ -36,13 +36,7 @@ pub fn spawn(server: tiny_http::Server, board: Arc<Board>) -> Result<()> {
 
 /// Answers one request; a browser that went away is no concern of ours.
 fn route(request: tiny_http::Request, board: &Arc<Board>) {
-    let get = *request.method() == tiny_http::Method::Get;
-    let path = request
-        .url()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let (get, path) = metrics::get_path(&request);
     let (status, content_type, body) = match (get, path.as_str()) {
         (true, "/events") => {
             let board = Arc::clone(board);
@@ -79,14 +73,7 @@ fn route(request: tiny_http::Request, board: &Arc<Board>) {
             String::from("only GET: nothing here changes\n"),
         ),
     };
-    let Ok(header) = tiny_http::Header::from_bytes("Content-Type", content_type) else {
-        return;
-    };
-    let _ = request.respond(
-        tiny_http::Response::from_string(body)
-            .with_status_code(status)
-            .with_header(header),
-    );
+    let _ = metrics::respond(request, status, content_type, body);
 }
 
 /// One browser's event stream: every new sample as one `data:` line, until a write fails.
