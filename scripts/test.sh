@@ -17,6 +17,7 @@ say() { printf '\n==> %s\n' "$*"; }
 source scripts/lib/deps.sh
 need_redis_server
 need_cargo_nextest
+need_man
 # The browser test needs Chromium; without it (and not root to install it) it is skipped, loudly.
 filter="all()"
 if ! need_browser; then

@@ -11,6 +11,7 @@ use clap::{Args, Parser};
 use crate::consumer;
 use crate::error::{Error, Result};
 use crate::exit;
+use crate::generate::Generate;
 use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::metrics::producer::ProducerMeter;
@@ -279,6 +280,10 @@ pub struct ProducerArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Duration,
 
+    /// Print a man page or shell completions for this binary on stdout, and exit.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub generate: Option<Generate>,
+
     /// With --live: serve Prometheus metrics (GET /metrics) and a health check (GET /healthz)
     /// on ADDR, e.g. 127.0.0.1:9464; a bare port listens on loopback only.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen, requires = "live")]
@@ -348,8 +353,12 @@ impl ProducerArgs {
 #[command(name = "consumer", version, after_help = exit::HELP)]
 pub struct ConsumerArgs {
     /// Consumer name within the group (e.g. alice, bob).
-    #[arg(value_parser = parse_name)]
-    pub name: String,
+    #[arg(value_parser = parse_name, required_unless_present = "generate")]
+    pub name: Option<String>,
+
+    /// Print a man page or shell completions for this binary on stdout, and exit.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub generate: Option<Generate>,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -517,7 +526,7 @@ impl ConsumerArgs {
             .map(|c| self.connection.key(c))
             .collect();
         Ok(consumer::Settings {
-            name: self.name.clone(),
+            name: self.name.clone().unwrap_or_default(),
             streams: streams.clone(),
             group: self.group.clone(),
             delay: self.delay,
@@ -542,9 +551,13 @@ impl ConsumerArgs {
                 in_flight: self.in_flight as usize,
                 timeout: self.handler_timeout,
             }),
-            meter: self
-                .metrics
-                .map(|_| Meter::new(&self.group, &self.name, &streams)),
+            meter: self.metrics.map(|_| {
+                Meter::new(
+                    &self.group,
+                    self.name.as_deref().unwrap_or_default(),
+                    &streams,
+                )
+            }),
         })
     }
 }

@@ -32,6 +32,7 @@
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal).
 //! - [`cli`]: the command lines of the binaries, turned into validated settings.
+//! - [`generate`]: `--generate`: man pages and shell completions.
 //! - [`error`] and [`exit`]: errors as sentences, and the exit code each one means.
 //! - [`edge`]: the top of every binary: one line per error, its exit code, broken pipes, panics.
 
@@ -42,6 +43,7 @@ pub mod encode;
 pub mod error;
 pub mod exit;
 pub mod fanout;
+pub mod generate;
 pub mod inspect;
 pub mod message;
 pub mod metrics;

@@ -69,3 +69,16 @@ need_browser() {
   echo "chromium and chromedriver are needed for the browser test (Debian/Ubuntu: sudo apt-get install chromium chromium-driver)" >&2
   return 1
 }
+
+# man (Debian's man-db), for the test that renders the binaries' man pages.
+need_man() {
+  command -v man >/dev/null && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "man is missing: installing man-db with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq man-db >/dev/null
+  fi
+  command -v man >/dev/null || {
+    echo "man is required for the man-page test: install it (Debian/Ubuntu: sudo apt-get install man-db)" >&2
+    exit 1
+  }
+}

@@ -1,15 +1,19 @@
 //! `consumer <NAME>`: one member of a consumer group; see `consumer --help`.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use monsoon::cli::ConsumerArgs;
 use monsoon::metrics::consumer::ConsumerExporter;
 use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit};
+use monsoon::{edge, exit, generate};
 
 fn main() {
     edge::run_main(|| {
         let args = ConsumerArgs::parse();
+        if let Some(kind) = args.generate {
+            generate::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
+            return Ok(exit::SUCCESS);
+        }
         let settings = args.settings()?;
         let target = args.connection.target()?;
         if let (Some(addr), Some(meter)) = (args.metrics, settings.meter.as_ref()) {

@@ -2,12 +2,18 @@
 
 use monsoon::inspect::cli::{InspectArgs, stdout_is_terminal};
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit};
+use monsoon::{edge, exit, generate};
 
 fn main() {
     edge::run_main(|| {
         let args = InspectArgs::parse_args();
-        let request = args.request(stdout_is_terminal());
+        if let Some(kind) = args.generate {
+            generate::write(kind, InspectArgs::command_line(), &mut std::io::stdout())?;
+            return Ok(exit::SUCCESS);
+        }
+        let Some(request) = args.request(stdout_is_terminal()) else {
+            return Ok(exit::USAGE);
+        };
         let target = args.connection.target()?;
         let shutdown = Shutdown::install("inspect: stopping (Ctrl-C again to exit at once)")?;
         // Unlocked stdout: `tail --cluster` writes from one thread per slot, each write whole.

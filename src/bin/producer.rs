@@ -1,14 +1,18 @@
 //! `producer`: writes a day of weather readings per city; see `producer --help`.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use monsoon::cli::ProducerArgs;
 use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit};
+use monsoon::{edge, exit, generate};
 
 fn main() {
     edge::run_main(|| {
         let args = ProducerArgs::parse();
+        if let Some(kind) = args.generate {
+            generate::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
+            return Ok(exit::SUCCESS);
+        }
         let target = args.connection.target()?;
         let runs = args.city_runs()?;
         if let (Some(addr), Some(meter)) =

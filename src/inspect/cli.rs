@@ -13,6 +13,7 @@ use super::tail::{Start, parse_start};
 use super::{chart, groups, memory, pending, range, serve, tail, watch};
 use crate::cli::{ConnectionArgs, parse_duration};
 use crate::exit;
+use crate::generate::Generate;
 use crate::metrics::parse_listen;
 
 /// Chart width when stdout is not a terminal.
@@ -26,9 +27,13 @@ pub struct InspectArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
+    /// Print a man page or shell completions for `inspect` on stdout, and exit.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub generate: Option<Generate>,
+
     /// What to look at.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands; every STREAM is a name the prefix is put in front of.
@@ -179,9 +184,19 @@ impl InspectArgs {
             .mut_arg("cluster", |a| a.global(true))
     }
 
-    /// Parses the process's arguments; on a usage error prints it and exits 2.
+    /// Parses the process's arguments; on a usage error (a missing subcommand included, unless
+    /// --generate is given) prints it and exits 2.
     pub fn parse_args() -> Self {
-        Self::from_matches(Self::command_line().get_matches())
+        let args = Self::from_matches(Self::command_line().get_matches());
+        if args.command.is_none() && args.generate.is_none() {
+            Self::command_line()
+                .error(
+                    clap::error::ErrorKind::MissingSubcommand,
+                    "a subcommand is required (range, tail, pending, groups, watch, chart, serve, memory)",
+                )
+                .exit();
+        }
+        args
     }
 
     /// Parses `args` (the first being the program name).
@@ -200,9 +215,12 @@ impl InspectArgs {
 
     /// The validated request; `terminal` says whether stdout is a terminal (then `watch` redraws
     /// in place and `chart` fits the terminal's width).
-    pub fn request(&self, terminal: bool) -> Request {
+    ///
+    /// Parsing made sure there is a subcommand unless `--generate` was given; without one this
+    /// answers `None`.
+    pub fn request(&self, terminal: bool) -> Option<Request> {
         let key = |name: &str| self.connection.key(name);
-        match &self.command {
+        Some(match self.command.as_ref()? {
             Command::Range {
                 stream,
                 from,
@@ -297,7 +315,7 @@ impl InspectArgs {
                 keys: streams.iter().map(|s| key(s)).collect(),
                 json: *json,
             }),
-        }
+        })
     }
 }
 
@@ -339,7 +357,7 @@ mod tests {
             &["--prefix", "t-", "tail", "chennai", "coimbatore"][..],
             &["tail", "chennai", "coimbatore", "--prefix", "t-"][..],
         ] {
-            let Request::Tail(tail) = parse(args).request(false) else {
+            let Some(Request::Tail(tail)) = parse(args).request(false) else {
                 panic!("not a tail");
             };
             assert_eq!(tail.keys, ["t-chennai", "t-coimbatore"]);
@@ -359,7 +377,7 @@ mod tests {
     /// `--from` takes times, and the chart is 80 wide off a terminal.
     #[test]
     fn defaults_and_bounds() {
-        let Request::Range(range) = parse(&[
+        let Some(Request::Range(range)) = parse(&[
             "range",
             "chennai",
             "--from",
@@ -372,7 +390,7 @@ mod tests {
         assert_eq!(range.from, Bound::Ms(1534334400000));
         assert_eq!(range.to, Bound::Open);
         assert!(range.rev);
-        let Request::Chart(chart) = parse(&["chart", "chennai"]).request(false) else {
+        let Some(Request::Chart(chart)) = parse(&["chart", "chennai"]).request(false) else {
             panic!("not a chart");
         };
         assert_eq!((chart.width, chart.field.as_str()), (80, "temperature"));

@@ -1,0 +1,127 @@
+//! Installing monsoon the way command-line tools are: `--generate` man pages and shell
+//! completions for every binary (tried in a real bash and rendered by `man`), and
+//! `cargo install --path .` putting the three binaries on a PATH.
+
+mod support;
+
+use std::process::Command;
+
+use support::{assert_ok, stderr};
+
+/// Runs a binary with `args` and no server anywhere in sight.
+fn generate(name: &str, kind: &str) -> String {
+    let out = Command::new(support::bin(name))
+        .env_remove("REDIS_URL")
+        .args(["--generate", kind])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every binary prints every kind without another argument (`consumer` without a NAME,
+/// `inspect` without a subcommand), and each names the binary.
+#[test]
+fn every_binary_generates_every_kind() {
+    for name in ["producer", "consumer", "inspect"] {
+        for kind in [
+            "man",
+            "complete-bash",
+            "complete-zsh",
+            "complete-fish",
+            "complete-powershell",
+        ] {
+            let text = generate(name, kind);
+            assert!(text.contains(name), "{name} --generate {kind}: {text}");
+        }
+    }
+    let bad = Command::new(support::bin("consumer"))
+        .args(["--generate", "complete-tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("complete-bash"), "{}", stderr(&bad));
+}
+
+/// The bash completion, sourced in a real bash, completes `consumer --de` with `--delay` and
+/// `--dead-letter`, and `inspect se` with `serve`.
+#[test]
+fn bash_completes_options_and_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["consumer", "inspect"] {
+        std::fs::write(dir.path().join(name), generate(name, "complete-bash")).unwrap();
+    }
+    let complete = |name: &str, words: &str| {
+        let script = format!(
+            "source {dir}/{name}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _{name} {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             echo \"${{COMPREPLY[@]}}\"",
+            dir = dir.path().display()
+        );
+        let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+        assert_ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let offered = complete("consumer", "consumer --de");
+    let words: Vec<&str> = offered.split_whitespace().collect();
+    assert!(
+        words.contains(&"--delay") && words.contains(&"--dead-letter"),
+        "{offered}"
+    );
+    let offered = complete("inspect", "inspect se");
+    assert!(
+        offered.split_whitespace().any(|w| w == "serve"),
+        "{offered}"
+    );
+}
+
+/// `man -l` renders each page without a warning, and it documents the options.
+#[test]
+fn man_renders_each_page_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["producer", "consumer", "inspect"] {
+        let page = dir.path().join(format!("{name}.1"));
+        std::fs::write(&page, generate(name, "man")).unwrap();
+        let out = Command::new("man")
+            .env("MANWIDTH", "80")
+            .args(["--warnings", "-l"])
+            .arg(&page)
+            .output()
+            .expect("man (Debian: apt-get install man-db)");
+        assert_ok(&out);
+        assert_eq!(stderr(&out), "", "{name}: man warned");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--redis-url"), "{name}: {text}");
+    }
+}
+
+/// `cargo install --locked --path . --root DIR` installs the three binaries, and each runs
+/// `--version` from there.
+#[test]
+fn heavy_cargo_install_puts_three_binaries_on_a_path() {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["install", "--locked", "--offline", "--path", ".", "--root"])
+        .arg(root.path())
+        // The release build the demo makes serves here too.
+        .args([
+            "--target-dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target"),
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    for name in ["producer", "consumer", "inspect"] {
+        let version = Command::new(root.path().join("bin").join(name))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert_ok(&version);
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
