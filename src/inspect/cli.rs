@@ -55,9 +55,13 @@ pub enum Command {
         /// Newest first (XREVRANGE).
         #[arg(long)]
         rev: bool,
-        /// One JSON object per entry: stream, id, time, fields.
-        #[arg(long)]
+        /// One JSON object per entry (JSON lines): stream, id, time, fields.
+        #[arg(long, alias = "jsonl", conflicts_with = "csv")]
         json: bool,
+        /// CSV (RFC 4180): a header `id,time,<fields>` (fields in the order they first appear in
+        /// the range), then one row per entry; for spreadsheets, and `producer --from`.
+        #[arg(long)]
+        csv: bool,
     },
     /// Entries of one or more streams as they arrive (a blocking XREAD), until Ctrl-C or --count.
     Tail {
@@ -228,6 +232,7 @@ impl InspectArgs {
                 count,
                 rev,
                 json,
+                csv,
             } => Request::Range(range::Range {
                 key: key(stream),
                 from: from.unwrap_or(Bound::Open),
@@ -235,6 +240,7 @@ impl InspectArgs {
                 count: *count,
                 rev: *rev,
                 json: *json,
+                csv: *csv,
             }),
             Command::Tail {
                 streams,
