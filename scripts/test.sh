@@ -10,6 +10,11 @@
 # Tests start their own servers on free ports in temp dirs; none touches the server on 6379.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "test.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+esac
 
 say() { printf '\n==> %s\n' "$*"; }
 

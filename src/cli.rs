@@ -114,11 +114,17 @@ fn parse_retention(text: &str) -> std::result::Result<Duration, String> {
     Ok(keep)
 }
 
-/// A calendar date, `YYYY-MM-DD`, from 1970-01-01 on: entry IDs are Unix milliseconds, so an
-/// earlier day has no IDs to give its readings.
+/// A calendar date, `YYYY-MM-DD`, `today` or `yesterday` (UTC), from 1970-01-01 on: entry IDs
+/// are Unix milliseconds, so an earlier day has no IDs to give its readings.
 fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| format!("{e} (expected YYYY-MM-DD, e.g. 2018-08-15)"))?;
+    let today = Utc::now().date_naive();
+    let date = match text {
+        "today" => today,
+        "yesterday" => today.pred_opt().unwrap_or(today),
+        _ => NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
+            format!("{e} (expected YYYY-MM-DD, e.g. 2018-08-15, or today, or yesterday)")
+        })?,
+    };
     if date < chrono::DateTime::UNIX_EPOCH.date_naive() {
         return Err(String::from(
             "the date must be 1970-01-01 or later (entry IDs are Unix milliseconds)",
@@ -210,9 +216,9 @@ pub struct ProducerArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// City to produce (repeatable, produced concurrently); its stream key is PREFIX + NAME
+    /// City to produce (repeatable, produced concurrently); its stream key is PREFIX + CITY
     /// [default: chennai].
-    #[arg(long = "city", value_name = "NAME", value_parser = parse_name)]
+    #[arg(long = "city", value_name = "CITY", value_parser = parse_name)]
     pub cities: Vec<String>,
 
     /// Cities from FILE, one per line (blank lines and # comments skipped), as if each were
@@ -221,7 +227,7 @@ pub struct ProducerArgs {
     pub cities_from: Option<PathBuf>,
 
     /// Day to produce (UTC) [default: yesterday].
-    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD|today|yesterday")]
     pub date: Option<NaiveDate>,
 
     /// Sensors per city; each timestamp gets one entry per sensor (IDs <ms>-0 .. <ms>-(N-1)).
@@ -364,7 +370,7 @@ pub struct ConsumerArgs {
     pub connection: ConnectionArgs,
 
     /// City stream to read (repeatable: several streams in one group) [default: chennai].
-    #[arg(long = "city", value_name = "NAME", value_parser = parse_name)]
+    #[arg(long = "city", value_name = "CITY", value_parser = parse_name)]
     pub cities: Vec<String>,
 
     /// Cities from FILE, one per line (blank lines and # comments skipped), as if each were
@@ -578,6 +584,9 @@ mod tests {
         assert!(parse_date("1969-12-31").is_err());
         assert_eq!(parse_date("1970-01-01"), Ok(NaiveDate::default()));
         assert!(parse_date("2018-02-30").is_err());
+        let today = Utc::now().date_naive();
+        assert_eq!(parse_date("today"), Ok(today));
+        assert_eq!(parse_date("yesterday"), Ok(today.pred_opt().unwrap()));
     }
 
     /// clap's own consistency checks pass for every binary.

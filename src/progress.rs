@@ -16,9 +16,16 @@ pub fn bars() -> MultiProgress {
 /// A bar counting `total` entries written to `label`.
 pub fn entries_bar(bars: &MultiProgress, label: &str, total: u64) -> ProgressBar {
     let style = ProgressStyle::with_template(
-        "{prefix:>12} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})",
+        "{prefix:>12} [{bar:40}] {pos}/{len} entries ({rate}, eta {eta})",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    // indicatif's {per_sec} prints four decimals (349,018.2029/s): whole entries a second.
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0}/s", state.per_sec());
+        },
+    )
     .progress_chars("=> ");
     bars.add(
         ProgressBar::new(total)

@@ -242,3 +242,26 @@ fn heavy_demo_web_serves_the_live_page() {
     assert!(child.wait().unwrap().success(), "{narration}");
     check_walkthrough(&narration, "chennai");
 }
+
+/// `scripts/test.sh --help` prints its help and exits, instead of starting the whole run; an
+/// unknown option is refused.
+#[test]
+fn test_script_help() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test.sh");
+    let help = Command::new("bash")
+        .arg(&script)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = stdout(&help);
+    assert!(text.starts_with("The one test command"), "{text}");
+    assert!(text.contains("SERVER_BIN=valkey-server"), "{text}");
+    let bad = Command::new("bash")
+        .arg(&script)
+        .arg("--fast")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(support::stderr(&bad).contains("unknown option --fast"));
+}
