@@ -197,8 +197,11 @@ pub fn produce_cities<W: Write + Send>(
                         day::produce_day(&mut link, run, &mut trimmer, shutdown, &bar)
                     }
                 }?;
-                // One write per line, so lines of cities finishing together never interleave.
-                (&*out).write_all(format!("{}\n", report.summary()).as_bytes())?;
+                // One write per line, so lines of cities finishing together never interleave;
+                // with the bars hidden meanwhile, or their redrawing on the same terminal
+                // would wipe the line out.
+                let line = format!("{}\n", report.summary());
+                bars.suspend(|| (&*out).write_all(line.as_bytes()))?;
                 Ok(report)
             },
         )?);
