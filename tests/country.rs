@@ -71,7 +71,8 @@ fn heavy_a_country_live_from_one_process() {
         lines
             .iter()
             .all(|l| l.starts_with("Inserted 24 records into land")
-                && l.contains("; 8 ticks, the worst ")),
+                && l.contains(": 8 ticks, ")
+                && l.contains(" ms behind its time")),
         "{lines:?}"
     );
     for i in 1..=200 {

@@ -349,7 +349,7 @@ fn bad_input_is_a_usage_error() {
     let server = Server::start();
     for args in [
         &["--date", "2018-13-01"][..],
-        &["--date", "yesterday"],
+        &["--date", "tomorrow"],
         &["--interval", "soon"],
         &["--interval", "1500us"],
         &["--count", "0"],

@@ -115,14 +115,29 @@ impl CityReport {
         } else {
             0.0
         };
-        let live = self.live.map_or_else(String::new, |(ticks, lag)| {
-            format!(
-                "; {ticks} ticks, the worst {:.0} ms behind its time",
-                lag.as_secs_f64() * 1000.0
-            )
-        });
+        if let Some((ticks, lag)) = self.live {
+            // Live: records/ms of a run paced by the clock says nothing; ticks and lag do.
+            let secs = self.elapsed.as_secs_f64();
+            let per_sec = if secs > 0.0 {
+                self.written as f64 / secs
+            } else {
+                0.0
+            };
+            let line = format!(
+                "Inserted {} records into {} in {secs:.1} s: {ticks} ticks, {per_sec:.0} records/s, \
+                 the worst {:.0} ms behind its time{}",
+                self.written,
+                self.key,
+                lag.as_secs_f64() * 1000.0,
+                self.trim_note()
+            );
+            return match self.interrupted {
+                true => format!("Interrupted: {line}"),
+                false => line,
+            };
+        }
         let line = format!(
-            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms){live}{}",
+            "Inserted {} records into {} in {:.0} ms ({rate:.1} records/ms){}",
             self.written,
             self.key,
             ms,
