@@ -140,7 +140,7 @@ fn tail_reads_two_streams() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 7, "{text}");
     assert!(
-        lines[0].starts_with("STREAM      ID               TIME (UTC)"),
+        lines[0].starts_with("STREAM      ID                 TIME (UTC)"),
         "{text}"
     );
     assert_eq!(
@@ -637,4 +637,47 @@ fn range_exports_csv() {
     assert_eq!(ids[1], "1534291204000-0");
     let conflict = inspect(&server, &["range", "chennai", "--csv", "--json"]);
     assert_eq!(conflict.status.code(), Some(2));
+}
+
+/// `tail` prints each arrival as it comes; rows of later arrivals line up with the first, even
+/// when their IDs carry a longer sequence and their times milliseconds.
+#[test]
+fn tail_keeps_columns_aligned_across_arrivals() {
+    let server = Server::start();
+    produce(&server, "chennai", 1);
+    produce(&server, "coimbatore", 1);
+    let mut tail = support::spawn(
+        "inspect",
+        &server,
+        &["tail", "chennai", "coimbatore", "--count", "2"],
+    );
+    let mut con = server.con();
+    support::wait_until("tail blocks on XREAD", || {
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut con)
+            .unwrap_or_default();
+        clients.contains("cmd=xread")
+    });
+    let _: String = redis::cmd("XADD")
+        .arg("chennai")
+        .arg("1534291300000-0")
+        .arg("temperature")
+        .arg("27.4")
+        .query(&mut con)
+        .unwrap();
+    support::wait_until("the first arrival is printed", || tail.lines().len() >= 2);
+    let _: String = redis::cmd("XADD")
+        .arg("coimbatore")
+        .arg("1534291300250-123")
+        .arg("temperature")
+        .arg("26.1")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(tail.wait(), Some(0), "{}", tail.errors());
+    let lines = tail.lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let at = |line: &str| line.find("temperature=").unwrap();
+    assert_eq!(at(&lines[1]), at(&lines[2]), "{lines:#?}");
+    assert_eq!(lines[0].find("FIELDS"), Some(at(&lines[1])), "{lines:#?}");
 }

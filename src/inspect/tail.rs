@@ -92,7 +92,12 @@ impl<W: Write> Printer<'_, W> {
                 .collect()
         } else {
             let mut table = super::entries_table(messages, true);
-            table.min_width(0, self.width);
+            // Batches are rendered one by one: columns as wide as any row may need, so they line
+            // up from batch to batch (live IDs carry a sequence, live times milliseconds).
+            table
+                .min_width(0, self.width)
+                .min_width(1, "1534291200000-999".len())
+                .min_width(2, "2018-08-15T00:00:00.250Z".len());
             table.render(std::mem::take(&mut self.header))
         };
         super::emit(self.out, &text)?;
