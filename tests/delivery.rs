@@ -271,7 +271,10 @@ fn heavy_dead_letters_are_written_once_across_breaks() {
         &server,
         &["alice", "--batch", "10", "--block", "100ms"],
     );
-    // Kill its connections 40 times while it works (the pauses only space the kills out).
+    // Kill its connections 40 times while it works (the pauses only space the kills out), once
+    // it is working: a server that cuts the connection while the consumer starts is an error at
+    // start (exit 3, "cannot connect"), not a break to ride out.
+    wait_until("alice works", || xlen(&mut con, "chennai:dead") > 0);
     let mut kills = 0;
     let deadline = Instant::now() + support::PATIENCE;
     while xlen(&mut con, "chennai:dead") < 3000 && kills < 40 && Instant::now() < deadline {
@@ -286,9 +289,19 @@ fn heavy_dead_letters_are_written_once_across_breaks() {
         kills += killed.min(1);
         std::thread::sleep(Duration::from_millis(30));
     }
-    wait_until("every poison entry dead-lettered and acked", || {
-        pending(&mut con, "chennai", "mygroup") == 0 && xlen(&mut con, "chennai:dead") >= 3000
-    });
+    let deadline = Instant::now() + support::PATIENCE;
+    while pending(&mut con, "chennai", "mygroup") > 0 || xlen(&mut con, "chennai:dead") < 3000 {
+        // Say what the consumer said, should it have stopped or stalled.
+        assert!(
+            Instant::now() < deadline && alice.child.try_wait().unwrap().is_none(),
+            "not every poison entry was dead-lettered and acked: pending {}, dead {}, kills \
+             {kills}; alice said: {}",
+            pending(&mut con, "chennai", "mygroup"),
+            xlen(&mut con, "chennai:dead"),
+            alice.errors()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
     support::signal(&alice.child, "TERM");
     assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
     assert!(kills >= 10, "only {kills} kills landed");
