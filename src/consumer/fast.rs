@@ -83,23 +83,8 @@ impl<W: Write> Consumer<'_, W> {
         // Several reads in one write: a BLOCK on one would hold up the others.
         let block = if groups.len() > 1 { None } else { block };
         for group in &groups {
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP")
-                .arg(&settings.group)
-                .arg(&settings.name)
-                .arg("COUNT")
-                .arg(self.read_count);
-            if let Some(block) = block {
-                cmd.arg("BLOCK").arg(block.as_millis() as u64);
-            }
-            cmd.arg("STREAMS");
-            for index in group {
-                cmd.arg(&*self.streams[*index]);
-            }
-            for _ in group {
-                cmd.arg(">");
-            }
-            cmd.write_packed_command(&mut packed);
+            self.xreadgroup(group, &[">"], block)
+                .write_packed_command(&mut packed);
         }
         let reads = groups.len();
         let sent = match self.link.raw() {

@@ -138,22 +138,8 @@ impl<W: Write> Consumer<'_, W> {
         block: Option<Duration>,
     ) -> Result<Value> {
         let settings = self.settings;
-        let count = self.read_count;
         loop {
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP")
-                .arg(&settings.group)
-                .arg(&settings.name)
-                .arg("COUNT")
-                .arg(count);
-            if let Some(block) = block {
-                cmd.arg("BLOCK").arg(block.as_millis() as u64);
-            }
-            cmd.arg("STREAMS");
-            for index in keys {
-                cmd.arg(&*self.streams[*index]);
-            }
-            cmd.arg(ids);
+            let cmd = self.xreadgroup(keys, ids, block);
             match cmd.query::<Value>(self.link.con()) {
                 Ok(reply) => {
                     self.link.settled();
@@ -182,6 +168,34 @@ impl<W: Write> Consumer<'_, W> {
                 }
             }
         }
+    }
+
+    /// `XREADGROUP GROUP g name COUNT n [BLOCK ms] STREAMS <keys> <ids>` for the streams of
+    /// `keys` at `ids` (an ID each, or one for all: `>`).
+    pub(super) fn xreadgroup<S: AsRef<str>>(
+        &self,
+        keys: &[usize],
+        ids: &[S],
+        block: Option<Duration>,
+    ) -> redis::Cmd {
+        let settings = self.settings;
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&settings.group)
+            .arg(&settings.name)
+            .arg("COUNT")
+            .arg(self.read_count);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        }
+        cmd.arg("STREAMS");
+        for index in keys {
+            cmd.arg(&*self.streams[*index]);
+        }
+        for index in 0..keys.len() {
+            cmd.arg(ids.get(index).or(ids.first()).map_or("", |id| id.as_ref()));
+        }
+        cmd
     }
 
     /// The messages of an XREADGROUP reply; the next read's COUNT adapts to their size.

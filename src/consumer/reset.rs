@@ -132,7 +132,7 @@ fn reset_one(
         None => None,
     }
     .unwrap_or(StreamId::ZERO);
-    let existing: Option<Group> = queries::groups(link, key)?
+    let existing: Option<Group> = queries::group_list(link, key)?
         .into_iter()
         .find(|g| g.name == group);
     let from = existing

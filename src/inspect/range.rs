@@ -45,24 +45,12 @@ impl Range {
         if self.csv {
             return self.run_csv(link, out);
         }
-        let direction = match self.rev {
-            false => Direction::Forward,
-            true => Direction::Backward,
-        };
         let mut printed = 0u64;
-        queries::range_pages(
-            link,
-            &self.key,
-            (&self.from.start_arg(), &self.to.end_arg()),
-            direction,
-            PAGE,
-            self.count,
-            |page| {
-                self.write_page(&page, printed == 0, out)?;
-                printed += page.len() as u64;
-                Ok(true)
-            },
-        )?;
+        self.pages(link, &self.to.end_arg(), |page| {
+            self.write_page(&page, printed == 0, out)?;
+            printed += page.len() as u64;
+            Ok(true)
+        })?;
         if printed == 0 && !self.json {
             super::emit(
                 out,
@@ -81,57 +69,63 @@ impl Range {
     /// where the range ends now, a second writes the header and one row per entry, page by
     /// page (memory stays flat however long the range; entries added meanwhile are left out).
     fn run_csv(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        let direction = match self.rev {
-            false => Direction::Forward,
-            true => Direction::Backward,
-        };
-        let (start, end) = (self.from.start_arg(), self.to.end_arg());
+        let direction = self.direction();
         let mut fields: Vec<Vec<u8>> = Vec::new();
         let mut edge = None;
-        queries::range_pages(
-            link,
-            &self.key,
-            (&start, &end),
-            direction,
-            PAGE,
-            self.count,
-            |page| {
-                for message in &page {
-                    for (name, _) in message.fields.iter().flatten() {
-                        if !fields.contains(name) {
-                            fields.push(name.clone());
-                        }
+        self.pages(link, &self.to.end_arg(), |page| {
+            for message in &page {
+                for (name, _) in message.fields.iter().flatten() {
+                    if !fields.contains(name) {
+                        fields.push(name.clone());
                     }
                 }
-                // The newest entry read: forward, the last of the last page; backward, the first.
-                edge = match direction {
-                    Direction::Forward => page.last().map(|m| m.id).or(edge),
-                    Direction::Backward => edge.or(page.first().map(|m| m.id)),
-                };
-                Ok(true)
-            },
-        )?;
+            }
+            // The newest entry read: forward, the last of the last page; backward, the first.
+            edge = match direction {
+                Direction::Forward => page.last().map(|m| m.id).or(edge),
+                Direction::Backward => edge.or(page.first().map(|m| m.id)),
+            };
+            Ok(true)
+        })?;
         let mut header = vec![b"id".to_vec(), b"time".to_vec()];
         header.extend(fields.iter().cloned());
         out.write_all(&csv_rows(&[header])?)?;
         let Some(edge) = edge else {
             return Ok(out.flush()?);
         };
-        let end = edge.to_string();
+        self.pages(link, &edge.to_string(), |page| {
+            let rows: Vec<Vec<Vec<u8>>> = page.iter().map(|m| csv_row(m, &fields)).collect();
+            out.write_all(&csv_rows(&rows)?)?;
+            Ok(true)
+        })?;
+        Ok(out.flush()?)
+    }
+
+    /// Oldest first, or newest first with `--rev`.
+    fn direction(&self) -> Direction {
+        match self.rev {
+            false => Direction::Forward,
+            true => Direction::Backward,
+        }
+    }
+
+    /// The range's pages from `--from` to `end` (the newest end), at most `--count` entries.
+    fn pages(
+        &self,
+        link: &mut Link,
+        end: &str,
+        each: impl FnMut(Vec<Message>) -> Result<bool>,
+    ) -> Result<()> {
+        let start = self.from.start_arg();
         queries::range_pages(
             link,
             &self.key,
-            (&start, &end),
-            direction,
+            (&start, end),
+            self.direction(),
             PAGE,
             self.count,
-            |page| {
-                let rows: Vec<Vec<Vec<u8>>> = page.iter().map(|m| csv_row(m, &fields)).collect();
-                out.write_all(&csv_rows(&rows)?)?;
-                Ok(true)
-            },
-        )?;
-        Ok(out.flush()?)
+            each,
+        )
     }
 
     /// Writes one page: columns (the header only before the first page), or JSON lines.
