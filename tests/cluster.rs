@@ -306,16 +306,7 @@ fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
         "consumer: {most_consumer} threads for 60 cities"
     );
     let lines = consumer.lines();
-    let read: BTreeSet<(String, String)> = lines
-        .iter()
-        .map(|l| {
-            let mut parts = l.split(' ').skip(1);
-            (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let read = support::stream_ids(&lines);
     assert_eq!(
         (lines.len(), read.len()),
         (60 * 20, 60 * 20),

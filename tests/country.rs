@@ -95,16 +95,7 @@ fn heavy_a_country_live_from_one_process() {
     assert_ok(&consumer);
     let read: Vec<String> = stdout(&consumer).lines().map(str::to_string).collect();
     assert_eq!(read.len(), 200 * 24);
-    let distinct: BTreeSet<(String, String)> = read
-        .iter()
-        .map(|l| {
-            let mut parts = l.split(' ').skip(1);
-            (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let distinct = support::stream_ids(&read);
     assert_eq!(distinct.len(), 200 * 24, "each entry once");
     for i in [1, 100, 200] {
         assert_eq!(pending(&mut con, &format!("land{i}"), "mygroup"), 0);

@@ -766,3 +766,14 @@ pub fn value(
             _ => None,
         })
 }
+
+/// The distinct (stream, ID) pairs of consumer output lines (`alice chennai 1534291200000-0 ...`).
+pub fn stream_ids(lines: &[String]) -> std::collections::BTreeSet<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut parts = l.split(' ').skip(1);
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
