@@ -12,6 +12,7 @@ use crate::consumer;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::generate::Generate;
+use crate::import::{Format, Import};
 use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::metrics::producer::ProducerMeter;
@@ -144,18 +145,7 @@ pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
     {
         return Ok(id);
     }
-    let ms = if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        Some(time.timestamp_millis())
-    } else if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
-    {
-        Some(time.and_utc().timestamp_millis())
-    } else if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        date.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_millis())
-    } else {
-        None
-    };
+    let ms = crate::time::parse_iso(text);
     match ms {
         Some(ms) if ms >= 0 => Ok(StreamId::new(ms as u64, 0)),
         Some(_) => Err(String::from(
@@ -259,7 +249,7 @@ pub struct ProducerArgs {
     /// the clock: a backfilled day keeps its last DUR). Trimmed after every batch (every tick
     /// with --live), never past an entry a consumer group still needs (its oldest pending
     /// entry, or the first it was not given yet); a group that holds a trim back is named on
-    /// stderr. Combines with --maxlen (both apply).
+    /// stderr. Combines with --maxlen (both apply). With --from: before and after the import.
     #[arg(long, value_parser = parse_retention, value_name = "DUR")]
     pub retain: Option<Duration>,
 
@@ -281,6 +271,37 @@ pub struct ProducerArgs {
     /// IDs, until Ctrl-C (exit 0) or --count.
     #[arg(long)]
     pub live: bool,
+
+    /// Write the rows of FILE instead of simulated readings: CSV with a header, or JSON lines
+    /// (one object per line); - is stdin. A row's entry ID is <ms>-<n>: its time's Unix
+    /// milliseconds (--time-column), n counting the rows of the same millisecond from 0. Rows
+    /// must be in time order; a bad row is an error FILE:LINE (exit 2) after the rows before it
+    /// are written, and a rerun skips what the stream holds.
+    #[arg(
+        long,
+        value_name = "FILE|-",
+        conflicts_with_all = ["date", "sensors", "interval", "count", "seed", "live", "cities_from"]
+    )]
+    pub from: Option<PathBuf>,
+
+    /// Format of --from [default: by its extension: .csv; .jsonl, .ndjson or .json].
+    #[arg(long, value_enum, requires = "from")]
+    pub format: Option<Format>,
+
+    /// The column (JSON key) of --from holding each row's time: ISO 8601 with or without a zone
+    /// (without one it is UTC), Unix milliseconds, or as --time-format says.
+    #[arg(long, default_value = "time", value_name = "NAME", value_parser = parse_name, requires = "from")]
+    pub time_column: String,
+
+    /// A chrono strftime pattern for the times of --from, e.g. '%Y/%m/%d %H:%M' (without %z
+    /// the time is UTC).
+    #[arg(long, value_name = "PATTERN", requires = "from")]
+    pub time_format: Option<String>,
+
+    /// The columns (JSON keys) of --from to write as fields, in this order [default: all but
+    /// the time].
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = parse_name, requires = "from")]
+    pub fields: Option<Vec<String>>,
 
     /// How long to keep reconnecting after the connection breaks before giving up (exit 3).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
@@ -314,6 +335,22 @@ impl ProducerArgs {
                 )));
             }
         }
+        let import = match &self.from {
+            Some(from) => Some(Import::new(
+                from.clone(),
+                self.format,
+                self.time_column.clone(),
+                self.time_format.clone(),
+                self.fields.clone(),
+            )?),
+            None => None,
+        };
+        let cities = cities(&self.cities, self.cities_from.as_deref())?;
+        if import.is_some() && cities.len() > 1 {
+            return Err(Error::Usage(String::from(
+                "--from writes one file into one stream: give one --city",
+            )));
+        }
         let date = self
             .date
             .unwrap_or_else(|| Utc::now().date_naive().pred_opt().unwrap_or_default());
@@ -323,7 +360,7 @@ impl ProducerArgs {
             keep,
             ignore_groups: self.retain_ignore_groups,
         });
-        Ok(cities(&self.cities, self.cities_from.as_deref())?
+        Ok(cities
             .iter()
             .map(|city| CityRun {
                 key: self.connection.key(city),
@@ -338,13 +375,17 @@ impl ProducerArgs {
                 meter: meter.clone(),
                 retention,
                 retain_dead: self.retain_dead,
+                import: import.clone(),
             })
             .collect())
     }
 
-    /// What the producer writes: a day (or `--count` timestamps), live readings, or (`--count
-    /// 0`) nothing: it only trims.
+    /// What the producer writes: a day (or `--count` timestamps), live readings, a file's rows
+    /// (`--from`), or (`--count 0`) nothing: it only trims.
     pub fn mode(&self) -> Mode {
+        if self.from.is_some() {
+            return Mode::Import;
+        }
         match (self.count, self.live) {
             (Some(0), _) => Mode::Trim,
             (_, false) => Mode::Day,

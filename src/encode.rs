@@ -15,42 +15,52 @@ use crate::stream_id::StreamId;
 /// Encodes XADDs for one stream key.
 #[derive(Debug, Clone)]
 pub struct XaddEncoder {
-    /// `*N`, `XADD`, the key and `MAXLEN ~ N`, already in RESP.
+    /// `*N`, `XADD`, the key and `MAXLEN ~ N`, already in RESP: the start of a reading's XADD.
     head: Vec<u8>,
+    /// The same without `*N`, for entries of any number of fields.
+    command: Vec<u8>,
+    /// The arguments in `command`.
+    command_args: usize,
 }
 
 impl XaddEncoder {
     /// An encoder for `key`, trimming approximately to `maxlen` entries when given.
     pub fn new(key: &str, maxlen: Option<u64>) -> Self {
-        let args = if maxlen.is_some() { 12 } else { 9 };
-        let mut head = Vec::with_capacity(64 + key.len());
-        head.push(b'*');
-        head.extend_from_slice(itoa::Buffer::new().format(args).as_bytes());
-        head.extend_from_slice(b"\r\n");
-        bulk(&mut head, b"XADD");
-        bulk(&mut head, key.as_bytes());
+        let mut command = Vec::with_capacity(64 + key.len());
+        bulk(&mut command, b"XADD");
+        bulk(&mut command, key.as_bytes());
         if let Some(maxlen) = maxlen {
-            bulk(&mut head, b"MAXLEN");
-            bulk(&mut head, b"~");
-            bulk(&mut head, itoa::Buffer::new().format(maxlen).as_bytes());
+            bulk(&mut command, b"MAXLEN");
+            bulk(&mut command, b"~");
+            bulk(&mut command, itoa::Buffer::new().format(maxlen).as_bytes());
         }
-        XaddEncoder { head }
+        let command_args = if maxlen.is_some() { 5 } else { 2 };
+        let mut head = Vec::with_capacity(8 + command.len());
+        array_header(&mut head, command_args + 7);
+        head.extend_from_slice(&command);
+        XaddEncoder {
+            head,
+            command,
+            command_args,
+        }
+    }
+
+    /// Appends one `XADD` at `id` of `fields` (names and values as they are) to `out`.
+    pub fn push_fields(&self, out: &mut Vec<u8>, id: StreamId, fields: &[(Vec<u8>, Vec<u8>)]) {
+        array_header(out, self.command_args + 1 + 2 * fields.len());
+        out.extend_from_slice(&self.command);
+        push_id(out, id);
+        for (name, value) in fields {
+            bulk(out, name);
+            bulk(out, value);
+        }
     }
 
     /// Appends one `XADD` of `reading` at `id` (`None`: a server-assigned `*` ID) to `out`.
     pub fn push(&self, out: &mut Vec<u8>, id: Option<StreamId>, reading: &Reading) {
         out.extend_from_slice(&self.head);
         match id {
-            Some(id) => {
-                let mut ms = itoa::Buffer::new();
-                let mut seq = itoa::Buffer::new();
-                let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
-                bulk_header(out, ms.len() + 1 + seq.len());
-                out.extend_from_slice(ms);
-                out.push(b'-');
-                out.extend_from_slice(seq);
-                out.extend_from_slice(b"\r\n");
-            }
+            Some(id) => push_id(out, id),
             None => bulk(out, b"*"),
         }
         bulk(out, b"sensor");
@@ -60,6 +70,25 @@ impl XaddEncoder {
         bulk(out, b"humidity");
         bulk(out, itoa::Buffer::new().format(reading.humidity).as_bytes());
     }
+}
+
+/// Appends an entry ID as a bulk string, formatted on the stack.
+fn push_id(out: &mut Vec<u8>, id: StreamId) {
+    let mut ms = itoa::Buffer::new();
+    let mut seq = itoa::Buffer::new();
+    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
+    bulk_header(out, ms.len() + 1 + seq.len());
+    out.extend_from_slice(ms);
+    out.push(b'-');
+    out.extend_from_slice(seq);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the header of a RESP array of `len` elements.
+fn array_header(out: &mut Vec<u8>, len: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn bulk_header(out: &mut Vec<u8>, len: usize) {
@@ -131,5 +160,30 @@ mod tests {
             .arg("5")
             .get_packed_command();
         assert_eq!(ours, theirs);
+    }
+
+    /// Entries of any fields are encoded as redis-rs would, with and without MAXLEN.
+    #[test]
+    fn any_fields() {
+        let fields = vec![
+            (b"station".to_vec(), b"M\xfcnchen".to_vec()),
+            (b"note".to_vec(), b"".to_vec()),
+        ];
+        for maxlen in [None, Some(7)] {
+            let mut ours = Vec::new();
+            XaddEncoder::new("k", maxlen).push_fields(&mut ours, StreamId::new(5, 1), &fields);
+            let mut theirs = redis::cmd("XADD");
+            theirs.arg("k");
+            if let Some(n) = maxlen {
+                theirs.arg("MAXLEN").arg("~").arg(n);
+            }
+            theirs
+                .arg("5-1")
+                .arg(&b"station"[..])
+                .arg(&b"M\xfcnchen"[..])
+                .arg("note")
+                .arg("");
+            assert_eq!(ours, theirs.get_packed_command());
+        }
     }
 }

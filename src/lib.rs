@@ -12,6 +12,8 @@
 //! - [`schedule`]: which entries a producer run writes, and where a rerun resumes.
 //! - [`encode`]: where a batch is encoded: XADD straight into a reusable RESP buffer.
 //! - [`message`]: a stream entry as a consumer gets it, rendered as a line or JSON.
+//! - [`time`]: times as people write them (ISO 8601, Unix ms, a strftime pattern), in ms.
+//! - [`import`]: where a file's rows become entries: CSV or JSON lines, IDs from their times.
 //!
 //! The server layer, everything that talks to Redis:
 //! - [`server`]: the target (URL, TLS, cluster seed, connecting, errors as sentences), cluster
@@ -44,6 +46,7 @@ pub mod error;
 pub mod exit;
 pub mod fanout;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub mod message;
 pub mod metrics;
@@ -54,6 +57,7 @@ pub mod schedule;
 pub mod server;
 pub mod shutdown;
 pub mod stream_id;
+pub mod time;
 
 pub use error::{Error, Result};
 pub use reading::Reading;

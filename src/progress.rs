@@ -33,3 +33,17 @@ pub fn entries_bar(bars: &MultiProgress, label: &str, total: u64) -> ProgressBar
             .with_prefix(label.to_string()),
     )
 }
+
+/// A bar counting the bytes of a file read into `label` (its length is set once known).
+pub fn bytes_bar(bars: &MultiProgress, label: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bars.add(
+        ProgressBar::new(0)
+            .with_style(style)
+            .with_prefix(label.to_string()),
+    )
+}

@@ -12,8 +12,6 @@
 //! first sequence number for a start and the last one for an end: `--to 12:00:00` includes every
 //! sensor's reading at noon.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-
 use crate::stream_id::StreamId;
 
 /// One end of a range.
@@ -40,8 +38,8 @@ impl Bound {
         if let Ok(id) = text.parse::<StreamId>() {
             return Ok(Bound::Id(id));
         }
-        let time = parse_time(text).ok_or_else(|| invalid(text))?;
-        u64::try_from(time.timestamp_millis())
+        let ms = crate::time::parse_iso(text).ok_or_else(|| invalid(text))?;
+        u64::try_from(ms)
             .map(Bound::Ms)
             .map_err(|_| format!("'{text}' is before 1970, and stream IDs cannot be"))
     }
@@ -86,26 +84,6 @@ fn invalid(text: &str) -> String {
         "'{text}' is neither an entry ID (1534291200000-0), milliseconds (1534291200000) \
          nor an ISO 8601 UTC time (2018-08-15T12:00:00Z)"
     )
-}
-
-/// An ISO 8601 time: with an offset, or UTC when it has none; a date alone is its midnight.
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-    ]
-    .iter()
-    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-    .or_else(|| {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })?;
-    Some(naive.and_utc())
 }
 
 #[cfg(test)]

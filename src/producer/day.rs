@@ -60,6 +60,7 @@ pub fn produce_day(
             trimmed: trimmer.trimmed(),
             only_trimmed: false,
             live: None,
+            imported: None,
         });
     };
     bar.set_length(total);
@@ -111,6 +112,7 @@ pub fn produce_day(
         trimmed: trimmer.trimmed(),
         only_trimmed: false,
         live: None,
+        imported: None,
     })
 }
 
@@ -133,7 +135,7 @@ impl From<RedisError> for Halt {
 
 /// Whether an XADD was refused because the stream already reached its ID: another writer wrote
 /// it (or a later one) first.
-fn taken_by_another_writer(err: &RedisError) -> bool {
+pub(super) fn taken_by_another_writer(err: &RedisError) -> bool {
     err.detail()
         .is_some_and(|detail| detail.contains("equal or smaller than the target stream top item"))
 }

@@ -118,6 +118,7 @@ pub fn produce_live(
             trimmed: city.trimmer.trimmed(),
             only_trimmed: false,
             live: Some((ticks, worst_lag)),
+            imported: None,
         })
         .collect())
 }

@@ -9,8 +9,10 @@
 //! - [`retain`]: `--retain` and `--retain-dead`: the stream trimmed after every batch or tick
 //!   (never past what a consumer group still needs), the dead letters by the clock; with
 //!   `--count 0` ([`Mode::Trim`]) a run only trims, once.
+//! - [`import`]: `--from`: a file's rows written instead of readings, resumable like a day.
 
 pub mod day;
+pub mod import;
 pub mod live;
 pub mod retain;
 
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::fanout::{Shared, fan_out};
+use crate::import::Import;
 use crate::metrics::producer::ProducerMeter;
 use crate::progress;
 use crate::schedule::Schedule;
@@ -40,6 +43,8 @@ pub enum Mode {
     },
     /// `--count 0`: write nothing, trim once (`--retain`, `--retain-dead`), e.g. from cron.
     Trim,
+    /// `--from`: the rows of a file, resuming after what the stream holds.
+    Import,
 }
 
 /// What one city's producer run is asked to do.
@@ -65,6 +70,19 @@ pub struct CityRun {
     pub retention: Option<Retention>,
     /// Trim `<stream>:dead` to the dead letters of the last DUR, by the clock (`--retain-dead`).
     pub retain_dead: Option<Duration>,
+    /// `--from`: the file to write instead of readings.
+    pub import: Option<Import>,
+}
+
+/// What an import read (`--from`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// The file's name (`stdin` for `-`).
+    pub from: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Rows at or before the stream's last ID, not written again.
+    pub skipped: u64,
 }
 
 /// What a producer run did for one city.
@@ -88,6 +106,8 @@ pub struct CityReport {
     pub only_trimmed: bool,
     /// `--live`: the ticks written, and the worst lag of a tick behind its time.
     pub live: Option<(u64, Duration)>,
+    /// `--from`: what the import read.
+    pub imported: Option<Imported>,
 }
 
 impl CityReport {
@@ -101,6 +121,9 @@ impl CityReport {
             }
             return line;
         }
+        if let Some(imported) = &self.imported {
+            return self.import_summary(imported);
+        }
         if self.already_complete {
             return format!(
                 "{} already holds all {} records of the range; nothing to insert{}",
@@ -109,12 +132,7 @@ impl CityReport {
                 self.trim_note()
             );
         }
-        let ms = self.elapsed.as_secs_f64() * 1000.0;
-        let rate = if ms > 0.0 {
-            self.written as f64 / ms
-        } else {
-            0.0
-        };
+        let (ms, rate) = self.speed();
         if let Some((ticks, lag)) = self.live {
             // Live: records/ms of a run paced by the clock says nothing; ticks and lag do.
             let secs = self.elapsed.as_secs_f64();
@@ -145,6 +163,46 @@ impl CityReport {
         );
         if self.interrupted {
             format!("Interrupted: {line}; rerun to complete the range")
+        } else {
+            line
+        }
+    }
+
+    /// The wall time in ms and the records written per ms.
+    fn speed(&self) -> (f64, f64) {
+        let ms = self.elapsed.as_secs_f64() * 1000.0;
+        let rate = if ms > 0.0 {
+            self.written as f64 / ms
+        } else {
+            0.0
+        };
+        (ms, rate)
+    }
+
+    /// The summary of `--from`: rows written, and those an earlier run had written.
+    fn import_summary(&self, imported: &Imported) -> String {
+        let from = &imported.from;
+        if self.already_complete {
+            return format!(
+                "{} already holds all {} rows of {from}; nothing to insert{}",
+                self.key,
+                imported.rows,
+                self.trim_note()
+            );
+        }
+        let (ms, rate) = self.speed();
+        let skipped = match imported.skipped {
+            0 => String::new(),
+            n => format!("; skipped {n} rows at or before the stream's last ID (written before)"),
+        };
+        let line = format!(
+            "Inserted {} records into {} from {from} in {ms:.0} ms ({rate:.1} records/ms){skipped}{}",
+            self.written,
+            self.key,
+            self.trim_note()
+        );
+        if self.interrupted {
+            format!("Interrupted: {line}; rerun to import the rest")
         } else {
             line
         }
@@ -205,8 +263,12 @@ pub fn produce_cities<W: Write + Send>(
                 link.stop_on(shutdown);
                 let retain = (run.retention, run.retain_dead);
                 let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
-                let report = match mode {
-                    Mode::Trim => trim_only(&mut link, run, &mut trimmer),
+                let report = match (mode, &run.import) {
+                    (Mode::Trim, _) => trim_only(&mut link, run, &mut trimmer),
+                    (Mode::Import, Some(import)) => {
+                        let bar = progress::bytes_bar(&bars, &run.key);
+                        import::produce_import(&mut link, run, import, &mut trimmer, shutdown, &bar)
+                    }
                     _ => {
                         let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
                         day::produce_day(&mut link, run, &mut trimmer, shutdown, &bar)
@@ -293,6 +355,7 @@ fn trim_only(link: &mut Link, run: &CityRun, trimmer: &mut Trimmer) -> Result<Ci
         trimmed: trimmer.trimmed(),
         only_trimmed: true,
         live: None,
+        imported: None,
     })
 }
 
