@@ -17,7 +17,7 @@ use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::metrics::producer::ProducerMeter;
 use crate::producer::retain::Retention;
-use crate::producer::{CityRun, Mode};
+use crate::producer::{CityRun, Mode, ReportStyle};
 use crate::reading::seed_from;
 use crate::schedule::Schedule;
 use crate::server::{Target, TlsFiles};
@@ -307,6 +307,16 @@ pub struct ProducerArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Duration,
 
+    /// Print no report and no progress bars, and no notes on reconnecting (errors and warnings
+    /// still go to stderr).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print each city's report as one JSON object per line instead of a sentence (also with
+    /// --quiet).
+    #[arg(long)]
+    pub json: bool,
+
     /// Print a man page or shell completions for this binary on stdout, and exit.
     #[arg(long, value_name = "KIND", value_enum)]
     pub generate: Option<Generate>,
@@ -378,6 +388,15 @@ impl ProducerArgs {
                 import: import.clone(),
             })
             .collect())
+    }
+
+    /// How the report is printed: sentences, JSON (`--json`), or nothing (`--quiet`).
+    pub fn report_style(&self) -> ReportStyle {
+        match (self.json, self.quiet) {
+            (true, _) => ReportStyle::Json,
+            (false, true) => ReportStyle::Quiet,
+            (false, false) => ReportStyle::Lines,
+        }
     }
 
     /// What the producer writes: a day (or `--count` timestamps), live readings, a file's rows
@@ -453,6 +472,11 @@ pub struct ConsumerArgs {
     /// Print one JSON object per message instead of a line of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Print no summary at the end and no notes on reconnecting; the messages are still printed
+    /// (they are the output), and errors and warnings still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 
     /// Take over entries pending on another consumer for longer than DUR (checked at start and
     /// at least every DUR), a few at a time; must be above --delay (what is in hand is kept from

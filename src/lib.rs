@@ -32,7 +32,8 @@
 //! Shared by all of them:
 //! - [`fanout`]: one thread per city/stream/slot, one locked output; a panic is an internal error.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
-//! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal).
+//! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal, or quiet).
+//! - [`notice`]: notes on stderr that need no action, silenced by `--quiet`.
 //! - [`cli`]: the command lines of the binaries, turned into validated settings.
 //! - [`generate`]: `--generate`: man pages and shell completions.
 //! - [`error`] and [`exit`]: errors as sentences, and the exit code each one means.
@@ -50,6 +51,7 @@ pub mod import;
 pub mod inspect;
 pub mod message;
 pub mod metrics;
+pub mod notice;
 pub mod producer;
 pub mod progress;
 pub mod reading;

@@ -14,6 +14,7 @@ fn main() {
             generate::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
+        monsoon::notice::set_quiet(args.quiet);
         let settings = args.settings()?;
         let target = args.connection.target()?;
         if let (Some(addr), Some(meter)) = (args.metrics, settings.meter.as_ref()) {
@@ -41,13 +42,13 @@ fn main() {
                 &shutdown,
                 &mut std::io::stdout(),
             )?;
-            eprintln!("{}", done.line(&settings.name));
+            monsoon::notice::note(&done.line(&settings.name));
             return Ok(exit::SUCCESS);
         }
         // `consumer | head`: the reader left; what was not printed stays pending, not lost
         // (a closed pipe is a normal end, handled by run_main).
         let summary = monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout())?;
-        eprintln!("{}", summary.line(&settings.name));
+        monsoon::notice::note(&summary.line(&settings.name));
         Ok(exit::SUCCESS)
     })
 }

@@ -13,6 +13,7 @@ fn main() {
             generate::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
+        monsoon::notice::set_quiet(args.quiet);
         let target = args.connection.target()?;
         let runs = args.city_runs()?;
         if let (Some(addr), Some(meter)) =
@@ -28,7 +29,7 @@ fn main() {
         let reports = monsoon::producer::produce_cities(
             &target,
             &runs,
-            args.mode(),
+            (args.mode(), args.report_style()),
             &shutdown,
             std::io::stdout(),
         )?;

@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use indicatif::ProgressBar;
 use redis::{ConnectionLike, Value};
 
 use super::retain::Trimmer;
@@ -57,6 +58,7 @@ pub fn produce_live(
     cities: &mut [LiveCity<'_>],
     count: Option<u64>,
     shutdown: &Shutdown,
+    bar: &ProgressBar,
 ) -> Result<Vec<CityReport>> {
     let Some(first) = cities.first().map(|c| c.run) else {
         return Ok(Vec::new());
@@ -100,6 +102,11 @@ pub fn produce_live(
         }
         worst_lag = worst_lag.max(due.elapsed());
         ticks += 1;
+        bar.set_position(cities.iter().map(|c| c.written).sum());
+        bar.set_message(format!(
+            "{ticks} ticks, the worst {:.0} ms behind",
+            worst_lag.as_secs_f64() * 1000.0
+        ));
         let next = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
         if count.is_none_or(|count| ticks < count) {
             shutdown.sleep(next.saturating_duration_since(Instant::now()));

@@ -168,6 +168,34 @@ impl CityReport {
         }
     }
 
+    /// The report as one JSON object: what the summary says, as numbers (`null` where a
+    /// part does not apply: `trimmed_*` without a trim, `live` off `--live`, `import` off
+    /// `--from`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let (ms, rate) = self.speed();
+        serde_json::json!({
+            "stream": self.key,
+            "written": self.written,
+            "total": if self.live.is_some() || self.only_trimmed { None } else { Some(self.total) },
+            "elapsed_ms": (ms * 1000.0).round() / 1000.0,
+            "records_per_ms": (rate * 10.0).round() / 10.0,
+            "already_complete": self.already_complete,
+            "interrupted": self.interrupted,
+            "only_trimmed": self.only_trimmed,
+            "trimmed_entries": self.trimmed.stream,
+            "trimmed_dead_letters": self.trimmed.dead,
+            "live": self.live.map(|(ticks, lag)| serde_json::json!({
+                "ticks": ticks,
+                "worst_lag_ms": lag.as_millis() as u64,
+            })),
+            "import": self.imported.as_ref().map(|i| serde_json::json!({
+                "from": i.from,
+                "rows": i.rows,
+                "skipped": i.skipped,
+            })),
+        })
+    }
+
     /// The wall time in ms and the records written per ms.
     fn speed(&self) -> (f64, f64) {
         let ms = self.elapsed.as_secs_f64() * 1000.0;
@@ -227,6 +255,28 @@ impl CityReport {
     }
 }
 
+/// How each city's report is printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStyle {
+    /// One sentence per city ([`CityReport::summary`]).
+    Lines,
+    /// One JSON object per city ([`CityReport::to_json`]), for scripts.
+    Json,
+    /// Nothing (`--quiet`).
+    Quiet,
+}
+
+impl ReportStyle {
+    /// The text to print for `report`, with its newline (empty when quiet).
+    pub fn render(self, report: &CityReport) -> String {
+        match self {
+            ReportStyle::Lines => format!("{}\n", report.summary()),
+            ReportStyle::Json => format!("{}\n", report.to_json()),
+            ReportStyle::Quiet => String::new(),
+        }
+    }
+}
+
 /// Cities written at once by the day producer (and trimmed at once by `--count 0`): each has a
 /// thread and a connection, so a country's 4,000 cities go 16 at a time.
 pub const CITIES_AT_ONCE: usize = 16;
@@ -239,13 +289,13 @@ pub const CITIES_AT_ONCE: usize = 16;
 pub fn produce_cities<W: Write + Send>(
     target: &Target,
     runs: &[CityRun],
-    mode: Mode,
+    (mode, style): (Mode, ReportStyle),
     shutdown: &Shutdown,
     out: W,
 ) -> Result<Vec<CityReport>> {
     let out = Shared::new(out);
     if let Mode::Live { ticks } = mode {
-        return produce_live_cities(target, runs, ticks, shutdown, &out);
+        return produce_live_cities(target, runs, (ticks, style), shutdown, &out);
     }
     let bars = progress::bars();
     let mut reports = Vec::with_capacity(runs.len());
@@ -277,7 +327,7 @@ pub fn produce_cities<W: Write + Send>(
                 // One write per line, so lines of cities finishing together never interleave;
                 // with the bars hidden meanwhile, or their redrawing on the same terminal
                 // would wipe the line out.
-                let line = format!("{}\n", report.summary());
+                let line = style.render(&report);
                 bars.suspend(|| (&*out).write_all(line.as_bytes()))?;
                 Ok(report)
             },
@@ -291,7 +341,7 @@ pub fn produce_cities<W: Write + Send>(
 fn produce_live_cities<W: Write + Send>(
     target: &Target,
     runs: &[CityRun],
-    ticks: Option<u64>,
+    (ticks, style): (Option<u64>, ReportStyle),
     shutdown: &Shutdown,
     out: &Shared<W>,
 ) -> Result<Vec<CityReport>> {
@@ -306,6 +356,7 @@ fn produce_live_cities<W: Write + Send>(
                     .collect()
             })
             .collect();
+    let bars = progress::bars();
     let reports = fan_out(
         &groups,
         |group| format!("the live producer of {} cities", group.len()),
@@ -328,12 +379,15 @@ fn produce_live_cities<W: Write + Send>(
                     Ok(live::LiveCity::new(run, trimmer))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let reports = live::produce_live(&mut link, &mut cities, ticks, shutdown)?;
-            let text: String = reports
-                .iter()
-                .map(|r| format!("{}\n", r.summary()))
-                .collect();
-            (&*out).write_all(text.as_bytes())?;
+            let label = match group.len() {
+                1 => first.key.clone(),
+                n => format!("{n} cities"),
+            };
+            let bar = progress::live_bar(&bars, &label);
+            let reports = live::produce_live(&mut link, &mut cities, ticks, shutdown, &bar)?;
+            bar.finish_and_clear();
+            let text: String = reports.iter().map(|r| style.render(r)).collect();
+            bars.suspend(|| (&*out).write_all(text.as_bytes()))?;
             Ok(reports)
         },
     )?;

@@ -15,6 +15,7 @@ use super::cluster;
 use super::raw::{Raw, RawError};
 use super::target::{CONNECT_TIMEOUT, Target, describe, has_code, is_disconnect};
 use crate::error::{Error, Result};
+use crate::notice;
 use crate::shutdown::Shutdown;
 
 /// The shortest connect attempt worth making when little of `--retry-for` is left.
@@ -271,20 +272,20 @@ impl Link {
             // between tries, say so once, and count the whole spell against --retry-for.
             if self.redirected_since.is_none() {
                 let key = self.route.as_ref().map_or("", |r| r.key.as_str());
-                eprintln!(
+                notice::note(&format!(
                     "monsoon: {key} is not served where it was ({}); asking the cluster again",
                     describe(cause)
-                );
+                ));
             }
             started = *self.redirected_since.get_or_insert(started);
             self.pause(self.bounded(self.redirect_pause, started))?;
             self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
         } else {
-            eprintln!(
+            notice::note(&format!(
                 "monsoon: lost the connection to {} ({}); reconnecting",
                 self.target.address(),
                 describe(cause)
-            );
+            ));
         }
         let mut last = describe(cause);
         loop {
@@ -317,7 +318,7 @@ impl Link {
                     con.set_read_timeout(self.read_timeout)
                         .map_err(|e| target.error("setting a read timeout", &e))?;
                     if !redirect || target.address() != self.target.address() {
-                        eprintln!("monsoon: reconnected to {}", target.address());
+                        notice::note(&format!("monsoon: reconnected to {}", target.address()));
                     }
                     self.target = target;
                     self.con = con;
