@@ -112,6 +112,33 @@ fn the_live_producer_shows_its_count_while_it_runs() {
     );
 }
 
+/// `--from` on a terminal shows a bar by bytes of the file, then the report alone.
+#[test]
+fn an_import_on_a_terminal_counts_bytes() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.csv");
+    let mut text = String::from("time,temperature,humidity,station\n");
+    for i in 0..200_000u64 {
+        text.push_str(&format!(
+            "{},{}.5,{},pier 4\n",
+            1_534_291_200_000 + i,
+            i % 40,
+            i % 100
+        ));
+    }
+    std::fs::write(&path, &text).expect("write the file");
+    let file = path.to_str().expect("UTF-8");
+    let (code, raw, screen) = on_terminal("producer", &server, &["--city", "big", "--from", file]);
+    assert_eq!(code, Some(0), "{raw}");
+    assert!(raw.contains(" MiB/"), "no bar by bytes: {raw}");
+    assert!(
+        screen.contains("Inserted 200000 records into big from "),
+        "{screen}"
+    );
+    assert!(!screen.contains(" MiB/"), "the bar was left:\n{screen}");
+}
+
 /// Whether `text` has `start`, then digits, then `end` (a whole number between them).
 fn regex_like(text: &str, start: &str, end: &str) -> bool {
     text.match_indices(start).any(|(at, _)| {
