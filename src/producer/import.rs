@@ -2,7 +2,7 @@
 //! resuming after the stream's last ID.
 //!
 //! Rows at or before the stream's last ID are skipped (an earlier run wrote them), the rest are
-//! sent `--batch` at a time with [`IN_FLIGHT`] batches on the wire. The batches in flight are
+//! sent `--batch` at a time with `IN_FLIGHT` batches on the wire. The batches in flight are
 //! kept until their replies are read: after a break (or another writer moving the stream on),
 //! the stream's last ID is asked again and only what lies after it is sent again, so every row
 //! lands once. A bad row stops the import after everything before it is written; the error

@@ -1,0 +1,129 @@
+//! The binaries' command lines (clap), and their conversion into validated settings; nothing
+//! downstream of this module sees clap types.
+//!
+//! - this module: what every binary shares (the connection, durations, names, cities);
+//! - [`producer`]: `producer`'s command line, into one [`crate::producer::CityRun`] per city;
+//! - [`consumer`]: `consumer`'s command line, into [`crate::consumer::Settings`].
+
+pub mod consumer;
+pub mod producer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::server::{Target, TlsFiles};
+
+pub use consumer::ConsumerArgs;
+pub use producer::ProducerArgs;
+
+/// Options every binary shares: where Redis is, and the prefix of every key.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Redis server URL: redis://[user:password@]host[:port][/db]. The password is never printed.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true,
+        hide_default_value = false
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every stream key (the key of a city is PREFIX + city), so that demos and tests
+    /// can share a server without colliding.
+    #[arg(long, env = "MONSOON_PREFIX", default_value = "", value_name = "P")]
+    pub prefix: String,
+
+    /// Trust this CA (PEM) for the server's certificate instead of the system roots (rediss://).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM), for servers that require one; goes with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Key of the client certificate (PEM); goes with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Do not verify the server's certificate (prints a warning). Never the default.
+    #[arg(long)]
+    pub tls_insecure: bool,
+
+    /// Treat --redis-url as a seed node of a Redis Cluster: each stream is read and written on the
+    /// node that owns its slot.
+    #[arg(long)]
+    pub cluster: bool,
+}
+
+impl ConnectionArgs {
+    /// The server to talk to; a bad URL is a usage error that hides the password.
+    pub fn target(&self) -> Result<Target> {
+        let tls = TlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            insecure: self.tls_insecure,
+        };
+        let target = Target::with_tls(&self.redis_url, &tls)?.in_cluster(self.cluster);
+        if self.tls_insecure {
+            eprintln!(
+                "warning: --tls-insecure: the server's certificate is not verified; anyone in between can read and change the traffic"
+            );
+        }
+        Ok(target)
+    }
+
+    /// The stream key of a city (or any stream name given on the command line).
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// A duration such as `0`, `250ms`, `1s`, `1m30s`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 0, 250ms, 1s, 2m)"))
+}
+
+/// The cities of `--city` and `--cities-from`, in order, each once; `chennai` when neither
+/// names one. An unreadable file, or a name in it that is blank, is a usage error naming it.
+pub fn cities(given: &[String], from: Option<&std::path::Path>) -> Result<Vec<String>> {
+    let mut cities: Vec<String> = given.to_vec();
+    if let Some(path) = from {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "invalid value for --cities-from: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        cities.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(str::to_string),
+        );
+        if cities.is_empty() {
+            return Err(Error::Usage(format!(
+                "invalid value for --cities-from: {} names no city",
+                path.display()
+            )));
+        }
+    }
+    if cities.is_empty() {
+        cities.push(String::from("chennai"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    cities.retain(|city| seen.insert(city.clone()));
+    Ok(cities)
+}
+
+/// A name used in a key: not empty.
+fn parse_name(text: &str) -> std::result::Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(String::from("must not be empty"));
+    }
+    Ok(text.to_string())
+}
