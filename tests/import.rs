@@ -291,8 +291,8 @@ fn a_bad_row_stops_at_its_line_and_a_rerun_completes() {
 }
 
 /// `--from` goes with none of the flags of simulated readings nor with two cities, `-` needs
-/// `--format`, an unknown extension needs it too, and a header without the time column or a
-/// `--fields` column is refused: each a usage error (exit 2) that writes nothing.
+/// `--format`, an unknown extension needs it too, and an empty file or a header without the
+/// time column or a `--fields` column is refused: each a usage error (exit 2) that writes nothing.
 #[test]
 fn usage_errors_write_nothing() {
     let server = Server::start();
@@ -302,7 +302,13 @@ fn usage_errors_write_nothing() {
     let p = path.to_str().expect("UTF-8");
     let odd = dir.path().join("r.txt");
     std::fs::write(&odd, "time,t\n1000,1\n").expect("write");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").expect("write");
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--from", empty.to_str().expect("UTF-8")],
+            "empty.csv:1: the file is empty",
+        ),
         (vec!["--from", p, "--date", DATE], "cannot be used with"),
         (vec!["--from", p, "--sensors", "2"], "cannot be used with"),
         (vec!["--from", p, "--interval", "2s"], "cannot be used with"),

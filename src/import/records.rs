@@ -97,6 +97,12 @@ impl CsvRecords {
             .iter()
             .map(<[u8]>::to_vec)
             .collect();
+        if header.is_empty() {
+            return Err(Error::Usage(format!(
+                "{name}:1: the file is empty; a CSV file starts with a header line naming its \
+                 columns"
+            )));
+        }
         let listed = header
             .iter()
             .map(|h| String::from_utf8_lossy(h))
