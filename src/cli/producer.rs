@@ -61,8 +61,9 @@ fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
     Ok(date)
 }
 
-/// Writes a day of per-second weather readings for one or more cities into Redis Streams, in
-/// pipelined batches; reruns only add what is missing.
+/// Writes a day of per-second weather readings for one or more cities into Redis Streams (or
+/// the rows of a CSV or JSON-lines file, with --from), in pipelined batches; reruns only add
+/// what is missing.
 #[derive(Debug, Parser)]
 #[command(name = "producer", version, after_help = exit::HELP)]
 pub struct ProducerArgs {
