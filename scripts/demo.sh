@@ -181,6 +181,9 @@ trap 'exit 130' INT TERM
 # shellcheck source=scripts/lib/deps.sh
 source scripts/lib/deps.sh
 need_redis_server
+# Build as from a shell, also when a test started this script: else the demo's build and the next
+# one from a shell would each rebuild the dependencies (see forget_crate_env).
+forget_crate_env
 
 say "Build the release binaries"
 run cargo build --release --bins --quiet

@@ -170,6 +170,39 @@ fn heavy_demo_on_a_given_server_keeps_to_its_prefix() {
     assert_eq!(keys, ["chennai"]);
 }
 
+/// The demo builds its release binaries as a shell does, also when a test starts it: a release
+/// build from a shell right after it compiles no dependency (they used to rebuild each other's,
+/// ring and all above it, some 40 s each time).
+#[test]
+fn heavy_demo_build_is_the_one_a_shell_makes() {
+    let output = demo(&["--fast"], None);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        support::stderr(&output)
+    );
+    let mut cargo = Command::new("cargo");
+    support::forget_crate_env(&mut cargo);
+    let build = cargo
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--bins"])
+        .output()
+        .expect("run cargo");
+    support::assert_ok(&build);
+    let log = support::stderr(&build);
+    // monsoon itself may be compiled again: its sources can change in between.
+    let rebuilt: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Compiling ") && !l.starts_with("Compiling monsoon "))
+        .collect();
+    assert!(
+        rebuilt.is_empty(),
+        "dependencies rebuilt: {rebuilt:?}\n{log}"
+    );
+}
+
 /// `--help` explains the options; an unknown option is a usage error (exit 2).
 #[test]
 fn demo_help_and_bad_option() {

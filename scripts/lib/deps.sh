@@ -82,3 +82,21 @@ need_man() {
     exit 1
   }
 }
+
+# Drops the variables cargo sets for the crate it builds or runs (CARGO_PKG_NAME,
+# CARGO_MANIFEST_DIR, ...), which a test runner hands on to everything a test starts. Call it before
+# a build. Some build scripts ask to be rerun when one of these changes (ring's asks for
+# CARGO_MANIFEST_DIR and CARGO_PKG_*), and cargo compares them with its own environment: a release
+# build started from a test (holding monsoon's values) and one started from a shell (holding none)
+# then rebuild ring and everything above it, 40 s, every time one follows the other. Without them
+# a script builds as from a shell, whoever started it.
+forget_crate_env() {
+  local name
+  for name in $(compgen -e); do
+    case $name in
+      CARGO_PKG_* | CARGO_MANIFEST_* | CARGO_BIN_EXE_* | CARGO_CFG_* | CARGO_CRATE_NAME | \
+        CARGO_BIN_NAME | CARGO_PRIMARY_PACKAGE | CARGO_TARGET_TMPDIR | OUT_DIR)
+        unset "$name" ;;
+    esac
+  done
+}

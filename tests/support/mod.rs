@@ -777,3 +777,31 @@ pub fn stream_ids(lines: &[String]) -> std::collections::BTreeSet<(String, Strin
         })
         .collect()
 }
+
+/// Removes from `cmd`'s environment the variables cargo sets for the crate it builds or runs
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...), which every test inherits: a cargo started with
+/// them reruns some build scripts (ring's asks for them) that a cargo started from a shell does
+/// not, so the two rebuild each other's dependencies. `scripts/lib/deps.sh`'s `forget_crate_env`
+/// drops the same set.
+pub fn forget_crate_env(cmd: &mut Command) -> &mut Command {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_EXE_",
+        "CARGO_CFG_",
+    ];
+    const NAMES: [&str; 5] = [
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&&*name) {
+            cmd.env_remove(&*name);
+        }
+    }
+    cmd
+}
