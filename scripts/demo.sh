@@ -2,11 +2,12 @@
 # The narrated walkthrough of the original Redis Streams weather demo, every step with this
 # toolkit's release binaries, each announced with the command it runs:
 #
-#   1. produce a day for chennai          5. bob joins: they share the work
-#   2. read it: range and reverse range   6. bob dies holding a message (SIGKILL)
-#   3. tail two cities while a live       7. alice claims it after the idle time
-#      producer writes                    8. the memory a day takes in Redis
-#   4. the group: alice alone
+#   1. produce a day for chennai          6. bob leaves with Ctrl-C; alice goes on alone
+#   2. read it: range and reverse range   7. bob comes back and dies holding a message (SIGKILL)
+#   3. tail two cities while a live       8. alice claims it after the idle time
+#      producer writes                    9. a handler behind alice; a rejected reading is
+#   4. the group: alice alone                dead-lettered after its last delivery
+#   5. bob joins: they share the work     10. the memory a day takes in Redis
 #
 #   scripts/demo.sh                  # pauses between steps (Enter on a terminal)
 #   scripts/demo.sh --fast           # unattended, in well under a minute
@@ -306,9 +307,24 @@ fi
 note "so far: alice $(lines_of alice) messages, bob $(lines_of bob)"
 pause
 
-say "6. bob dies in the middle of a message: SIGKILL, as if his machine failed"
-note "a graceful stop (Ctrl-C, SIGTERM) would finish and acknowledge the message in hand"
 bob_holds() { inspect pending chennai --json | grep -q '"name":"bob","pending":[1-9]'; }
+
+say "6. bob leaves with Ctrl-C: he finishes and acknowledges the message in hand; alice goes on alone"
+note "Ctrl-C in bob's terminal sends him SIGINT; here kill sends it"
+show "kill -INT $(pid_of bob)    # bob: Ctrl-C"
+stop bob INT
+show "tail -n 1 bob.log"
+tail -n 1 "$WORK/bob.log"
+! bob_holds || fail "bob left holding a message after Ctrl-C"
+alice_before=$(lines_of alice)
+wait_for "alice to go on alone" 60 has_lines alice $((alice_before + FEW / 2))
+run inspect groups chennai
+note "bob stopped after $(lines_of bob) messages and holds none (PENDING 0); alice went on alone: $(($(lines_of alice) - alice_before)) more so far"
+pause
+
+say "7. bob comes back, then dies in the middle of a message: SIGKILL, as if his machine failed"
+note "unlike Ctrl-C, SIGKILL leaves him no moment to finish: the message in hand stays pending on him"
+spawn bob consumer bob --city chennai --delay "$DELAY" --claim-idle 2s
 held=""
 for attempt in 1 2 3; do
   wait_for "bob to hold a message" 30 bob_holds
@@ -325,7 +341,7 @@ run inspect pending chennai
 note "bob held $held when he died: it stays pending, owned by bob, its idle time growing"
 pause
 
-say "7. alice claims it once it has been idle for 2s (consumer --claim-idle 2s: XAUTOCLAIM)"
+say "8. alice claims it once it has been idle for 2s (consumer --claim-idle 2s: XAUTOCLAIM)"
 wait_for "alice to claim $held" 60 grep -q "^alice ${MONSOON_PREFIX}chennai $held " "$WORK/alice.log"
 show "grep $held alice.log"
 grep "^alice ${MONSOON_PREFIX}chennai $held " "$WORK/alice.log"
@@ -338,7 +354,7 @@ tail -n 1 "$WORK/alice.log"
 run inspect groups chennai
 pause
 
-say "8. Real work behind the consumer: each message handed to a program, acked only when it succeeds"
+say "9. Real work behind the consumer: each message handed to a program, acked only when it succeeds"
 note "consumer --exec runs the example alert handler per message; this one rejects a marked reading,"
 note "which is delivered again (the server counts the deliveries) and after the last one dead-lettered"
 run producer --city handled --date 2018-08-15 --count 20
@@ -349,7 +365,7 @@ consumer alice --city handled --exec "$HANDLER" --max-deliveries 3 --idle-exit 1
 run inspect range handled:dead --json
 pause
 
-say "9. The memory a day takes in Redis, next to the original's 2.3 MB for 86,400 entries"
+say "10. The memory a day takes in Redis, next to the original's 2.3 MB for 86,400 entries"
 note "MEMORY USAGE of the stream (the live step added a few readings) and the server's used_memory"
 run inspect memory chennai
 

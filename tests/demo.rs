@@ -39,7 +39,7 @@ fn held_by_bob(text: &str) -> String {
 
 /// Checks the narration of a whole run: every step announced, and what each must show.
 fn check_walkthrough(text: &str, stream: &str) {
-    for step in 1..=8 {
+    for step in 1..=10 {
         assert!(
             text.contains(&format!("==> {step}. ")),
             "step {step} missing:\n{text}"
@@ -79,6 +79,31 @@ fn check_walkthrough(text: &str, stream: &str) {
         text.contains("$ consumer bob --city chennai --delay"),
         "{text}"
     );
+    // bob left with a real Ctrl-C (SIGINT): his summary, nothing held, and alice went on alone.
+    let ctrl_c = text
+        .split("==> 6. bob leaves with Ctrl-C")
+        .nth(1)
+        .and_then(|rest| rest.split("==> 7. ").next())
+        .unwrap_or_else(|| panic!("no Ctrl-C step:\n{text}"));
+    assert!(
+        ctrl_c
+            .lines()
+            .any(|l| l.starts_with("$ kill -INT ") && l.ends_with("# bob: Ctrl-C")),
+        "{ctrl_c}"
+    );
+    assert!(
+        ctrl_c
+            .lines()
+            .any(|l| l.starts_with("bob: processed ") && l.contains(" messages in ")),
+        "no summary from bob: {ctrl_c}"
+    );
+    let more: u64 = ctrl_c
+        .split("alice went on alone: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("alice's progress not told:\n{ctrl_c}"));
+    assert!(more > 0, "{ctrl_c}");
     // bob died holding a message, which `inspect pending` showed as his...
     let held = held_by_bob(text);
     assert!(
