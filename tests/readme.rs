@@ -3,10 +3,11 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{Server, assert_ok, stderr, stdout};
+use support::{Server, assert_ok, stderr, stdout, wait_until};
 
 /// README.md's text.
 fn readme() -> String {
@@ -103,6 +104,98 @@ fn readme_consumer_lines_are_real() {
             printed.lines().any(|l| l == sample),
             "README shows\n{sample}\nbut the consumer printed\n{}",
             printed.lines().take(3).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// The exit codes table of README: code to meaning.
+fn exit_codes(readme: &str) -> BTreeMap<i32, String> {
+    section(readme, "### Exit codes (every binary)")
+        .lines()
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            Some((cells.get(1)?.parse().ok()?, cells.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+/// A live producer stopped by Ctrl-C exits as README's exit-code table says: without `--count`
+/// it is done when stopped (0, its `Inserted` line); before its `--count` it was interrupted
+/// (130).
+#[test]
+fn a_live_producer_stopped_by_ctrl_c_exits_as_readme_says() {
+    let codes = exit_codes(&readme());
+    assert!(
+        codes[&0].contains("a live producer without `--count`"),
+        "{codes:?}"
+    );
+    assert!(
+        codes[&130].contains("a live run before its `--count`"),
+        "{codes:?}"
+    );
+    let server = Server::start();
+    let mut con = server.con();
+    for (count, code, report) in [
+        (None, 0, "Inserted "),
+        (Some("100000"), 130, "Interrupted: "),
+    ] {
+        let city = if count.is_some() { "pune" } else { "kochi" };
+        let mut args = vec!["--city", city, "--live", "--interval", "50ms"];
+        args.extend(count.iter().flat_map(|n| ["--count", n]));
+        let mut live = support::spawn("producer", &server, &args);
+        wait_until("the live producer writes", || {
+            support::xlen(&mut con, city) > 0
+        });
+        support::signal(&live.child, "INT");
+        assert_eq!(live.wait(), Some(code), "{args:?}: {}", live.errors());
+        let lines = live.lines();
+        assert!(
+            lines.len() == 1 && lines[0].starts_with(report),
+            "{args:?}: {lines:?}"
+        );
+    }
+}
+
+/// A usage error clap finds prints exactly what README shows (not one line: `error: ...`, the
+/// usage, the pointer to --help) and exits 2.
+#[test]
+fn a_usage_error_prints_what_readme_shows() {
+    let readme = readme();
+    let exits = section(&readme, "### Exit codes (every binary)");
+    let block = text_blocks(exits)
+        .into_iter()
+        .find(|b| b.first().is_some_and(|l| l.starts_with("$ ")))
+        .expect("README shows a usage error");
+    let words: Vec<&str> = block[0].trim_start_matches("$ ").split(' ').collect();
+    let out = Command::new(support::bin(words[0]))
+        .args(&words[1..])
+        .env_remove("REDIS_URL")
+        .env_remove("MONSOON_PREFIX")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().collect::<Vec<_>>(), block[1..]);
+    assert_eq!(stdout(&out), "");
+}
+
+/// Every other error is one line on stderr, `Error: ...`: a usage error found after parsing
+/// (exit 2), a stream that does not exist (1), a server that does not answer (3).
+#[test]
+fn other_errors_are_one_line() {
+    let server = Server::start();
+    let closed = format!("redis://127.0.0.1:{}", support::free_port());
+    let cases: [(&str, &[&str], &str, i32); 3] = [
+        ("producer", &["--count", "0"], &server.url(), 2),
+        ("inspect", &["range", "nosuch"], &server.url(), 1),
+        ("inspect", &["range", "chennai"], &closed, 3),
+    ];
+    for (name, args, url, code) in cases {
+        let out = as_a_reader(name, url, args).output().unwrap();
+        let errors = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{name} {args:?}: {errors}");
+        assert!(
+            errors.starts_with("Error: ") && errors.lines().count() == 1,
+            "{name} {args:?}: {errors}"
         );
     }
 }
