@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{Server, assert_ok, stderr, stdout, wait_until};
+use support::{Running, Server, assert_ok, stderr, stdout, wait_until};
 
 /// README.md's text.
 fn readme() -> String {
@@ -105,6 +105,92 @@ fn readme_consumer_lines_are_real() {
             "README shows\n{sample}\nbut the consumer printed\n{}",
             printed.lines().take(3).collect::<Vec<_>>().join("\n")
         );
+    }
+}
+
+/// Whether a README command runs until it is stopped (Ctrl-C), rather than to its end.
+fn runs_until_stopped(args: &[&str]) -> bool {
+    (args[0] == "consumer" && !args.contains(&"--idle-exit"))
+        || args.contains(&"--live")
+        || (args[0] == "inspect" && ["tail", "watch", "serve"].contains(&args[1]))
+}
+
+/// The walkthrough table's commands, in order, each split into words.
+fn walkthrough_commands(readme: &str) -> Vec<Vec<String>> {
+    let walkthrough = section(readme, "## The original walkthrough, step by step");
+    walkthrough
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|row| row.split('|').nth(2))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .map(|code| {
+            code.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| {
+            words
+                .first()
+                .is_some_and(|w| ["producer", "consumer", "inspect"].contains(&w.as_str()))
+        })
+        .collect()
+}
+
+/// The walkthrough's commands run as README shows them, in its order, with only `REDIS_URL`
+/// (set as README says) naming the server: the one-shot ones exit 0; the ones that run until
+/// Ctrl-C do, and then exit 0 on SIGINT. README says how to point them at a server other than
+/// 6379 before any of them.
+#[test]
+fn the_walkthrough_runs_as_shown_on_the_server_in_redis_url() {
+    let readme = readme();
+    let walkthrough = section(&readme, "## The original walkthrough, step by step");
+    let table = walkthrough.find("| original tutorial |").unwrap();
+    let before = &walkthrough[..table];
+    assert!(
+        before.contains("redis://127.0.0.1:6379") && before.contains("export REDIS_URL="),
+        "the walkthrough must say which server it uses and how to choose another:\n{before}"
+    );
+    let commands = walkthrough_commands(&readme);
+    assert!(commands.len() >= 8, "{commands:?}");
+    let server = Server::start();
+    let url = server.url();
+    let mut running: Vec<(String, Running)> = Vec::new();
+    for words in &commands {
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let shown = args.join(" ");
+        if runs_until_stopped(&args) {
+            let child = support::spawn_command(as_a_reader(args[0], &url, &args[1..]));
+            running.push((shown, child));
+            continue;
+        }
+        // What runs in the other terminals is under way before the next step.
+        for (what, child) in &mut running {
+            let prints = !what.contains("--live");
+            wait_until(&format!("{what} to run"), || {
+                assert!(
+                    child.child.try_wait().unwrap().is_none(),
+                    "{what} ended: {}",
+                    child.errors()
+                );
+                !prints || !child.lines().is_empty()
+            });
+        }
+        let out = as_a_reader(args[0], &url, &args[1..]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{shown}: exit {:?}\n{}",
+            out.status.code(),
+            stderr(&out)
+        );
+    }
+    for (what, mut child) in running {
+        assert!(
+            child.child.try_wait().unwrap().is_none(),
+            "{what} ended: {}",
+            child.errors()
+        );
+        support::signal(&child.child, "INT");
+        assert_eq!(child.wait(), Some(0), "{what}: {}", child.errors());
     }
 }
 
