@@ -1,7 +1,8 @@
 //! Exit codes, the same for every binary (`edge::run_main` maps each error to its code).
 //!
 //! ```text
-//! 0    success (a consumer stopped by Ctrl-C included)
+//! 0    success (a consumer stopped by Ctrl-C included, and a live producer without
+//!      --count: it is done when stopped)
 //! 1    any other failure (a stream or group that does not exist, entries of the range
 //!      missing from the stream, output that cannot be written, an internal error)
 //! 2    usage error (a bad flag or value; an --exec/--pipe command that cannot run)
@@ -27,7 +28,8 @@ pub const INTERRUPTED: i32 = 130;
 /// The table above, for the end of every binary's `--help`.
 pub const HELP: &str = "\
 Exit codes:
-  0    success (a consumer stopped by Ctrl-C included)
+  0    success (a consumer stopped by Ctrl-C included, and a live producer
+       without --count: it is done when stopped)
   1    any other failure (a stream or group that does not exist, entries of
        the range missing, output that cannot be written, an internal error)
   2    usage error (an --exec/--pipe command that cannot run included)
