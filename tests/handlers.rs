@@ -174,8 +174,10 @@ fn a_killed_consumer_takes_its_handler_along() {
             .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
     };
     wait_until("the handler and its program are gone", || !alive());
+    // Far below the 30 s the program would live on its own; generous, since on two loaded cores
+    // the reaping of the killed processes alone once took 2 s.
     assert!(
-        killed.elapsed() < Duration::from_secs(2),
+        killed.elapsed() < Duration::from_secs(15),
         "{:?}",
         killed.elapsed()
     );
