@@ -278,15 +278,7 @@ fn heavy_dead_letters_are_written_once_across_breaks() {
     let mut kills = 0;
     let deadline = Instant::now() + support::PATIENCE;
     while xlen(&mut con, "chennai:dead") < 3000 && kills < 40 && Instant::now() < deadline {
-        let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("normal")
-            .arg("SKIPME")
-            .arg("yes")
-            .query(&mut con)
-            .unwrap();
-        kills += killed.min(1);
+        kills += support::kill_clients(&mut con).min(1);
         std::thread::sleep(Duration::from_millis(30));
     }
     let deadline = Instant::now() + support::PATIENCE;

@@ -230,14 +230,7 @@ fn consumer_survives_client_kill_and_a_deleted_stream() {
     let mut alice = support::spawn("consumer", &server, &["alice", "--block", "200ms"]);
     wait_until("first five processed", || alice.lines().len() == 5);
     let mut con = server.con();
-    let _: Value = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .arg("SKIPME")
-        .arg("yes")
-        .query(&mut con)
-        .unwrap();
+    support::kill_clients(&mut con);
     assert_ok(&run(
         "producer",
         &server,

@@ -363,15 +363,7 @@ fn heavy_a_killed_connection_mid_import_writes_every_row_once() {
     wait_until("the first rows are written", || {
         xlen(&mut con, "piped") >= 4900
     });
-    let killed: u64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .arg("SKIPME")
-        .arg("yes")
-        .query(&mut con)
-        .expect("CLIENT KILL");
-    assert!(killed >= 1);
+    assert!(support::kill_clients(&mut con) >= 1);
     let rest: String = (5000..10_000).map(row).collect();
     input.write_all(rest.as_bytes()).expect("write");
     drop(input);

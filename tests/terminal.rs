@@ -175,15 +175,7 @@ fn consume_through_a_kill(server: &Server, name: &str, quiet: bool) -> support::
     }
     let mut consumer = spawn("consumer", server, &args);
     wait_until("the consumer is reading", || consumer.lines().len() >= 100);
-    let killed: u64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("normal")
-        .arg("SKIPME")
-        .arg("yes")
-        .query(&mut server.con())
-        .expect("CLIENT KILL");
-    assert!(killed >= 1);
+    assert!(support::kill_clients(&mut server.con()) >= 1);
     assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
     assert_eq!(support::stream_ids(&consumer.lines()).len(), 2000);
     consumer

@@ -296,6 +296,19 @@ pub fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// Kills every client connection of the server but `con`'s own (CLIENT KILL TYPE normal SKIPME
+/// yes), as a network break would; returns how many were killed.
+pub fn kill_clients(con: &mut redis::Connection) -> u64 {
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(con)
+        .expect("CLIENT KILL")
+}
+
 /// Number of entries pending in `group` on `key`.
 pub fn pending(con: &mut redis::Connection, key: &str, group: &str) -> u64 {
     let Ok(summary) = redis::cmd("XPENDING")
