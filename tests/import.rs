@@ -382,3 +382,56 @@ fn heavy_a_killed_connection_mid_import_writes_every_row_once() {
         .collect();
     assert_eq!(ns, expected);
 }
+
+/// `--retain` trims after every batch of an import, as for a day: an import stalled after an
+/// hour of rows already holds only its last ten minutes, and the whole file ends the same way.
+#[test]
+fn retain_trims_after_every_batch_of_an_import() {
+    let server = Server::start();
+    let mut cmd = command("producer", &server);
+    cmd.args([
+        "--city", "kept", "--from", "-", "--format", "csv", "--batch", "100", "--retain", "10m",
+    ])
+    .stdin(Stdio::piped());
+    let mut producer = spawn_command(cmd);
+    let mut input = producer.child.stdin.take().expect("stdin");
+    let row = |i: u64| format!("{},{i}\n", 1_534_291_200_000 + i * 1000);
+    let first: String = std::iter::once(String::from("time,n\n"))
+        .chain((0..3600).map(row))
+        .collect();
+    input.write_all(first.as_bytes()).expect("write");
+    input.flush().expect("flush");
+    let mut con = server.con();
+    wait_until(
+        "the first hour is written and trimmed to ten minutes",
+        || {
+            let ids: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+                .arg("kept")
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query(&mut con)
+                .expect("XREVRANGE");
+            ids.first().map(|e| e.0.as_str()) == Some("1534294799000-0")
+                && xlen(&mut con, "kept") == 600
+        },
+    );
+    let rest: String = (3600..7200).map(row).collect();
+    input.write_all(rest.as_bytes()).expect("write");
+    drop(input);
+    assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
+    let ids: Vec<String> = entries(&mut con, "kept").into_iter().map(|e| e.0).collect();
+    let expected: Vec<String> = (6600..7200u64)
+        .map(|i| format!("{}-0", 1_534_291_200_000 + i * 1000))
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(
+        producer
+            .lines()
+            .concat()
+            .contains("trimmed 6600 entries from kept"),
+        "{:?}",
+        producer.lines()
+    );
+}

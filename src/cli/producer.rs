@@ -113,7 +113,7 @@ pub struct ProducerArgs {
     /// the clock: a backfilled day keeps its last DUR). Trimmed after every batch (every tick
     /// with --live), never past an entry a consumer group still needs (its oldest pending
     /// entry, or the first it was not given yet); a group that holds a trim back is named on
-    /// stderr. Combines with --maxlen (both apply). With --from: before and after the import.
+    /// stderr. Combines with --maxlen (both apply).
     #[arg(long, value_parser = parse_retention, value_name = "DUR")]
     pub retain: Option<Duration>,
 

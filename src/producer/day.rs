@@ -75,15 +75,10 @@ pub fn produce_day(
                 break;
             }
             Err(halt) => {
-                match halt {
-                    // Another writer got there first (a second producer on the same range): no
-                    // break, just a stream that moved on.
-                    Halt::Xadd(cause) if taken_by_another_writer(&cause) => {}
-                    Halt::Xadd(cause) => link.ride_out(&format!("XADD {}", run.key), &cause)?,
-                    // A trim is never "another writer": a refusal (NOPERM) is reported as the
-                    // trim's, naming EVAL and the key.
-                    Halt::Trim(cause) => link.ride_out(&trimmer.what(), &cause)?,
-                    Halt::Failed(err) => return Err(err),
+                // Another writer got there first (a second producer on the same range): no
+                // break, just a stream that moved on.
+                if !halt.is_taken() {
+                    halt.ride_out(link, &run.key, trimmer)?;
                 }
                 // What the server kept is the truth, not what we counted: a crash can lose
                 // acknowledged writes, so ask again where the stream ends.
@@ -116,8 +111,8 @@ pub fn produce_day(
     })
 }
 
-/// Why [`write_from`] stopped before the end of the range.
-enum Halt {
+/// Why [`write_from`] (or an import's batch) stopped before the end.
+pub(super) enum Halt {
     /// An XADD failed, or the connection broke (for [`Link::ride_out`] to judge).
     Xadd(RedisError),
     /// The server answered a pipelined retention trim with an error.
@@ -135,9 +130,27 @@ impl From<RedisError> for Halt {
 
 /// Whether an XADD was refused because the stream already reached its ID: another writer wrote
 /// it (or a later one) first.
-pub(super) fn taken_by_another_writer(err: &RedisError) -> bool {
+fn taken_by_another_writer(err: &RedisError) -> bool {
     err.detail()
         .is_some_and(|detail| detail.contains("equal or smaller than the target stream top item"))
+}
+
+impl Halt {
+    /// Rides out a break (`Ok`: reconnected, the caller re-syncs); anything else the server said
+    /// is the error. A trim is never "another writer": its refusal (NOPERM) is reported as the
+    /// trim's, naming EVAL and the key.
+    pub(super) fn ride_out(self, link: &mut Link, key: &str, trimmer: &Trimmer) -> Result<()> {
+        match self {
+            Halt::Xadd(cause) => link.ride_out(&format!("XADD {key}"), &cause),
+            Halt::Trim(cause) => link.ride_out(&trimmer.what(), &cause),
+            Halt::Failed(err) => Err(err),
+        }
+    }
+
+    /// Whether an XADD was refused because another writer took the stream past it.
+    pub(super) fn is_taken(&self) -> bool {
+        matches!(self, Halt::Xadd(cause) if taken_by_another_writer(cause))
+    }
 }
 
 /// Fails unless the stream still holds the range's first `done` entries, trims excepted.

@@ -6,7 +6,8 @@
 //! kept until their replies are read: after a break (or another writer moving the stream on),
 //! the stream's last ID is asked again and only what lies after it is sent again, so every row
 //! lands once. A bad row stops the import after everything before it is written; the error
-//! names its line, and a rerun of the fixed file writes the rest.
+//! names its line, and a rerun of the fixed file writes the rest. With `--retain`, each batch
+//! ends with the retention trim, as a day's does, so a long file never sits whole in Redis.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use redis::RedisError;
 
-use super::day::taken_by_another_writer;
+use super::day::Halt;
 use super::retain::Trimmer;
 use super::{CityReport, CityRun, Imported};
 use crate::encode::XaddEncoder;
@@ -27,12 +28,14 @@ use crate::stream_id::StreamId;
 /// Batches sent ahead of the replies we are waiting for (as for a day).
 const IN_FLIGHT: usize = 2;
 
-/// A batch on the wire: its entries' IDs and where each starts in the encoded commands.
+/// A batch on the wire: its entries' IDs and where each starts in the encoded commands, which
+/// end with the retention trim when `trim`.
 #[derive(Default)]
 struct Batch {
     ids: Vec<StreamId>,
     starts: Vec<usize>,
     commands: Vec<u8>,
+    trim: bool,
 }
 
 impl Batch {
@@ -60,6 +63,7 @@ impl Batch {
 /// The import of one file into one stream.
 struct Importer<'a> {
     run: &'a CityRun,
+    trimmer: &'a mut Trimmer,
     encoder: XaddEncoder,
     /// The stream's last ID when last asked: rows up to it are not written.
     last: Option<StreamId>,
@@ -87,6 +91,7 @@ pub fn produce_import(
     let started = Instant::now();
     let mut importer = Importer {
         run,
+        trimmer,
         encoder: XaddEncoder::new(&run.key, run.maxlen),
         last: last_id(link, &run.key)?,
         in_flight: VecDeque::with_capacity(IN_FLIGHT + 1),
@@ -112,23 +117,26 @@ pub fn produce_import(
             if !batch.ids.is_empty() {
                 importer.in_flight.push_back(batch);
                 if let Err(err) = importer.send_last(link) {
-                    importer.recover(link, err)?;
+                    importer.recover(link, err.into())?;
                 }
             }
         }
         if importer.in_flight.is_empty() {
             break;
         }
-        if let Err(err) = importer.settle_oldest(link) {
-            importer.recover(link, err)?;
+        if let Err(halt) = importer.settle_oldest(link) {
+            importer.recover(link, halt)?;
         }
     }
     bar.finish_and_clear();
+    let (written, imported) = (importer.written, importer.imported);
+    // The last batch's trim may have been lost to a break; the groups that held a trim back
+    // are named now that nothing is in flight.
     trimmer.trim(link)?;
     trimmer.trim_dead()?;
     if let Some(err) = bad_row {
         return Err(match err {
-            Error::Usage(reason) if importer.imported.rows > 0 => Error::Usage(format!(
+            Error::Usage(reason) if imported.rows > 0 => Error::Usage(format!(
                 "{reason} (the rows before it are in {}: a rerun of the fixed file writes the rest)",
                 run.key
             )),
@@ -138,15 +146,15 @@ pub fn produce_import(
     let interrupted = !at_end;
     Ok(CityReport {
         key: run.key.clone(),
-        written: importer.written,
-        total: importer.imported.rows,
+        written,
+        total: imported.rows,
         elapsed: started.elapsed(),
-        already_complete: !interrupted && importer.written == 0 && importer.imported.skipped > 0,
+        already_complete: !interrupted && written == 0 && imported.skipped > 0,
         interrupted,
         trimmed: trimmer.trimmed(),
         only_trimmed: false,
         live: None,
-        imported: Some(importer.imported),
+        imported: Some(imported),
     })
 }
 
@@ -158,8 +166,14 @@ impl Importer<'_> {
         while batch.ids.len() < self.run.batch.max(1) {
             let row = match rows.next_row() {
                 Ok(Some(row)) => row,
-                Ok(None) => return (batch, Ok(true)),
-                Err(err) => return (batch, Err(err)),
+                Ok(None) => {
+                    self.end_with_trim(&mut batch);
+                    return (batch, Ok(true));
+                }
+                Err(err) => {
+                    self.end_with_trim(&mut batch);
+                    return (batch, Err(err));
+                }
             };
             self.imported.rows += 1;
             if self.last.is_some_and(|last| row.id <= last) {
@@ -171,7 +185,16 @@ impl Importer<'_> {
             self.encoder
                 .push_fields(&mut batch.commands, row.id, &row.fields);
         }
+        self.end_with_trim(&mut batch);
         (batch, Ok(false))
+    }
+
+    /// Appends the retention trim to a batch that writes anything (`--retain`).
+    fn end_with_trim(&self, batch: &mut Batch) {
+        if let (false, Some(trim)) = (batch.ids.is_empty(), self.trimmer.pipelined()) {
+            batch.commands.extend_from_slice(trim);
+            batch.trim = true;
+        }
     }
 
     /// Sends the newest batch in flight.
@@ -182,18 +205,31 @@ impl Importer<'_> {
         }
     }
 
-    /// Reads the replies of the oldest batch in flight. Every reply is read even after a
-    /// refusal, so the connection stays in step; the first refusal is returned.
-    fn settle_oldest(&mut self, link: &mut Link) -> std::result::Result<(), RedisError> {
+    /// Reads the replies of the oldest batch in flight, its trim's last. Every reply is read
+    /// even after a refusal, so the connection stays in step; the first refusal is returned.
+    fn settle_oldest(&mut self, link: &mut Link) -> std::result::Result<(), Halt> {
         let Some(batch) = self.in_flight.front() else {
             return Ok(());
         };
+        let (entries, trim) = (batch.ids.len(), batch.trim);
         let mut refused = None;
-        for _ in 0..batch.ids.len() {
+        for _ in 0..entries {
             match link.con().recv_response()?.extract_error() {
                 Ok(_) => self.written += 1,
                 Err(err) => {
-                    refused.get_or_insert(err);
+                    refused.get_or_insert(Halt::Xadd(err));
+                }
+            }
+        }
+        if trim {
+            match link.con().recv_response()?.extract_error() {
+                Ok(reply) => {
+                    if let Err(err) = self.trimmer.record(link, reply) {
+                        refused.get_or_insert(Halt::Failed(err));
+                    }
+                }
+                Err(err) => {
+                    refused.get_or_insert(Halt::Trim(err));
                 }
             }
         }
@@ -206,21 +242,24 @@ impl Importer<'_> {
     /// when another writer moved the stream on, the replies still due are read. Then the
     /// stream's last ID is asked again and what the batches in flight hold after it is sent
     /// again.
-    fn recover(&mut self, link: &mut Link, err: RedisError) -> Result<()> {
-        let mut err = Some(err);
-        while let Some(cause) = err.take() {
-            if taken_by_another_writer(&cause) {
+    fn recover(&mut self, link: &mut Link, halt: Halt) -> Result<()> {
+        let mut halt = Some(halt);
+        while let Some(cause) = halt.take() {
+            if cause.is_taken() {
                 while !self.in_flight.is_empty() {
-                    if let Err(next) = self.settle_oldest(link) {
-                        err = (!taken_by_another_writer(&next)).then_some(next);
-                        break;
+                    match self.settle_oldest(link) {
+                        Err(next) if !next.is_taken() => {
+                            halt = Some(next);
+                            break;
+                        }
+                        _ => {}
                     }
                 }
-                if err.is_some() {
+                if halt.is_some() {
                     continue;
                 }
             } else {
-                link.ride_out(&format!("XADD {}", self.run.key), &cause)?;
+                cause.ride_out(link, &self.run.key, self.trimmer)?;
             }
             self.last = last_id(link, &self.run.key)?;
             for batch in &mut self.in_flight {
@@ -230,7 +269,7 @@ impl Importer<'_> {
             for index in 0..self.in_flight.len() {
                 let commands = &self.in_flight[index].commands;
                 if let Err(next) = link.con().send_packed_command(commands) {
-                    err = Some(next);
+                    halt = Some(next.into());
                     break;
                 }
             }
