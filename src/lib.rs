@@ -23,8 +23,8 @@
 //!
 //! What runs on it:
 //! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.
-//! - [`producer`]: where a batch is written: a day pipelined and resumable, or live readings;
-//!   and where a stream is trimmed (`--retain`, never past what a consumer group still needs).
+//! - [`producer`]: where a batch is written: a day (or a file's rows) pipelined and resumable,
+//!   or live readings; and where a stream is trimmed (`--retain`, never past what a consumer group still needs).
 //! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec`
 //!   handler) and acknowledged in a group.
 //! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
