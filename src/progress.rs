@@ -50,11 +50,8 @@ fn styled(template: &str) -> ProgressStyle {
 
 /// A bar counting the bytes of a file read into `label` (its length is set once known).
 pub fn bytes_bar(bars: &MultiProgress, label: &str) -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "{prefix:>12} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let style =
+        styled("{prefix:>12} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})");
     bars.add(
         ProgressBar::new(0)
             .with_style(style)

@@ -230,8 +230,10 @@ impl JsonlRecords {
                 }
             };
             // The layout our own --json prints: the fields are the object under `fields`.
-            if let Some(Value::Object(nested)) = object.get("fields") {
-                object = nested.clone();
+            if matches!(object.get("fields"), Some(Value::Object(_)))
+                && let Some(Value::Object(nested)) = object.remove("fields")
+            {
+                object = nested;
             }
             let fields = match &self.fields {
                 None => object
