@@ -292,7 +292,8 @@ fn a_bad_row_stops_at_its_line_and_a_rerun_completes() {
 
 /// `--from` goes with none of the flags of simulated readings nor with two cities, `-` needs
 /// `--format`, an unknown extension needs it too, and an empty file or a header without the
-/// time column or a `--fields` column is refused: each a usage error (exit 2) that writes nothing.
+/// time column or a `--fields` column is refused: each a usage error (exit 2) that writes
+/// nothing, and deletes nothing with `--replace`.
 #[test]
 fn usage_errors_write_nothing() {
     let server = Server::start();
@@ -340,6 +341,21 @@ fn usage_errors_write_nothing() {
     let mut con = server.con();
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).expect("KEYS");
     assert!(keys.is_empty(), "{keys:?}");
+
+    // A file that cannot be imported is refused before --replace deletes anything.
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--count", "10", "--date", DATE],
+    ));
+    for bad in [vec!["--time-column", "when"], vec![]] {
+        let from = if bad.is_empty() { "missing.csv" } else { p };
+        let mut args = vec!["--from", from, "--replace"];
+        args.extend(bad);
+        let out = run("producer", &server, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(xlen(&mut con, "chennai"), 10, "{args:?} touched the stream");
+    }
 }
 
 /// The connection killed in the middle of an import from stdin: the producer reconnects, asks

@@ -159,6 +159,11 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// The file's name in messages: its path, or `stdin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Bytes of the file read so far (ahead of the rows returned by a buffer's worth).
     pub fn bytes_read(&self) -> u64 {
         self.read.get()

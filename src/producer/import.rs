@@ -20,7 +20,7 @@ use super::retain::Trimmer;
 use super::{CityReport, CityRun, Imported};
 use crate::encode::XaddEncoder;
 use crate::error::{Error, Result};
-use crate::import::{Import, Rows};
+use crate::import::Rows;
 use crate::server::{Link, queries};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
@@ -72,18 +72,17 @@ struct Importer<'a> {
     written: u64,
 }
 
-/// Writes the rows of `import` into the run's stream; see the module docs. A bad row is an
+/// Writes the `rows` of an opened file into the run's stream; see the module docs. A bad row is an
 /// error once the rows before it are written; a stop (Ctrl-C) ends after the batches in flight.
 pub fn produce_import(
     link: &mut Link,
     run: &CityRun,
-    import: &Import,
+    mut rows: Rows,
     trimmer: &mut Trimmer,
     shutdown: &Shutdown,
     bar: &ProgressBar,
 ) -> Result<CityReport> {
     trimmer.trim(link)?;
-    let mut rows = import.open()?;
     match rows.size {
         Some(size) => bar.set_length(size),
         None => bar.finish_and_clear(),
@@ -96,7 +95,7 @@ pub fn produce_import(
         last: last_id(link, &run.key)?,
         in_flight: VecDeque::with_capacity(IN_FLIGHT + 1),
         imported: Imported {
-            from: import.name(),
+            from: rows.name().to_string(),
             ..Imported::default()
         },
         written: 0,

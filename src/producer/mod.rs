@@ -309,15 +309,21 @@ pub fn produce_cities<W: Write + Send>(
             &out,
             None,
             |run, out| {
+                // The file is opened and its header read before the server is touched: a
+                // file that cannot be imported never costs a stream (`--replace` deletes it).
+                let rows = match (mode, &run.import) {
+                    (Mode::Import, Some(import)) => Some(import.open()?),
+                    _ => None,
+                };
                 let mut link = open(target, run)?;
                 link.stop_on(shutdown);
                 let retain = (run.retention, run.retain_dead);
                 let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
-                let report = match (mode, &run.import) {
+                let report = match (mode, rows) {
                     (Mode::Trim, _) => trim_only(&mut link, run, &mut trimmer),
-                    (Mode::Import, Some(import)) => {
+                    (_, Some(rows)) => {
                         let bar = progress::bytes_bar(&bars, &run.key);
-                        import::produce_import(&mut link, run, import, &mut trimmer, shutdown, &bar)
+                        import::produce_import(&mut link, run, rows, &mut trimmer, shutdown, &bar)
                     }
                     _ => {
                         let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
