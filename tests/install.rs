@@ -127,3 +127,40 @@ fn heavy_cargo_install_puts_three_binaries_on_a_path() {
         );
     }
 }
+
+/// The `rust-version` Cargo.toml states (and README names) is no older than what any crate in
+/// Cargo.lock asks for, so a cargo that accepts monsoon's minimum can build all of it.
+#[test]
+fn rust_version_covers_every_dependency() {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version =
+        |text: &str| -> Vec<u32> { text.split('.').map(|part| part.parse().unwrap()).collect() };
+    let packages = metadata["packages"].as_array().unwrap();
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "monsoon")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("Cargo.toml states a rust-version");
+    for package in packages {
+        if let Some(theirs) = package["rust_version"].as_str() {
+            assert!(
+                version(theirs) <= version(ours),
+                "{} {} needs Rust {theirs}, above rust-version {ours}",
+                package["name"],
+                package["version"]
+            );
+        }
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("It needs Rust {ours} or later")),
+        "README names another minimum than {ours}"
+    );
+}
