@@ -1,19 +1,18 @@
 //! Reply decoding and rendering: one consumer batch (500 entries) of an XREADGROUP reply.
 //!
-//! The consumer's hot path reads the reply's bytes straight into messages (`resp::read_reply`);
-//! `redis::parse_redis_value` and `decode_read` (the ordinary path, over TLS: the client
-//! library's RESP parser, then our decoding of its values) are measured beside it.
+//! The consumer reads the reply's bytes straight into a batch (`Batch::read_streams`), framed
+//! first as they arrive (`resp::Framer`); redis-rs's parser into a value tree is measured beside
+//! it, for scale.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use monsoon::message::{self, Message};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use monsoon::message;
 use monsoon::reading::Weather;
 use monsoon::schedule::Schedule;
-use monsoon::server::{entries, resp};
-use redis::Value;
+use monsoon::server::{Batch, resp};
 
 const BATCH: usize = 500;
 
@@ -43,40 +42,31 @@ fn reply_bytes() -> Vec<u8> {
 
 fn decode(c: &mut Criterion) {
     let raw = reply_bytes();
-    let reply = redis::parse_redis_value(&raw).unwrap_or(Value::Nil);
     let streams = [Arc::<str>::from("chennai")];
-    let messages: Vec<Message> = entries::decode_read(reply.clone(), &streams).unwrap_or_default();
-    assert_eq!(messages.len(), BATCH);
+    let mut batch = Batch::new();
+    batch.read_streams(&raw, &streams).unwrap_or_default();
+    assert_eq!(batch.len(), BATCH);
     let mut out = Vec::with_capacity(64 * 1024);
-
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("redis::parse_redis_value, 500 entries", |b| {
         b.iter(|| black_box(redis::parse_redis_value(black_box(&raw)).is_ok()))
     });
-    group.bench_function(
-        "resp::read_reply (the hot path: bytes to messages), 500 entries",
-        |b| {
-            b.iter(|| {
-                black_box(match resp::read_reply(black_box(&raw), &streams) {
-                    Ok(resp::Parsed::Done(resp::ReadReply::Messages(m), _)) => m.len(),
-                    _ => 0,
-                })
-            })
-        },
-    );
-    group.bench_function("decode_read, 500 entries", |b| {
-        b.iter_batched(
-            || reply.clone(),
-            |reply| black_box(entries::decode_read(reply, &streams).map(|m| m.len())),
-            BatchSize::SmallInput,
-        )
+    group.bench_function("resp::Framer::scan, 500 entries", |b| {
+        b.iter(|| black_box(resp::Framer::default().scan(black_box(&raw)).ok()))
+    });
+    let mut into = Batch::new();
+    group.bench_function("Batch::read_streams (bytes to entries), 500 entries", |b| {
+        b.iter(|| {
+            black_box(into.read_streams(black_box(&raw), &streams).is_ok());
+            black_box(into.len())
+        })
     });
     group.bench_function("write_line x 500", |b| {
         b.iter(|| {
             out.clear();
-            for message in &messages {
-                message::write_line(&mut out, "alice", message);
+            for entry in batch.iter() {
+                message::write_line(&mut out, "alice", &entry);
             }
             black_box(out.len())
         })
@@ -84,8 +74,8 @@ fn decode(c: &mut Criterion) {
     group.bench_function("write_json x 500", |b| {
         b.iter(|| {
             out.clear();
-            for message in &messages {
-                message::write_json(&mut out, "alice", message);
+            for entry in batch.iter() {
+                message::write_json(&mut out, "alice", &entry);
             }
             black_box(out.len())
         })

@@ -4,9 +4,9 @@ use std::hint::black_box;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use monsoon::encode::XaddEncoder;
 use monsoon::reading::Weather;
 use monsoon::schedule::Schedule;
+use monsoon::server::xadd::XaddEncoder;
 
 const BATCH: usize = 1000;
 

@@ -84,6 +84,22 @@ pub enum Error {
         missing: u64,
     },
 
+    /// After a break the stream ended before what the server had acknowledged: it lost writes
+    /// (a restart without persistence, a failover to a replica that never had them).
+    #[error(
+        "the server lost writes to {key} it had acknowledged: the stream now ends at {last}, \
+         before {acknowledged} (a restart without persistence, or a failover); rerun the import: \
+         it writes what comes after the stream's end"
+    )]
+    Lost {
+        /// The full key.
+        key: String,
+        /// The newest entry acknowledged.
+        acknowledged: StreamId,
+        /// Where the stream ends now.
+        last: StreamId,
+    },
+
     /// A rerun asked for another sensor count than the stream was written with.
     #[error(
         "stream {key} was written with {written} sensors, not --sensors {asked}; rerun with \
@@ -184,6 +200,7 @@ impl Error {
             | Error::Output(_)
             | Error::NoStream { .. }
             | Error::Missing { .. }
+            | Error::Lost { .. }
             | Error::NoGroup { .. }
             | Error::Internal { .. } => exit::FAILURE,
         }

@@ -1,16 +1,6 @@
-//! Exit codes, the same for every binary (`edge::run_main` maps each error to its code).
-//!
-//! ```text
-//! 0    success (a consumer stopped by Ctrl-C included, and a live producer without
-//!      --count: it is done when stopped)
-//! 1    any other failure (a stream or group that does not exist, entries of the range
-//!      missing from the stream, output that cannot be written, an internal error)
-//! 2    usage error (a bad flag or value; an --exec/--pipe command that cannot run)
-//! 3    cannot connect, or gave up reconnecting
-//! 4    refused by the server (authentication, permission, wrong key type, a stream
-//!      already past the range or written with other --sensors, a refused dead letter)
-//! 130  interrupted (a second Ctrl-C; a producer stopped before it was done)
-//! ```
+//! Exit codes, the same for every binary (`edge::run_main` maps each error to its code), and
+//! [`CODES`], the one table of what each means: `--help` prints it ([`help`]) and README's
+//! table is checked against it.
 
 /// Success.
 pub const SUCCESS: i32 = 0;
@@ -25,15 +15,77 @@ pub const REFUSED: i32 = 4;
 /// Stopped by a signal before the work was done.
 pub const INTERRUPTED: i32 = 130;
 
-/// The table above, for the end of every binary's `--help`.
-pub const HELP: &str = "\
-Exit codes:
-  0    success (a consumer stopped by Ctrl-C included, and a live producer
-       without --count: it is done when stopped)
-  1    any other failure (a stream or group that does not exist, entries of
-       the range missing, output that cannot be written, an internal error)
-  2    usage error (an --exec/--pipe command that cannot run included)
-  3    cannot connect, or gave up reconnecting
-  4    refused by the server (authentication, permission, wrong key type, a
-       stream past the range or written with other --sensors, a refused dead letter)
-  130  interrupted (a second Ctrl-C; a producer stopped before done)";
+/// Every exit code and what it means.
+pub const CODES: &[(i32, &str)] = &[
+    (
+        SUCCESS,
+        "success (a consumer stopped by Ctrl-C or SIGTERM included, and a live producer without \
+         --count: it is done when stopped)",
+    ),
+    (
+        FAILURE,
+        "any other failure (a stream or group to read that does not exist, entries of the range \
+         missing from the stream, writes the server lost, output that cannot be written, an \
+         internal error)",
+    ),
+    (
+        USAGE,
+        "usage error (a bad flag or value; an --exec/--pipe command that cannot run)",
+    ),
+    (CONNECT, "cannot connect, or gave up reconnecting"),
+    (
+        REFUSED,
+        "refused by the server: authentication, permission, wrong key type, a stream already \
+         past the range or written with other --sensors, a refused dead letter",
+    ),
+    (
+        INTERRUPTED,
+        "interrupted (a second Ctrl-C; a producer stopped before done: a day or an import, a live \
+         run before its --count, any producer while it waits for a lost server)",
+    ),
+];
+
+/// The table for the end of every binary's `--help`, wrapped to 80 columns.
+pub fn help() -> String {
+    const WIDTH: usize = 80;
+    const INDENT: &str = "       ";
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in CODES {
+        let mut line = format!("  {code:<5}");
+        for word in meaning.split_whitespace() {
+            if line.len() + 1 + word.len() > WIDTH && line.len() > INDENT.len() {
+                text.push('\n');
+                text.push_str(line.trim_end());
+                line = String::from(INDENT);
+            } else if !line.ends_with(' ') {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code is listed once, and the help text fits 80 columns with each code on its own.
+    #[test]
+    fn table_and_help() {
+        let help = help();
+        for (code, _) in CODES {
+            assert_eq!(
+                help.lines()
+                    .filter(|l| l.starts_with(&format!("  {code} ")))
+                    .count(),
+                1,
+                "{help}"
+            );
+        }
+        assert!(help.lines().all(|l| l.len() <= 80), "{help}");
+        assert!(help.starts_with("Exit codes:\n  0    success"), "{help}");
+    }
+}

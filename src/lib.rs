@@ -10,43 +10,46 @@
 //! - [`stream_id`]: stream entry IDs (`<ms>-<seq>`), parsing, ordering, UTC time.
 //! - [`reading`]: where a reading is generated: a plausible, seeded day of weather per sensor.
 //! - [`schedule`]: which entries a producer run writes, and where a rerun resumes.
-//! - [`encode`]: where a batch is encoded: XADD straight into a reusable RESP buffer.
-//! - [`message`]: a stream entry as a consumer gets it, rendered as a line or JSON.
+//! - [`message`]: a stream entry as a consumer gets it ([`message::Entry`], borrowed from the
+//!   reply's bytes), rendered as a line or JSON.
 //! - [`time`]: times as people write them (ISO 8601, Unix ms, a strftime pattern), in ms.
 //! - [`import`]: where a file's rows become entries: CSV or JSON lines, IDs from their times.
 //!
-//! The server layer, everything that talks to Redis:
-//! - [`server`]: the target (URL, TLS, cluster seed, connecting, errors as sentences), cluster
-//!   routing, the reconnecting [`server::Link`] (the one judge of "is this a break?"), the
-//!   records the server answers with, the requests everyone asks of a stream, and the retention
-//!   trim (one script).
+//! The server layer, the one door to Redis: nothing else builds a command, holds a socket or
+//! judges an error.
+//! - [`server`]: the target (URL, TLS, cluster seed), one connection type speaking RESP2, the
+//!   judge of every failure and the reconnecting [`server::Link`] with its one retry policy,
+//!   and the named operations everyone uses: a stream's XINFO and XRANGE pages, a group's
+//!   reads with read-ahead and its acks ([`server::group_link`]), dead letters written exactly
+//!   once, the producer's pipelined write window (where a batch is encoded and written:
+//!   [`server::xadd`], [`server::window`]), and the retention trim.
 //!
 //! What runs on it:
 //! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.
-//! - [`producer`]: where a batch is written: a day (or a file's rows) pipelined and resumable,
-//!   or live readings; and where a stream is trimmed (`--retain`, never past what a consumer group still needs).
-//! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec`
-//!   handler) and acknowledged in a group.
-//! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts, memory.
+//! - [`producer`]: a day (or a file's rows) pipelined and resumable, or live readings; and where
+//!   a stream is trimmed (`--retain`, never past what a consumer group still needs).
+//! - [`consumer`]: where a message is read, processed (printed, or handed to an `--exec` or
+//!   `--pipe` handler) and acknowledged in a group: one [`consumer::Job`], one
+//!   [`consumer::Work`], one loop.
+//! - [`inspect`]: the `inspect` binary: ranges, tails, pending lists, groups, watch, charts,
+//!   memory, a web view.
 //!
 //! Shared by all of them:
 //! - [`fanout`]: one thread per city/stream/slot, one locked output; a panic is an internal error.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal, or quiet).
 //! - [`notice`]: notes on stderr that need no action, silenced by `--quiet`.
-//! - [`cli`]: the command lines of the binaries, turned into validated settings.
-//! - [`generate`]: `--generate`: man pages and shell completions.
-//! - [`error`] and [`exit`]: errors as sentences, and the exit code each one means.
+//! - [`cli`]: the command lines of the binaries, turned into validated settings; `--generate`
+//!   (man pages and shell completions).
+//! - [`error`] and [`exit`]: errors as sentences, and the one table of exit codes.
 //! - [`edge`]: the top of every binary: one line per error, its exit code, broken pipes, panics.
 
 pub mod cli;
 pub mod consumer;
 pub mod edge;
-pub mod encode;
 pub mod error;
 pub mod exit;
 pub mod fanout;
-pub mod generate;
 pub mod import;
 pub mod inspect;
 pub mod message;

@@ -1,6 +1,10 @@
-//! A stream entry as a consumer receives it, and where messages are rendered for output: one
-//! human line or one JSON object per message, appended to one buffer per batch, so a batch is one
-//! write.
+//! A stream entry as a consumer or reader gets it, and where messages are rendered for output:
+//! one human line or one JSON object per message, appended to one buffer per batch, so a batch is
+//! one write.
+//!
+//! [`Entry`] is the borrowed view every renderer and handler reads (from a reply's bytes,
+//! without a copy); [`Message`] is the owned copy for what outlives its batch (a handler's queue,
+//! a dead letter being redriven).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,36 +13,189 @@ use chrono::{Datelike, Timelike};
 
 use crate::stream_id::StreamId;
 
-/// One stream entry delivered to a consumer.
-#[derive(Debug, Clone, PartialEq)]
+/// Where a field's name and value lie in their bytes: `[name.0, name.1)` and `[value.0, value.1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+impl Span {
+    /// A field whose name and value lie at these ranges of their bytes.
+    pub fn new(name: (u32, u32), value: (u32, u32)) -> Self {
+        Span { name, value }
+    }
+
+    /// Appends `name` and `value` to `bytes`; the span of the field they make there.
+    pub fn append(bytes: &mut Vec<u8>, name: &[u8], value: &[u8]) -> Self {
+        let mut at = |part: &[u8]| {
+            let start = bytes.len() as u32;
+            bytes.extend_from_slice(part);
+            (start, bytes.len() as u32)
+        };
+        let name = at(name);
+        let value = at(value);
+        Span { name, value }
+    }
+}
+
+/// An entry's fields: its field/value pairs in stream order, borrowed from their bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    bytes: &'a [u8],
+    spans: &'a [Span],
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `bytes` that `spans` point at.
+    pub fn new(bytes: &'a [u8], spans: &'a [Span]) -> Self {
+        Fields { bytes, spans }
+    }
+
+    /// The field/value pairs, in the entry's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let bytes = self.bytes;
+        self.spans.iter().map(move |span| {
+            (
+                &bytes[span.name.0 as usize..span.name.1 as usize],
+                &bytes[span.value.0 as usize..span.value.1 as usize],
+            )
+        })
+    }
+
+    /// The value of the first field named `name`.
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.iter()
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| v)
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The bytes of names and values together (what the entry costs in memory, roughly).
+    pub fn size(&self) -> usize {
+        self.spans
+            .iter()
+            .map(|s| (s.name.1 - s.name.0 + s.value.1 - s.value.0) as usize)
+            .sum()
+    }
+}
+
+impl PartialEq for Fields<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// One stream entry as a consumer or reader gets it, borrowed from its [`Batch`] (or from a
+/// [`Message`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry<'a> {
+    /// The stream key it came from.
+    pub stream: &'a Arc<str>,
+    /// Its entry ID.
+    pub id: StreamId,
+    /// Its fields; `None` when the entry was deleted while pending.
+    pub fields: Option<Fields<'a>>,
+    /// Times delivered: 1 for a new entry, from the pending list for a re-read or claimed one.
+    pub deliveries: u64,
+}
+
+impl<'a> Entry<'a> {
+    /// The value of `name`, if the entry has that field.
+    pub fn field(&self, name: &str) -> Option<&'a [u8]> {
+        self.fields?.get(name)
+    }
+
+    /// The bytes of its fields (what a read of it costs, roughly).
+    pub fn size(&self) -> usize {
+        self.fields.map_or(0, |f| f.size())
+    }
+
+    /// An owned copy, to keep past its batch.
+    pub fn to_message(&self) -> Message {
+        Message {
+            stream: Arc::clone(self.stream),
+            id: self.id,
+            deliveries: self.deliveries,
+            fields: self.fields.map(|fields| {
+                let mut owned = OwnedFields::default();
+                for (name, value) in fields.iter() {
+                    owned.push(name, value);
+                }
+                owned
+            }),
+        }
+    }
+}
+
+/// Field/value pairs owned: their bytes and where each lies in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedFields {
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl OwnedFields {
+    /// Appends a field.
+    pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.spans.push(Span::append(&mut self.bytes, name, value));
+    }
+
+    /// The borrowed view.
+    pub fn view(&self) -> Fields<'_> {
+        Fields {
+            bytes: &self.bytes,
+            spans: &self.spans,
+        }
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for OwnedFields {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
+        let mut fields = OwnedFields::default();
+        for (name, value) in pairs {
+            fields.push(name.as_ref(), value.as_ref());
+        }
+        fields
+    }
+}
+
+/// One stream entry, owned: for what outlives the batch it came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The stream key it came from.
     pub stream: Arc<str>,
     /// Its entry ID.
     pub id: StreamId,
-    /// Field/value pairs in stream order; `None` when the entry was deleted while pending.
-    pub fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
-    /// Times delivered: 1 for a new entry, from the pending list for a re-read or claimed one.
+    /// Its fields; `None` when the entry was deleted while pending.
+    pub fields: Option<OwnedFields>,
+    /// Times delivered.
     pub deliveries: u64,
 }
 
 impl Message {
-    /// The bytes of its field names and values (what a read of it costs in memory, roughly).
-    pub fn size(&self) -> usize {
-        self.fields
-            .iter()
-            .flatten()
-            .map(|(k, v)| k.len() + v.len())
-            .sum()
+    /// The borrowed view every renderer and handler reads.
+    pub fn entry(&self) -> Entry<'_> {
+        Entry {
+            stream: &self.stream,
+            id: self.id,
+            fields: self.fields.as_ref().map(OwnedFields::view),
+            deliveries: self.deliveries,
+        }
     }
 
     /// The value of `name`, if the entry has that field.
     pub fn field(&self, name: &str) -> Option<&[u8]> {
-        self.fields
-            .as_ref()?
-            .iter()
-            .find(|(k, _)| k == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
+        self.fields.as_ref()?.view().get(name)
     }
 }
 
@@ -144,7 +301,7 @@ fn write_time_chrono(out: &mut Vec<u8>, id: StreamId) {
 }
 
 /// Appends the human line: `alice chennai 1534291200000-0 2018-08-15T00:00:00Z sensor=1 ...`.
-pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
+pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
     write_escaped(out, consumer.as_bytes());
     out.push(b' ');
     write_escaped(out, message.stream.as_bytes());
@@ -156,7 +313,7 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Message) {
     write_time(out, message.id);
     match &message.fields {
         Some(fields) => {
-            for (name, value) in fields {
+            for (name, value) in fields.iter() {
                 out.push(b' ');
                 write_escaped(out, name);
                 out.push(b'=');
@@ -208,11 +365,11 @@ pub fn escaped(text: &str) -> String {
 }
 
 /// The JSON object of a message: `consumer`, `stream`, `id`, `time`, `fields`, `deliveries`.
-pub fn to_json(consumer: &str, message: &Message) -> serde_json::Value {
+pub fn to_json(consumer: &str, message: &Entry<'_>) -> serde_json::Value {
     let fields: serde_json::Map<String, serde_json::Value> = message
         .fields
         .iter()
-        .flatten()
+        .flat_map(|f| f.iter())
         .map(|(k, v)| {
             (
                 String::from_utf8_lossy(k).into_owned(),
@@ -224,7 +381,7 @@ pub fn to_json(consumer: &str, message: &Message) -> serde_json::Value {
     write_time(&mut time, message.id);
     serde_json::json!({
         "consumer": consumer,
-        "stream": &*message.stream,
+        "stream": &**message.stream,
         "id": message.id.to_string(),
         "time": String::from_utf8_lossy(&time),
         "fields": fields,
@@ -233,7 +390,7 @@ pub fn to_json(consumer: &str, message: &Message) -> serde_json::Value {
 }
 
 /// Appends the message as one line of JSON.
-pub fn write_json(out: &mut Vec<u8>, consumer: &str, message: &Message) {
+pub fn write_json(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
     // Writing a serde_json::Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, &to_json(consumer, message));
     out.push(b'\n');
@@ -245,16 +402,15 @@ mod tests {
 
     /// The message the documented examples show, and one deleted while pending.
     fn messages() -> [Message; 2] {
-        let field = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
         [
             Message {
                 stream: Arc::from("chennai"),
                 id: StreamId::new(1534291200000, 0),
-                fields: Some(vec![
-                    field("sensor", "1"),
-                    field("temperature", "27.4"),
-                    field("humidity", "71"),
-                ]),
+                fields: Some(
+                    [("sensor", "1"), ("temperature", "27.4"), ("humidity", "71")]
+                        .into_iter()
+                        .collect(),
+                ),
                 deliveries: 1,
             },
             Message {
@@ -271,14 +427,15 @@ mod tests {
     fn renders_the_documented_line() {
         let messages = messages();
         let mut out = Vec::new();
-        write_line(&mut out, "alice", &messages[0]);
+        write_line(&mut out, "alice", &messages[0].entry());
         write_line(
             &mut out,
             "alice",
             &Message {
                 deliveries: 2,
                 ..messages[1].clone()
-            },
+            }
+            .entry(),
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -331,14 +488,18 @@ mod tests {
     fn escapes_control_characters() {
         let forged = b"21\nalice chennai 1-0 1970-01-01T00:00:00.001Z temperature=99";
         let message = Message {
-            fields: Some(vec![
-                (b"temperature".to_vec(), forged.to_vec()),
-                (b"note".to_vec(), b"\x1b[31mred\r\0\\ \x7f".to_vec()),
-            ]),
+            fields: Some(
+                [
+                    (&b"temperature"[..], &forged[..]),
+                    (b"note", b"\x1b[31mred\r\0\\ \x7f"),
+                ]
+                .into_iter()
+                .collect(),
+            ),
             ..messages()[0].clone()
         };
         let mut out = Vec::new();
-        write_line(&mut out, "alice", &message);
+        write_line(&mut out, "alice", &message.entry());
         let line = String::from_utf8(out).unwrap();
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(
@@ -356,7 +517,7 @@ mod tests {
     fn renders_json() {
         let messages = messages();
         let mut out = Vec::new();
-        write_json(&mut out, "bob", &messages[0]);
+        write_json(&mut out, "bob", &messages[0].entry());
         let parsed: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             parsed,

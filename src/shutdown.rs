@@ -27,7 +27,7 @@ impl Shutdown {
     ///
     /// Call it from the main thread before starting any other: the stop signals are then blocked
     /// in every thread but the handler's (see `block_stop_signals`).
-    pub fn install(notice: &'static str) -> anyhow::Result<Self> {
+    pub fn install(notice: &'static str) -> crate::Result<Self> {
         let shutdown = Shutdown::new();
         let flag = Arc::clone(&shutdown.requested);
         ctrlc::set_handler(move || {
@@ -35,6 +35,10 @@ impl Shutdown {
                 std::process::exit(exit::INTERRUPTED);
             }
             eprintln!("{notice}");
+        })
+        .map_err(|e| crate::Error::Internal {
+            what: String::from("installing the Ctrl-C handler"),
+            message: e.to_string(),
         })?;
         block_stop_signals();
         Ok(shutdown)
@@ -66,12 +70,22 @@ impl Shutdown {
     }
 }
 
+/// A stop asked for while waiting for the server (a reconnect, a loading server) ends the work
+/// like any graceful stop: for the consumer nothing is in hand then (what was delivered and not
+/// acked stays pending, on the server), for `inspect tail` and `watch` it is how they end.
+pub fn stopped_is_done(outcome: crate::Result<()>) -> crate::Result<()> {
+    match outcome {
+        Err(crate::Error::Stopped { .. }) => Ok(()),
+        other => other,
+    }
+}
+
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread it starts later, so
 /// they reach only the handler's own thread (started just before by `ctrlc`).
 ///
 /// A signal caught by a thread that sits in a socket read with a timeout interrupts that read
-/// (EINTR: with a timeout set, the kernel does not restart it), and redis-rs reports it as a
-/// broken connection: a graceful stop then looked like an outage, and the batch just delivered
+/// (EINTR: with a timeout set, the kernel does not restart it), which looks like a broken
+/// connection: a graceful stop then looked like an outage, and the batch just delivered
 /// stayed pending. A signal is not a connection loss. Child processes inherit the mask: whoever
 /// starts one unblocks these in it.
 fn block_stop_signals() {

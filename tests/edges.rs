@@ -11,6 +11,47 @@ use std::time::{Duration, Instant};
 
 use support::{DATE, Server, assert_ok, run, stderr, stdout, wait_until, xlen};
 
+/// How long monsoon gives a connect attempt (`CONNECT_TIMEOUT`): the bound of every wait that
+/// ends with one more attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server that answers LOADING longer than `--retry-for` (restarted, its data coming back
+/// slowly) makes the consumer give up on time, exit 3, naming the wait; without `--retry-for` it
+/// waits, saying so once, and Ctrl-C stops it within a moment (exit 0: nothing was in hand).
+#[test]
+fn a_loading_server_is_waited_for_within_retry_for() {
+    let mut server = Server::start();
+    server.restart_loading(60);
+    let retry_for = Duration::from_secs(2);
+    let started = Instant::now();
+    let out = run("consumer", &server, &["alice", "--retry-for", "2s"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("LOADING"), "{}", stderr(&out));
+    // Not before --retry-for, and after it no later than one connect attempt's bound.
+    assert!(took >= retry_for, "gave up after {took:?}");
+    assert!(took < retry_for + CONNECT_TIMEOUT, "gave up after {took:?}");
+
+    let mut alice = support::spawn("consumer", &server, &["alice"]);
+    wait_until("alice says she waits for the data", || {
+        alice.errors().contains("is loading its data")
+    });
+    let stopped = Instant::now();
+    support::signal(&alice.child, "INT");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+    assert!(
+        stopped.elapsed() < CONNECT_TIMEOUT,
+        "took {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        alice.errors().matches("is loading its data").count(),
+        1,
+        "said once: {}",
+        alice.errors()
+    );
+}
+
 /// Every `inspect` subcommand that reads what a stream holds refuses a missing stream the same
 /// way: exit 1, `Error: stream <key> does not exist`.
 #[test]

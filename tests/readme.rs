@@ -205,6 +205,48 @@ fn exit_codes(readme: &str) -> BTreeMap<i32, String> {
         .collect()
 }
 
+/// README's exit-code table says what every binary's `--help` says, code for code and word for
+/// word (README only adds backticks around flags): both come from one table in the code.
+#[test]
+fn the_exit_codes_in_readme_are_the_ones_help_prints() {
+    let readme = exit_codes(&readme());
+    for name in ["producer", "consumer", "inspect"] {
+        let out = Command::new(support::bin(name))
+            .arg("--help")
+            .output()
+            .expect("runs");
+        assert_ok(&out);
+        let help = stdout(&out);
+        let table = help
+            .split_once("Exit codes:\n")
+            .unwrap_or_else(|| panic!("{name} --help has no exit codes: {help}"))
+            .1;
+        // Each code starts a line (`  0    success ...`); the lines after it continue it.
+        let mut codes: BTreeMap<i32, String> = BTreeMap::new();
+        let mut last = None;
+        for line in table.lines().take_while(|l| !l.trim().is_empty()) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.first().and_then(|w| w.parse::<i32>().ok()) {
+                Some(code) if line.starts_with("  ") && !line.starts_with("   ") => {
+                    codes.insert(code, words[1..].join(" "));
+                    last = Some(code);
+                }
+                _ => {
+                    let code = last.unwrap_or_else(|| panic!("{name}: {line:?} continues nothing"));
+                    let text = codes.get_mut(&code).expect("started");
+                    text.push(' ');
+                    text.push_str(&words.join(" "));
+                }
+            }
+        }
+        let readme: BTreeMap<i32, String> = readme
+            .iter()
+            .map(|(code, text)| (*code, text.replace('`', "")))
+            .collect();
+        assert_eq!(codes, readme, "{name} --help against README");
+    }
+}
+
 /// A live producer stopped by Ctrl-C exits as README's exit-code table says: without `--count`
 /// it is done when stopped (0, its `Inserted` line); before its `--count` it was interrupted
 /// (130).

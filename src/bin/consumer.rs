@@ -2,20 +2,22 @@
 
 use clap::{CommandFactory, Parser};
 use monsoon::cli::ConsumerArgs;
+use monsoon::cli::man_and_completions;
 use monsoon::metrics::consumer::ConsumerExporter;
 use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit, generate};
+use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
         let args = ConsumerArgs::parse();
         if let Some(kind) = args.generate {
-            generate::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
+            man_and_completions::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
         monsoon::notice::set_quiet(args.quiet);
         let settings = args.settings()?;
+        let job = args.job()?;
         let target = args.connection.target()?;
         if let (Some(addr), Some(meter)) = (args.metrics, settings.meter.as_ref()) {
             let endpoint = Endpoint::bind(addr)?;
@@ -25,30 +27,13 @@ fn main() {
         let shutdown = Shutdown::install(
             "consumer: stopping after the message in hand (Ctrl-C again to exit at once; it stays pending)",
         )?;
-        if let Some(at) = args.reset_to {
-            monsoon::consumer::reset::run(
-                &target,
-                &settings,
-                at,
-                args.dry_run,
-                &mut std::io::stdout(),
-            )?;
-            return Ok(exit::SUCCESS);
-        }
-        if args.redrive {
-            let done = monsoon::consumer::redrive::run(
-                &target,
-                &settings,
-                &shutdown,
-                &mut std::io::stdout(),
-            )?;
-            monsoon::notice::note(&done.line(&settings.name));
-            return Ok(exit::SUCCESS);
-        }
         // `consumer | head`: the reader left; what was not printed stays pending, not lost
         // (a closed pipe is a normal end, handled by run_main).
-        let summary = monsoon::consumer::run(&target, &settings, &shutdown, std::io::stdout())?;
-        monsoon::notice::note(&summary.line(&settings.name));
+        let outcome =
+            monsoon::consumer::run(&target, &settings, &job, &shutdown, std::io::stdout())?;
+        if let Some(line) = outcome.line(&settings.name) {
+            monsoon::notice::note(&line);
+        }
         Ok(exit::SUCCESS)
     })
 }

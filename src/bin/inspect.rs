@@ -1,14 +1,15 @@
 //! `inspect <SUBCOMMAND>`: read streams and look into consumer groups; see `inspect --help`.
 
-use monsoon::inspect::cli::{InspectArgs, stdout_is_terminal};
+use monsoon::cli::inspect::{InspectArgs, stdout_is_terminal};
+use monsoon::cli::man_and_completions;
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit, generate};
+use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
         let args = InspectArgs::parse_args();
         if let Some(kind) = args.generate {
-            generate::write(kind, InspectArgs::command_line(), &mut std::io::stdout())?;
+            man_and_completions::write(kind, InspectArgs::command_line(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
         let Some(request) = args.request(stdout_is_terminal()) else {

@@ -2,15 +2,16 @@
 
 use clap::{CommandFactory, Parser};
 use monsoon::cli::ProducerArgs;
+use monsoon::cli::man_and_completions;
 use monsoon::metrics::{Endpoint, announce};
 use monsoon::shutdown::Shutdown;
-use monsoon::{edge, exit, generate};
+use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
         let args = ProducerArgs::parse();
         if let Some(kind) = args.generate {
-            generate::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
+            man_and_completions::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
         monsoon::notice::set_quiet(args.quiet);

@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::{ConnectionArgs, cities, parse_duration, parse_name};
-use crate::consumer;
+use crate::cli::man_and_completions::Generate;
+use crate::consumer::{self, Exec, Handler, Job, Pipe, Work};
 use crate::error::{Error, Result};
 use crate::exit;
-use crate::generate::Generate;
 use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::stream_id::StreamId;
@@ -42,7 +42,7 @@ pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
 /// Joins a consumer group on one or more city streams, processes each message (wait --delay,
 /// print, XACK), takes over what dead consumers left pending, and dead-letters poison messages.
 #[derive(Debug, Parser)]
-#[command(name = "consumer", version, after_help = exit::HELP)]
+#[command(name = "consumer", version, after_help = exit::help())]
 pub struct ConsumerArgs {
     /// Consumer name within the group (e.g. alice, bob).
     #[arg(value_parser = parse_name, required_unless_present = "generate")]
@@ -177,6 +177,54 @@ pub struct ConsumerArgs {
 }
 
 impl ConsumerArgs {
+    /// What the consumer is asked to do: consume (printing, or with a handler), redrive the
+    /// dead letters, or move the group.
+    pub fn job(&self) -> Result<Job> {
+        let handler = match (&self.exec, &self.pipe) {
+            (Some(command), _) => Some(Handler::Exec(Exec {
+                command: command.clone(),
+                jobs: self.jobs as usize,
+                timeout: self.handler_timeout,
+            })),
+            (None, Some(command)) => Some(Handler::Pipe(Pipe {
+                command: command.clone(),
+                in_flight: self.in_flight as usize,
+                timeout: self.handler_timeout,
+            })),
+            (None, None) => None,
+        };
+        if handler.is_some() && self.handler_timeout >= self.claim_idle {
+            return Err(Error::Usage(format!(
+                "invalid value for --handler-timeout: {} must stay below --claim-idle {}, or a \
+                 message in a handler's hands would look idle to the other consumers",
+                humantime::format_duration(self.handler_timeout),
+                humantime::format_duration(self.claim_idle)
+            )));
+        }
+        if let Some(Handler::Exec(Exec { command, .. }) | Handler::Pipe(Pipe { command, .. })) =
+            &handler
+            && command.trim().is_empty()
+        {
+            return Err(Error::Usage(String::from(
+                "invalid value for --exec/--pipe: the command is empty",
+            )));
+        }
+        Ok(match (self.reset_to, self.redrive, handler) {
+            (Some(at), _, _) => Job::ResetTo {
+                at,
+                dry_run: self.dry_run,
+            },
+            (None, true, Some(handler)) => Job::Redrive(handler),
+            (None, true, None) => {
+                return Err(Error::Usage(String::from(
+                    "--redrive needs a handler: --exec CMD or --pipe CMD",
+                )));
+            }
+            (None, false, Some(handler)) => Job::Consume(Work::Handle(handler)),
+            (None, false, None) => Job::Consume(Work::Print { delay: self.delay }),
+        })
+    }
+
     /// The consumer's settings; an invalid `--start` is a usage error.
     pub fn settings(&self) -> Result<consumer::Settings> {
         for (flag, value) in [
@@ -188,22 +236,6 @@ impl ConsumerArgs {
                     .parse::<StreamId>()
                     .map_err(|e| Error::Usage(format!("invalid value for {flag}: {e}, or $")))?;
             }
-        }
-        if (self.exec.is_some() || self.pipe.is_some()) && self.handler_timeout >= self.claim_idle {
-            return Err(Error::Usage(format!(
-                "invalid value for --handler-timeout: {} must stay below --claim-idle {}, or a \
-                 message in a handler's hands would look idle to the other consumers",
-                humantime::format_duration(self.handler_timeout),
-                humantime::format_duration(self.claim_idle)
-            )));
-        }
-        if [&self.exec, &self.pipe]
-            .iter()
-            .any(|c| c.as_deref().is_some_and(|c| c.trim().is_empty()))
-        {
-            return Err(Error::Usage(String::from(
-                "invalid value for --exec/--pipe: the command is empty",
-            )));
         }
         if !self.delay.is_zero() && self.claim_idle <= self.delay {
             return Err(Error::Usage(format!(
@@ -226,7 +258,6 @@ impl ConsumerArgs {
             name: self.name.clone().unwrap_or_default(),
             streams: streams.clone(),
             group: self.group.clone(),
-            delay: self.delay,
             batch: self.batch as usize,
             start: self.start.clone(),
             recreate_at: self.recreate_at.clone(),
@@ -238,16 +269,6 @@ impl ConsumerArgs {
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,
-            exec: self.exec.as_ref().map(|command| consumer::Exec {
-                command: command.clone(),
-                jobs: self.jobs as usize,
-                timeout: self.handler_timeout,
-            }),
-            pipe: self.pipe.as_ref().map(|command| consumer::Pipe {
-                command: command.clone(),
-                in_flight: self.in_flight as usize,
-                timeout: self.handler_timeout,
-            }),
             meter: self.metrics.map(|_| {
                 Meter::new(
                     &self.group,

@@ -3,9 +3,14 @@
 //!
 //! - this module: what every binary shares (the connection, durations, names, cities);
 //! - [`producer`]: `producer`'s command line, into one [`crate::producer::CityRun`] per city;
-//! - [`consumer`]: `consumer`'s command line, into [`crate::consumer::Settings`].
+//! - [`consumer`]: `consumer`'s command line, into [`crate::consumer::Settings`] and one
+//!   [`crate::consumer::Job`];
+//! - [`inspect`]: `inspect`'s command line, into one [`crate::inspect::Request`];
+//! - [`man_and_completions`]: `--generate`: man pages and shell completions.
 
 pub mod consumer;
+pub mod inspect;
+pub mod man_and_completions;
 pub mod producer;
 
 use std::path::PathBuf;

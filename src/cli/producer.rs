@@ -8,9 +8,9 @@ use chrono::{NaiveDate, Utc};
 use clap::Parser;
 
 use super::{ConnectionArgs, cities, parse_duration, parse_name};
+use crate::cli::man_and_completions::Generate;
 use crate::error::{Error, Result};
 use crate::exit;
-use crate::generate::Generate;
 use crate::import::{Format, Import};
 use crate::metrics::parse_listen;
 use crate::metrics::producer::ProducerMeter;
@@ -65,7 +65,7 @@ fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
 /// the rows of a CSV or JSON-lines file, with --from), in pipelined batches; reruns only add
 /// what is missing.
 #[derive(Debug, Parser)]
-#[command(name = "producer", version, after_help = exit::HELP)]
+#[command(name = "producer", version, after_help = exit::help())]
 pub struct ProducerArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,

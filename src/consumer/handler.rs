@@ -14,7 +14,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::message::Message;
+use crate::message::Entry;
 
 /// How much of a handler's stderr a dead letter keeps (its end).
 pub const STDERR_TAIL: usize = 1024;
@@ -24,7 +24,7 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// How a handler's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ended {
     /// Exit status 0: the message is done.
     Done,
     /// Another exit status.
@@ -35,24 +35,24 @@ pub enum Outcome {
     TimedOut(Duration),
 }
 
-impl Outcome {
+impl Ended {
     /// Whether the message is done (to be acknowledged).
     pub fn is_done(self) -> bool {
-        self == Outcome::Done
+        self == Ended::Done
     }
 
     /// Whether `sh` could not run the command at all (126: not executable, 127: not found).
     pub fn cannot_run(self) -> bool {
-        matches!(self, Outcome::Exited(126 | 127))
+        matches!(self, Ended::Exited(126 | 127))
     }
 
     /// The dead letter's `reason` for a failed run.
     pub fn reason(self) -> String {
         match self {
-            Outcome::Done => String::from("handler succeeded"),
-            Outcome::Exited(code) => format!("handler exited {code}"),
-            Outcome::Killed(signal) => format!("handler killed by {}", signal_name(signal)),
-            Outcome::TimedOut(limit) => format!(
+            Ended::Done => String::from("handler succeeded"),
+            Ended::Exited(code) => format!("handler exited {code}"),
+            Ended::Killed(signal) => format!("handler killed by {}", signal_name(signal)),
+            Ended::TimedOut(limit) => format!(
                 "handler timed out after {}",
                 humantime::format_duration(limit)
             ),
@@ -60,12 +60,12 @@ impl Outcome {
     }
 
     /// The outcome an exit status stands for.
-    pub fn of(status: ExitStatus) -> Outcome {
+    pub fn of(status: ExitStatus) -> Ended {
         match (status.code(), status.signal()) {
-            (Some(0), _) => Outcome::Done,
-            (Some(code), _) => Outcome::Exited(code),
-            (None, Some(signal)) => Outcome::Killed(signal),
-            (None, None) => Outcome::Exited(-1),
+            (Some(0), _) => Ended::Done,
+            (Some(code), _) => Ended::Exited(code),
+            (None, Some(signal)) => Ended::Killed(signal),
+            (None, None) => Ended::Exited(-1),
         }
     }
 }
@@ -94,7 +94,7 @@ fn signal_name(signal: i32) -> String {
 #[derive(Debug, Clone)]
 pub struct Run {
     /// How it ended.
-    pub outcome: Outcome,
+    pub ended: Ended,
     /// Everything it printed on stdout (passed on whole lines at a time).
     pub stdout: Vec<u8>,
     /// Everything it printed on stderr.
@@ -110,11 +110,11 @@ impl Run {
 
 /// The environment a handler gets for `message`: where it comes from, and each field whose
 /// name makes a valid variable name (upper-cased, other characters as `_`).
-pub fn environment(message: &Message, consumer: &str, group: &str) -> Vec<(String, OsString)> {
+pub fn environment(message: &Entry<'_>, consumer: &str, group: &str) -> Vec<(String, OsString)> {
     let mut env = vec![
         (
             String::from("MONSOON_STREAM"),
-            OsString::from(&*message.stream),
+            OsString::from(&**message.stream),
         ),
         (String::from("MONSOON_ID"), message.id.to_string().into()),
         (String::from("MONSOON_CONSUMER"), consumer.into()),
@@ -124,7 +124,7 @@ pub fn environment(message: &Message, consumer: &str, group: &str) -> Vec<(Strin
             message.deliveries.to_string().into(),
         ),
     ];
-    for (name, value) in message.fields.iter().flatten() {
+    for (name, value) in message.fields.iter().flat_map(|f| f.iter()) {
         let Some(name) = variable_name(name) else {
             continue;
         };
@@ -132,7 +132,7 @@ pub fn environment(message: &Message, consumer: &str, group: &str) -> Vec<(Strin
         if !value.contains(&0) {
             env.push((
                 format!("MONSOON_FIELD_{name}"),
-                OsString::from_vec(value.clone()),
+                OsString::from_vec(value.to_vec()),
             ));
         }
     }
@@ -185,14 +185,14 @@ pub fn run(
     });
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let outcome = wait(&mut child, timeout)?;
+    let ended = wait(&mut child, timeout)?;
     // Whatever it started in its group goes too, so its pipes close.
     kill_group(&child, libc::SIGKILL);
     if let Some(feeder) = feeder {
         let _ = feeder.join();
     }
     Ok(Run {
-        outcome,
+        ended,
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     })
@@ -286,7 +286,7 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
 }
 
 /// Waits for `child` until `timeout`; then SIGTERM to its group, and SIGKILL after [`GRACE`].
-fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Outcome> {
+fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Ended> {
     let started = Instant::now();
     let mut deadline = started + timeout;
     let mut timed_out = false;
@@ -296,8 +296,8 @@ fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Outcome> {
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(match timed_out {
-                true => Outcome::TimedOut(timeout),
-                false => Outcome::of(status),
+                true => Ended::TimedOut(timeout),
+                false => Ended::of(status),
             });
         }
         if Instant::now() >= deadline {
@@ -337,18 +337,22 @@ mod tests {
     /// Fields become variables when their names can; the message's origin always does.
     #[test]
     fn environment_of_a_message() {
-        let message = Message {
+        let message = crate::message::Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(5, 1),
-            fields: Some(vec![
-                (b"temperature".to_vec(), b"21.5".to_vec()),
-                (b"wind-speed".to_vec(), b"3".to_vec()),
-                (b"\xff".to_vec(), b"x".to_vec()),
-                (b"note".to_vec(), b"a\0b".to_vec()),
-            ]),
+            fields: Some(
+                [
+                    (&b"temperature"[..], &b"21.5"[..]),
+                    (b"wind-speed", b"3"),
+                    (b"\xff", b"x"),
+                    (b"note", b"a\0b"),
+                ]
+                .into_iter()
+                .collect(),
+            ),
             deliveries: 2,
         };
-        let env: Vec<(String, String)> = environment(&message, "alice", "mygroup")
+        let env: Vec<(String, String)> = environment(&message.entry(), "alice", "mygroup")
             .into_iter()
             .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
             .collect();
@@ -364,16 +368,16 @@ mod tests {
     /// Exit codes, signals and timeouts read as a dead letter's reason.
     #[test]
     fn reasons() {
-        assert_eq!(Outcome::Exited(3).reason(), "handler exited 3");
+        assert_eq!(Ended::Exited(3).reason(), "handler exited 3");
         assert_eq!(
-            Outcome::Killed(libc::SIGSEGV).reason(),
+            Ended::Killed(libc::SIGSEGV).reason(),
             "handler killed by SIGSEGV"
         );
         assert_eq!(
-            Outcome::TimedOut(Duration::from_secs(10)).reason(),
+            Ended::TimedOut(Duration::from_secs(10)).reason(),
             "handler timed out after 10s"
         );
-        assert!(Outcome::Exited(127).cannot_run());
+        assert!(Ended::Exited(127).cannot_run());
     }
 
     /// A real `sh -c` run: stdin in, stdout and stderr out, the exit status read.
@@ -386,10 +390,10 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap();
-        assert_eq!(run.outcome, Outcome::Exited(3));
+        assert_eq!(run.ended, Ended::Exited(3));
         assert_eq!(run.stdout, b"got hello x\n");
         assert_eq!(run.stderr_tail(), b"oops\n");
         let slow = super::run("sleep 5", b"", &[], Duration::from_millis(100)).unwrap();
-        assert_eq!(slow.outcome, Outcome::TimedOut(Duration::from_millis(100)));
+        assert_eq!(slow.ended, Ended::TimedOut(Duration::from_millis(100)));
     }
 }

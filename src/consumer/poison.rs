@@ -6,25 +6,29 @@
 //!                     field:sensor 1 field:temperature abc ...
 //! ```
 
-use crate::message::{Message, escaped};
+use crate::message::{Entry, escaped};
 
 /// Why a message is not processed, if it is poison.
-pub fn verdict(message: &Message, max_deliveries: u64) -> Option<String> {
+pub fn verdict(message: &Entry<'_>, max_deliveries: u64) -> Option<String> {
     if message.deliveries > max_deliveries {
         return Some(format!(
             "delivered {} times, more than --max-deliveries {max_deliveries}",
             message.deliveries
         ));
     }
-    let fields = message.fields.as_ref()?;
+    let fields = message.fields?;
     for (index, (name, _)) in fields.iter().enumerate() {
         // A field twice: which value is the reading? Validating one and printing the other
         // would pass a bad value as good.
-        if fields[..index].iter().any(|(earlier, _)| earlier == name) {
+        if fields
+            .iter()
+            .take(index)
+            .any(|(earlier, _)| earlier == name)
+        {
             return Some(format!("field {} appears twice", shown(name)));
         }
     }
-    for (name, value) in fields {
+    for (name, value) in fields.iter() {
         if std::str::from_utf8(name).is_err() || std::str::from_utf8(value).is_err() {
             return Some(format!("field {} is not UTF-8", shown(name)));
         }
@@ -54,7 +58,7 @@ fn shown(name: &[u8]) -> String {
 
 /// The arguments of the dead-letter XADD (after the key and `*`), as described above.
 pub fn dead_letter_fields(
-    message: &Message,
+    message: &Entry<'_>,
     reason: &str,
     consumer: &str,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -68,10 +72,10 @@ pub fn dead_letter_fields(
             message.deliveries.to_string().into_bytes(),
         ),
     ];
-    for (name, value) in message.fields.iter().flatten() {
+    for (name, value) in message.fields.iter().flat_map(|f| f.iter()) {
         let mut prefixed = b"field:".to_vec();
         prefixed.extend_from_slice(name);
-        fields.push((prefixed, value.clone()));
+        fields.push((prefixed, value.to_vec()));
     }
     fields
 }
@@ -79,6 +83,7 @@ pub fn dead_letter_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use crate::stream_id::StreamId;
     use std::sync::Arc;
 
@@ -86,14 +91,13 @@ mod tests {
         Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1, 0),
-            fields: Some(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .collect(),
-            ),
+            fields: Some(fields.iter().copied().collect()),
             deliveries: 1,
         }
+    }
+
+    fn verdict(message: &Message, max: u64) -> Option<String> {
+        super::verdict(&message.entry(), max)
     }
 
     /// The original walkthrough's entries are valid readings; broken ones are poison.
@@ -198,7 +202,8 @@ mod tests {
     /// A dead letter carries where it came from and the original fields under `field:`.
     #[test]
     fn dead_letter_shape() {
-        let fields = dead_letter_fields(&message(&[(b"temperature", b"x")]), "bad", "alice");
+        let fields =
+            dead_letter_fields(&message(&[(b"temperature", b"x")]).entry(), "bad", "alice");
         let names: Vec<_> = fields
             .iter()
             .map(|(k, _)| String::from_utf8_lossy(k).into_owned())

@@ -13,12 +13,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::handler;
+use super::pipe::{ask_once, finish};
 use super::poison::dead_letter_fields;
-use super::{Exec, Settings};
+use super::{Exec, Handler, Settings};
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
-use crate::server::queries::{self, Direction};
-use crate::server::{Link, Target};
+use crate::server::Target;
+use crate::server::dead::DeadLetters;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -46,109 +47,101 @@ impl Redriven {
     }
 }
 
-/// Hands the dead letters of every stream of `settings` to its handler once; stops
-/// between dead letters when a stop is asked for.
+/// Hands the dead letters of every stream of `settings` to `handler` once; stops between dead
+/// letters when a stop is asked for. A `--pipe` handler is closed at the end, and everything it
+/// printed is passed on.
 pub fn run<W: Write>(
     target: &Target,
     settings: &Settings,
+    handler: &Handler,
     shutdown: &Shutdown,
-    out: &mut W,
+    mut out: W,
 ) -> Result<Redriven> {
-    if settings.exec.is_none() && settings.pipe.is_none() {
-        return Err(Error::Usage(String::from(
-            "--redrive needs a handler: --exec CMD or --pipe CMD",
-        )));
-    }
     let mut pipe_process = None;
+    let mut dead = DeadLetters::new(target, settings.retry_for);
+    dead.watch(shutdown, None);
     let mut done = Redriven::default();
+    let outcome = redrive_all(
+        settings,
+        handler,
+        shutdown,
+        (&mut dead, &mut pipe_process),
+        &mut out,
+        &mut done,
+    );
+    if let (Handler::Pipe(pipe), Some(process)) = (handler, pipe_process.take()) {
+        finish(process, pipe.timeout, &mut out)?;
+    }
+    out.flush()?;
+    outcome.map(|()| done)
+}
+
+/// The dead letters of every stream, one after another.
+fn redrive_all<W: Write>(
+    settings: &Settings,
+    handler: &Handler,
+    shutdown: &Shutdown,
+    (dead, pipe_process): (&mut DeadLetters, &mut Option<super::pipe::PipeProcess>),
+    out: &mut W,
+    done: &mut Redriven,
+) -> Result<()> {
     for stream in &settings.streams {
-        let key = settings
-            .dead_letter
-            .clone()
-            .unwrap_or_else(|| format!("{stream}:dead"));
-        let mut link = Link::open(target, &key, settings.retry_for)?;
-        link.stop_on(shutdown);
-        // Only what is there now: the replacements written below come after it.
-        let Some(end) = queries::newest_entry(&mut link, &key)? else {
-            continue;
-        };
-        let end = end.to_string();
+        let key = settings.dead_letter_key(stream);
         let mut letters = Vec::new();
-        queries::range_pages(
-            &mut link,
-            &key,
-            ("-", &end),
-            Direction::Forward,
-            1000,
-            None,
-            |page| {
-                letters.extend(page);
-                Ok(true)
-            },
-        )?;
+        dead.read_all(&key, |page| {
+            letters.extend(page.to_messages());
+            Ok(true)
+        })?;
         for letter in letters {
             if shutdown.is_requested() {
-                return Ok(done);
+                return Ok(());
             }
             let Some(original) = original_of(&letter) else {
                 done.foreign += 1;
                 continue;
             };
             done.handed += 1;
-            let (failure, stderr) = match (&settings.exec, &settings.pipe) {
-                (Some(exec), _) => {
+            let (failure, stderr) = match handler {
+                Handler::Exec(exec) => {
                     let run = hand_over(exec, settings, &original)?;
                     out.write_all(&run.stdout)?;
                     let _ = std::io::stderr().write_all(&run.stderr);
-                    let failure = (!run.outcome.is_done()).then(|| run.outcome.reason());
+                    let failure = (!run.ended.is_done()).then(|| run.ended.reason());
                     (failure, run.stderr_tail().to_vec())
                 }
-                (None, Some(pipe)) => {
+                Handler::Pipe(pipe) => {
                     let mut line = Vec::with_capacity(256);
                     match settings.json {
-                        true => message::write_json(&mut line, &settings.name, &original),
-                        false => message::write_line(&mut line, &settings.name, &original),
+                        true => message::write_json(&mut line, &settings.name, &original.entry()),
+                        false => message::write_line(&mut line, &settings.name, &original.entry()),
                     }
-                    let said = super::pipe::ask_once(
-                        &mut pipe_process,
-                        pipe,
-                        &line,
-                        (&original.stream, original.id),
-                        out,
-                    )?;
+                    let origin = (&*original.stream, original.id);
+                    let said = ask_once(pipe_process, pipe, &line, origin, &mut *out)?;
                     (said.err(), Vec::new())
                 }
-                (None, None) => (None, Vec::new()),
             };
             out.flush()?;
             if let Some(reason) = failure {
                 done.failed += 1;
-                let mut cmd = redis::cmd("XADD");
-                cmd.arg(&key).arg("*");
-                for (name, value) in dead_letter_fields(&original, &reason, &settings.name) {
-                    cmd.arg(name).arg(value);
-                }
+                let mut fields = dead_letter_fields(&original.entry(), &reason, &settings.name);
                 if !stderr.is_empty() {
-                    cmd.arg("stderr").arg(stderr);
+                    fields.push((b"stderr".to_vec(), stderr));
                 }
-                link.call(&format!("XADD {key}"), |con| cmd.query::<redis::Value>(con))?;
+                dead.write(&key, &fields, (&original.stream, original.id))?;
             } else {
                 done.succeeded += 1;
             }
-            let id = letter.id.to_string();
-            link.call(&format!("XDEL {key}"), |con| {
-                redis::cmd("XDEL").arg(&key).arg(&id).query::<i64>(con)
-            })?;
+            dead.delete(&key, &[letter.id])?;
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Runs the handler for one original message.
 fn hand_over(exec: &Exec, settings: &Settings, original: &Message) -> Result<handler::Run> {
     let mut input = Vec::with_capacity(256);
-    message::write_json(&mut input, &settings.name, original);
-    let env = handler::environment(original, &settings.name, &settings.group);
+    message::write_json(&mut input, &settings.name, &original.entry());
+    let env = handler::environment(&original.entry(), &settings.name, &settings.group);
     handler::run(&exec.command, &input, &env, exec.timeout)
         .map_err(|e| Error::Usage(format!("cannot start --exec {}: {e}", exec.command)))
 }
@@ -161,13 +154,11 @@ fn original_of(letter: &Message) -> Option<Message> {
     let id: StreamId = text("id")?.parse().ok()?;
     let deliveries = text("deliveries").and_then(|d| d.parse().ok()).unwrap_or(1);
     let fields = letter
+        .entry()
         .fields
         .iter()
-        .flatten()
-        .filter_map(|(name, value)| {
-            let name = name.strip_prefix(b"field:")?;
-            Some((name.to_vec(), value.clone()))
-        })
+        .flat_map(|f| f.iter())
+        .filter_map(|(name, value)| Some((name.strip_prefix(b"field:")?, value)))
         .collect();
     Some(Message {
         stream,
@@ -187,21 +178,26 @@ mod tests {
         let original = Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1534291200000, 0),
-            fields: Some(vec![
-                (b"sensor".to_vec(), b"1".to_vec()),
-                (b"temperature".to_vec(), b"hot".to_vec()),
-            ]),
+            fields: Some(
+                [("sensor", "1"), ("temperature", "hot")]
+                    .into_iter()
+                    .collect(),
+            ),
             deliveries: 5,
         };
         let letter = Message {
             stream: Arc::from("chennai:dead"),
             id: StreamId::new(9, 0),
-            fields: Some(dead_letter_fields(&original, "bad", "alice")),
+            fields: Some(
+                dead_letter_fields(&original.entry(), "bad", "alice")
+                    .into_iter()
+                    .collect(),
+            ),
             deliveries: 1,
         };
         assert_eq!(original_of(&letter), Some(original));
         let foreign = Message {
-            fields: Some(vec![(b"x".to_vec(), b"1".to_vec())]),
+            fields: Some([("x", "1")].into_iter().collect()),
             ..letter
         };
         assert_eq!(original_of(&foreign), None);

@@ -15,9 +15,9 @@ use std::io::Write;
 
 use super::Settings;
 use crate::error::{Error, Result};
-use crate::server::pins;
-use crate::server::records::Group;
-use crate::server::{Link, Target, queries};
+use crate::server::info::Group;
+use crate::server::streams::{self, count_entries};
+use crate::server::{Link, Target, group};
 use crate::stream_id::StreamId;
 
 /// What `--reset-to` did (or, with `--dry-run`, would do) to one stream's group.
@@ -89,7 +89,7 @@ pub fn run(
     settings: &Settings,
     at: StreamId,
     dry_run: bool,
-    out: &mut impl Write,
+    mut out: impl Write,
 ) -> Result<Vec<Reset>> {
     let mut done = Vec::new();
     for key in &settings.streams {
@@ -109,12 +109,12 @@ pub fn run(
 fn reset_one(
     link: &mut Link,
     key: &str,
-    group: &str,
+    group_name: &str,
     at: StreamId,
     dry_run: bool,
 ) -> Result<Reset> {
-    queries::require_stream(link, key)?;
-    let last = queries::newest_entry(link, key)?;
+    streams::require_stream(link, key)?;
+    let last = streams::newest_entry(link, key)?;
     if last.is_none_or(|last| at > last) {
         return Err(Error::Usage(format!(
             "invalid value for --reset-to: {} ({}) is after the end of {key} ({}); the group \
@@ -128,64 +128,43 @@ fn reset_one(
         )));
     }
     let to = match at.predecessor() {
-        Some(before) => queries::newest_entry_up_to(link, key, &before.to_string())?,
+        Some(before) => streams::newest_entry_up_to(link, key, &before.to_string())?,
         None => None,
     }
     .unwrap_or(StreamId::ZERO);
-    let existing: Option<Group> = queries::group_list(link, key)?
+    let existing: Option<Group> = streams::group_list(link, key)?
         .into_iter()
-        .find(|g| g.name == group);
+        .find(|g| g.name == group_name);
     let from = existing
         .as_ref()
         .map(|g| g.last_delivered.unwrap_or(StreamId::ZERO));
     let between = |link: &mut Link, low: StreamId, high: StreamId| {
-        pins::count_entries(link, key, low.successor(), &high.to_string())
+        count_entries(link, key, low.successor(), &high.to_string())
     };
     let (redelivered, skipped) = match from {
         Some(from) if to < from => (between(link, to, from)?, 0),
         Some(from) if to > from => (0, between(link, from, to)?),
         _ => (0, 0),
     };
-    let info = queries::stream_info(link, key)?.unwrap_or_default();
+    let info = streams::stream_info(link, key)?.unwrap_or_default();
     let entries_read = match info.entries_added {
         Some(added) => {
-            let after = pins::count_entries(link, key, to.successor(), "+")?;
+            let after = count_entries(link, key, to.successor(), "+")?;
             Some(added.saturating_sub(after))
         }
         None => None,
     };
     if !dry_run {
-        apply(link, key, group, to, entries_read, from.is_none())?;
+        group::set_id(link, (key, group_name), to, entries_read, from.is_none())?;
     }
     Ok(Reset {
         stream: key.to_string(),
-        group: group.to_string(),
+        group: group_name.to_string(),
         from,
         to,
         redelivered,
         skipped,
         entries_read,
         dry_run,
-    })
-}
-
-/// XGROUP SETID (or CREATE for a group that does not exist yet) with ENTRIESREAD where known.
-fn apply(
-    link: &mut Link,
-    key: &str,
-    group: &str,
-    to: StreamId,
-    entries_read: Option<u64>,
-    create: bool,
-) -> Result<()> {
-    let sub = if create { "CREATE" } else { "SETID" };
-    let what = format!("XGROUP {sub} {key} {group}");
-    link.call(&what, |con| {
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg(sub).arg(key).arg(group).arg(to.to_string());
-        if let Some(n) = entries_read {
-            cmd.arg("ENTRIESREAD").arg(n);
-        }
-        cmd.query::<()>(con)
     })
 }

@@ -23,7 +23,7 @@ use chrono::DateTime;
 use super::bound::Bound;
 use crate::error::{Error, Result};
 use crate::server::Link;
-use crate::server::queries::{self, Direction};
+use crate::server::streams::{self, Direction};
 
 /// Entries fetched per round trip.
 const PAGE: u64 = 10_000;
@@ -70,7 +70,7 @@ pub struct Bucket {
 impl Chart {
     /// Reads the field over the range and writes the chart.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        queries::require_stream(link, &self.key)?;
+        streams::require_stream(link, &self.key)?;
         let points = self.read_points(link)?;
         if points.is_empty() {
             return Err(Error::Usage(format!(
@@ -97,7 +97,7 @@ impl Chart {
     /// `(ms, value)` of every entry in range whose field parses as a number.
     fn read_points(&self, link: &mut Link) -> Result<Vec<(u64, f64)>> {
         let mut points = Vec::new();
-        queries::range_pages(
+        streams::range_pages(
             link,
             &self.key,
             (&self.from.start_arg(), &self.to.end_arg()),

@@ -12,9 +12,9 @@ use std::io::Write;
 
 use super::table::Table;
 use crate::error::Result;
+use crate::server::info::Group;
 use crate::server::pins::{self, Hold};
-use crate::server::records::Group;
-use crate::server::{Link, queries};
+use crate::server::{Link, streams};
 
 /// `groups`: which stream, printed how.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct Groups {
 impl Groups {
     /// Asks for the groups and their consumers, and writes them.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        let groups = queries::groups(link, &self.key)?;
+        let groups = streams::groups(link, &self.key)?;
         let holds = groups
             .iter()
             .map(|g| pins::hold(link, &self.key, g))
@@ -122,7 +122,7 @@ pub fn render(stream: &str, groups: &[Group], holds: &[Hold]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::records::Member;
+    use crate::server::info::Member;
     use crate::stream_id::StreamId;
 
     fn sample() -> Group {

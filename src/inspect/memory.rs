@@ -14,7 +14,7 @@ use std::io::Write;
 
 use super::table::Table;
 use crate::error::Result;
-use crate::server::{Link, Target, queries};
+use crate::server::{Link, Target, streams};
 
 /// What the original walkthrough reported for a day of readings: 2.3 MB for 86,400 entries.
 pub const ORIGINAL_BYTES: u64 = 2_300_000;
@@ -82,7 +82,7 @@ impl Memory {
             cluster,
         };
         for link in &mut nodes {
-            let one = queries::used_memory(link)?;
+            let one = streams::used_memory(link)?;
             used.bytes = used.bytes.zip(one).map(|(sum, one)| sum + one);
         }
         let text = if self.json {
@@ -96,18 +96,9 @@ impl Memory {
 
 /// XLEN and MEMORY USAGE of `key`, which must be a stream.
 fn measure(link: &mut Link, key: &str) -> Result<StreamMemory> {
-    queries::require_stream(link, key)?;
-    let entries: u64 = link.call(&format!("XLEN {key}"), |con| {
-        redis::cmd("XLEN").arg(key).query(con)
-    })?;
-    let bytes: Option<u64> = link.call(&format!("MEMORY USAGE {key}"), |con| {
-        redis::cmd("MEMORY")
-            .arg("USAGE")
-            .arg(key)
-            .arg("SAMPLES")
-            .arg(0)
-            .query(con)
-    })?;
+    streams::require_stream(link, key)?;
+    let entries = streams::length(link, key)?;
+    let bytes = streams::memory_usage(link, key)?;
     Ok(StreamMemory {
         stream: key.to_string(),
         entries,

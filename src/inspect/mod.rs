@@ -14,11 +14,9 @@
 //! - [`memory`]: `memory STREAM...` (MEMORY USAGE, INFO memory): what a day costs in Redis.
 //! - [`bound`]: `--from`/`--to`: full IDs, millisecond timestamps or ISO 8601 UTC times.
 //! - [`table`]: aligned columns.
-//! - [`cli`]: the command line, turned into one [`Request`].
 
 pub mod bound;
 pub mod chart;
-pub mod cli;
 pub mod groups;
 pub mod memory;
 pub mod pending;
@@ -31,10 +29,10 @@ pub mod watch;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::message::{Message, escaped, to_json};
+use crate::error::Result;
+use crate::message::{Entry, escaped, to_json};
 use crate::server::{Link, Target};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, stopped_is_done};
 use crate::stream_id::StreamId;
 
 /// How long a broken connection is retried before `inspect` gives up (exit 3): long enough for a
@@ -76,13 +74,13 @@ pub fn run<W: Write + Send>(
     let open = |key: &str| Link::open(target, key, Some(RETRY_FOR));
     match request {
         Request::Range(range) => range.run(&mut open(&range.key)?, out),
-        Request::Tail(tail) => until_stopped(tail.run(target, shutdown, out)),
+        Request::Tail(tail) => stopped_is_done(tail.run(target, shutdown, out)),
         Request::Pending(pending) => pending.run(&mut open(&pending.key)?, out),
         Request::Groups(groups) => groups.run(&mut open(&groups.key)?, out),
         Request::Watch(watch) => {
             let mut link = open(&watch.key)?;
             link.stop_on(shutdown);
-            until_stopped(watch.run(&mut link, shutdown, out))
+            stopped_is_done(watch.run(&mut link, shutdown, out))
         }
         Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
         Request::Memory(memory) => memory.run(target, out),
@@ -90,16 +88,8 @@ pub fn run<W: Write + Send>(
     }
 }
 
-/// The live views (`tail`, `watch`) end on Ctrl-C, also while they wait for a lost connection.
-fn until_stopped(outcome: Result<()>) -> Result<()> {
-    match outcome {
-        Err(Error::Stopped { .. }) => Ok(()),
-        other => other,
-    }
-}
-
 /// The JSON object of a stream entry: `stream`, `id`, `time` (ISO 8601 UTC) and `fields`.
-pub fn entry_json(message: &Message) -> serde_json::Value {
+pub fn entry_json(message: &Entry<'_>) -> serde_json::Value {
     let mut value = to_json("", message);
     if let Some(object) = value.as_object_mut() {
         object.shift_remove("consumer");
@@ -110,7 +100,10 @@ pub fn entry_json(message: &Message) -> serde_json::Value {
 
 /// Entries as aligned columns: `[STREAM] ID TIME FIELDS`, fields as `name=value` pairs in stream
 /// order, the way the consumer prints them.
-pub fn entries_table(messages: &[Message], with_stream: bool) -> table::Table {
+pub fn entries_table<'e>(
+    messages: impl IntoIterator<Item = Entry<'e>>,
+    with_stream: bool,
+) -> table::Table {
     let mut header = vec!["ID", "TIME (UTC)", "FIELDS"];
     if with_stream {
         header.insert(0, "STREAM");
@@ -123,10 +116,10 @@ pub fn entries_table(messages: &[Message], with_stream: bool) -> table::Table {
         let mut row = vec![
             message.id.to_string(),
             message.id.iso_time(),
-            fields_text(message),
+            fields_text(&message),
         ];
         if with_stream {
-            row.insert(0, escaped(&message.stream));
+            row.insert(0, escaped(message.stream));
         }
         table.row(row);
     }
@@ -134,7 +127,7 @@ pub fn entries_table(messages: &[Message], with_stream: bool) -> table::Table {
 }
 
 /// `sensor=1 temperature=27.4 humidity=71`, or `(deleted)`.
-fn fields_text(message: &Message) -> String {
+fn fields_text(message: &Entry<'_>) -> String {
     match &message.fields {
         Some(fields) => fields
             .iter()
@@ -180,16 +173,18 @@ fn emit(out: &mut impl Write, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use std::sync::Arc;
 
     fn message() -> Message {
         Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1534291200000, 0),
-            fields: Some(vec![
-                (b"sensor".to_vec(), b"1".to_vec()),
-                (b"temperature".to_vec(), b"27.4".to_vec()),
-            ]),
+            fields: Some(
+                [("sensor", "1"), ("temperature", "27.4")]
+                    .into_iter()
+                    .collect(),
+            ),
             deliveries: 1,
         }
     }
@@ -197,13 +192,13 @@ mod tests {
     /// An entry's JSON has exactly stream, id, time and fields, in that order.
     #[test]
     fn entry_json_shape() {
-        let text = entry_json(&message()).to_string();
+        let text = entry_json(&message().entry()).to_string();
         assert!(
             text.starts_with(r#"{"stream":"chennai","id":"1534291200000-0","time":"#),
             "{text}"
         );
         assert_eq!(
-            entry_json(&message()),
+            entry_json(&message().entry()),
             serde_json::json!({"stream": "chennai", "id": "1534291200000-0",
                 "time": "2018-08-15T00:00:00Z", "fields": {"sensor": "1", "temperature": "27.4"}})
         );
@@ -212,7 +207,7 @@ mod tests {
     /// Entries render as aligned columns with the UTC time next to the ID.
     #[test]
     fn entries_render_as_columns() {
-        let text = entries_table(&[message()], true).render(true);
+        let text = entries_table([message().entry()], true).render(true);
         assert_eq!(
             text,
             "STREAM   ID               TIME (UTC)            FIELDS\n\

@@ -14,8 +14,8 @@ use std::io::Write;
 use super::table::Table;
 use crate::error::Result;
 use crate::server::Link;
-use crate::server::queries::{self, PendingRange};
-use crate::server::records::{PendingEntry, PendingSummary};
+use crate::server::info::{PendingEntry, PendingSummary};
+use crate::server::streams::{self, PendingRange};
 use crate::stream_id::StreamId;
 
 /// `pending`: which group of which stream, and how many detail rows.
@@ -58,12 +58,12 @@ impl Pending {
 
     /// The report, from two XPENDING calls; a missing stream or group is an error naming it.
     pub fn report(&self, link: &mut Link) -> Result<PendingReport> {
-        queries::require_stream(link, &self.key)?;
+        streams::require_stream(link, &self.key)?;
         Ok(PendingReport {
             stream: self.key.clone(),
             group: self.group.clone(),
-            summary: queries::pending_summary(link, &self.key, &self.group)?,
-            entries: queries::pending_entries(
+            summary: streams::pending_summary(link, &self.key, &self.group)?,
+            entries: streams::pending_entries(
                 link,
                 &self.key,
                 &self.group,

@@ -12,9 +12,9 @@ use std::io::Write;
 
 use super::bound::Bound;
 use crate::error::Result;
-use crate::message::Message;
-use crate::server::Link;
-use crate::server::queries::{self, Direction};
+use crate::message::Entry;
+use crate::server::streams::{self, Direction};
+use crate::server::{Batch, Link};
 
 /// Entries fetched per round trip.
 pub const PAGE: u64 = 1000;
@@ -41,13 +41,13 @@ pub struct Range {
 impl Range {
     /// Reads the range page by page and writes it to `out`; a missing stream is an error.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
-        queries::require_stream(link, &self.key)?;
+        streams::require_stream(link, &self.key)?;
         if self.csv {
             return self.run_csv(link, out);
         }
         let mut printed = 0u64;
         self.pages(link, &self.to.end_arg(), |page| {
-            self.write_page(&page, printed == 0, out)?;
+            self.write_page(page, printed == 0, out)?;
             printed += page.len() as u64;
             Ok(true)
         })?;
@@ -73,17 +73,17 @@ impl Range {
         let mut fields: Vec<Vec<u8>> = Vec::new();
         let mut edge = None;
         self.pages(link, &self.to.end_arg(), |page| {
-            for message in &page {
-                for (name, _) in message.fields.iter().flatten() {
-                    if !fields.contains(name) {
-                        fields.push(name.clone());
+            for message in page.iter() {
+                for (name, _) in message.fields.iter().flat_map(|f| f.iter()) {
+                    if !fields.iter().any(|f| f == name) {
+                        fields.push(name.to_vec());
                     }
                 }
             }
             // The newest entry read: forward, the last of the last page; backward, the first.
             edge = match direction {
-                Direction::Forward => page.last().map(|m| m.id).or(edge),
-                Direction::Backward => edge.or(page.first().map(|m| m.id)),
+                Direction::Forward => page.ids().last().or(edge),
+                Direction::Backward => edge.or(page.ids().next()),
             };
             Ok(true)
         })?;
@@ -94,7 +94,7 @@ impl Range {
             return Ok(out.flush()?);
         };
         self.pages(link, &edge.to_string(), |page| {
-            let rows: Vec<Vec<Vec<u8>>> = page.iter().map(|m| csv_row(m, &fields)).collect();
+            let rows: Vec<Vec<Vec<u8>>> = page.iter().map(|m| csv_row(&m, &fields)).collect();
             out.write_all(&csv_rows(&rows)?)?;
             Ok(true)
         })?;
@@ -114,10 +114,10 @@ impl Range {
         &self,
         link: &mut Link,
         end: &str,
-        each: impl FnMut(Vec<Message>) -> Result<bool>,
+        each: impl FnMut(&Batch) -> Result<bool>,
     ) -> Result<()> {
         let start = self.from.start_arg();
-        queries::range_pages(
+        streams::range_pages(
             link,
             &self.key,
             (&start, end),
@@ -129,14 +129,14 @@ impl Range {
     }
 
     /// Writes one page: columns (the header only before the first page), or JSON lines.
-    fn write_page(&self, messages: &[Message], first: bool, out: &mut impl Write) -> Result<()> {
-        let text = render(messages, first, self.json);
+    fn write_page(&self, page: &Batch, first: bool, out: &mut impl Write) -> Result<()> {
+        let text = render(page.iter(), first, self.json);
         super::emit(out, &text)
     }
 }
 
 /// An entry's CSV row: ID, time, then each of `fields` (empty where it has none).
-fn csv_row(message: &Message, fields: &[Vec<u8>]) -> Vec<Vec<u8>> {
+fn csv_row(message: &Entry<'_>, fields: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut row = vec![
         message.id.to_string().into_bytes(),
         message.id.iso_time().into_bytes(),
@@ -145,9 +145,9 @@ fn csv_row(message: &Message, fields: &[Vec<u8>]) -> Vec<Vec<u8>> {
         message
             .fields
             .iter()
-            .flatten()
+            .flat_map(|f| f.iter())
             .find(|(k, _)| k == name)
-            .map_or_else(Vec::new, |(_, v)| v.clone())
+            .map_or_else(Vec::new, |(_, v)| v.to_vec())
     }));
     row
 }
@@ -166,19 +166,19 @@ fn csv_rows(rows: &[Vec<Vec<u8>>]) -> Result<Vec<u8>> {
 }
 
 /// A page of entries as text: aligned columns (with the header when `header`), or JSON lines.
-pub fn render(messages: &[Message], header: bool, json: bool) -> String {
+pub fn render<'e>(entries: impl Iterator<Item = Entry<'e>>, header: bool, json: bool) -> String {
     if json {
-        return messages
-            .iter()
-            .map(|m| format!("{}\n", super::entry_json(m)))
+        return entries
+            .map(|e| format!("{}\n", super::entry_json(&e)))
             .collect();
     }
-    super::entries_table(messages, false).render(header)
+    super::entries_table(entries, false).render(header)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use crate::stream_id::StreamId;
     use std::sync::Arc;
 
@@ -188,12 +188,12 @@ mod tests {
         let message = Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1534291200000, 0),
-            fields: Some(vec![(b"note".to_vec(), b"hot, \"very\"".to_vec())]),
+            fields: Some([("note", "hot, \"very\"")].into_iter().collect()),
             deliveries: 1,
         };
         let fields = vec![b"note".to_vec(), b"humidity".to_vec()];
         assert_eq!(
-            String::from_utf8(csv_rows(&[csv_row(&message, &fields)]).unwrap()).unwrap(),
+            String::from_utf8(csv_rows(&[csv_row(&message.entry(), &fields)]).unwrap()).unwrap(),
             "1534291200000-0,2018-08-15T00:00:00Z,\"hot, \"\"very\"\"\",\n"
         );
     }
@@ -204,16 +204,17 @@ mod tests {
         let message = Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1534291200000, 0),
-            fields: Some(vec![(b"humidity".to_vec(), b"71".to_vec())]),
+            fields: Some([("humidity", "71")].into_iter().collect()),
             deliveries: 1,
         };
         assert_eq!(
-            render(std::slice::from_ref(&message), true, false),
+            render(std::iter::once(message.entry()), true, false),
             "ID               TIME (UTC)            FIELDS\n\
              1534291200000-0  2018-08-15T00:00:00Z  humidity=71\n"
         );
         let json: serde_json::Value =
-            serde_json::from_str(render(&[message], true, true).trim_end()).unwrap();
+            serde_json::from_str(render(std::iter::once(message.entry()), true, true).trim_end())
+                .unwrap();
         assert_eq!(json["id"], "1534291200000-0");
         assert_eq!(json["fields"]["humidity"], "71");
     }

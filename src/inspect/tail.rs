@@ -19,23 +19,16 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::Value;
-
 use super::bound::Bound;
 use crate::error::Result;
 use crate::fanout::{Shared, fan_out};
-use crate::message::Message;
-use crate::server::entries::decode_read;
-use crate::server::{Link, Target, cluster, queries};
+use crate::server::conn::READ_TIMEOUT_MARGIN;
+use crate::server::{Batch, Link, Target, cluster, streams};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
 /// How long each XREAD waits for new entries.
 pub const BLOCK: Duration = Duration::from_secs(1);
-
-/// Socket read timeout on top of [`BLOCK`]: the server answers when BLOCK expires, so a read
-/// that takes this much longer means the connection is gone.
-const READ_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Entries asked for per read.
 const READ_COUNT: u64 = 100;
@@ -77,21 +70,23 @@ struct Printer<'a, W> {
 }
 
 impl<W: Write> Printer<'_, W> {
-    /// Prints as many of `messages` as `--count` still allows, in one write; returns whether
-    /// the count is now reached.
-    fn print(&mut self, messages: &mut Vec<Message>) -> Result<bool> {
-        messages.truncate(usize::try_from(self.left).unwrap_or(usize::MAX));
-        if messages.is_empty() {
+    /// Prints as many of `batch`'s entries as `--count` still allows, in one write; returns
+    /// whether the count is now reached.
+    fn print(&mut self, batch: &Batch) -> Result<bool> {
+        let take = batch
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        if take == 0 {
             return Ok(self.left == 0);
         }
-        self.left -= messages.len() as u64;
+        self.left -= take as u64;
+        let entries = batch.iter().take(take);
         let text = if self.json {
-            messages
-                .iter()
-                .map(|m| format!("{}\n", super::entry_json(m)))
+            entries
+                .map(|e| format!("{}\n", super::entry_json(&e)))
                 .collect()
         } else {
-            let mut table = super::entries_table(messages, true);
+            let mut table = super::entries_table(entries, true);
             // Batches are rendered one by one: columns as wide as any row may need, so they line
             // up from batch to batch (live IDs carry a sequence, live times milliseconds).
             table
@@ -160,45 +155,34 @@ impl Tail {
         let mut link = Link::open(seed, first, Some(super::RETRY_FOR))?;
         link.stop_on(shutdown);
         for key in keys {
-            queries::ensure_stream(&mut link, key)?;
+            streams::ensure_stream(&mut link, key)?;
         }
-        let streams: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(k.as_str())).collect();
+        let keys_of: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(k.as_str())).collect();
         let mut after = Vec::with_capacity(keys.len());
         for key in keys {
             after.push(match self.start {
-                Start::New => queries::newest_entry(&mut link, key)?.unwrap_or(StreamId::ZERO),
+                Start::New => streams::newest_entry(&mut link, key)?.unwrap_or(StreamId::ZERO),
                 Start::From(bound) => bound.read_after(),
             });
         }
         link.set_read_timeout(Some(BLOCK + READ_TIMEOUT_MARGIN))?;
-        let what = format!("XREAD on {}", keys.join(" "));
         let stopped = || shutdown.is_requested() || done.is_requested();
+        let mut batch = Batch::new();
         while !stopped() {
             let left = printer.lock()?.left;
             if left == 0 {
                 break;
             }
-            let reply: Value = link.call(&what, |con| {
-                redis::cmd("XREAD")
-                    .arg("COUNT")
-                    .arg(left.min(READ_COUNT))
-                    .arg("BLOCK")
-                    .arg(BLOCK.as_millis() as u64)
-                    .arg("STREAMS")
-                    .arg(keys)
-                    .arg(after.iter().map(StreamId::to_string).collect::<Vec<_>>())
-                    .query(con)
-            })?;
-            let mut messages =
-                decode_read(reply, &streams).map_err(|e| queries::bad_reply(&link, &what, e))?;
-            for message in &messages {
-                if let Some(i) = streams.iter().position(|s| Arc::ptr_eq(s, &message.stream)) {
-                    after[i] = after[i].max(message.id);
+            let wait = (left.min(READ_COUNT), BLOCK);
+            streams::read_after(&mut link, &keys_of, &after, wait, &mut batch)?;
+            for entry in batch.iter() {
+                if let Some(i) = keys_of.iter().position(|s| s == entry.stream) {
+                    after[i] = after[i].max(entry.id);
                 }
             }
             // Another reader may have reached --count while this one waited: the printer prints
             // nothing past it, and this reader stops too.
-            if printer.lock()?.print(&mut messages)? {
+            if printer.lock()?.print(&batch)? {
                 break;
             }
         }

@@ -27,8 +27,8 @@ use super::table::Table;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::server::Link;
-use crate::server::queries::{self, PendingRange};
-use crate::server::records::Group;
+use crate::server::info::Group;
+use crate::server::streams::{self, PendingRange};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -214,23 +214,22 @@ impl Watcher {
             group: self.group.clone(),
             ..Frame::default()
         };
-        frame.exists = queries::stream_exists(link, &self.key)?;
+        frame.exists = streams::stream_exists(link, &self.key)?;
         if !frame.exists {
             return Ok(frame);
         }
-        let what = format!("XLEN {}", self.key);
-        frame.length = link.call(&what, |con| redis::cmd("XLEN").arg(&self.key).query(con))?;
-        frame.groups = queries::groups(link, &self.key)?;
+        frame.length = streams::length(link, &self.key)?;
+        frame.groups = streams::groups(link, &self.key)?;
         frame.info = frame.groups.iter().find(|g| g.name == self.group).cloned();
-        queries::range_pages(
+        streams::range_pages(
             link,
             &self.key,
             ("-", "+"),
-            queries::Direction::Backward,
+            streams::Direction::Backward,
             1,
             Some(1),
             |page| {
-                frame.newest = page.into_iter().next();
+                frame.newest = page.get(0).map(|e| e.to_message());
                 Ok(false)
             },
         )?;
@@ -243,7 +242,7 @@ impl Watcher {
             return Ok(());
         }
         let range = PendingRange::first(SAMPLE_COUNT);
-        match queries::pending_entries(link, &self.key, &self.group, range) {
+        match streams::pending_entries(link, &self.key, &self.group, range) {
             Ok(entries) => {
                 for entry in entries {
                     self.seen
@@ -361,14 +360,14 @@ pub fn to_json(frame: &Frame) -> serde_json::Value {
             "pending": m.pending,
             "idle_ms": m.idle_ms,
         })).collect::<Vec<_>>(),
-        "newest": frame.newest.as_ref().map(super::entry_json),
+        "newest": frame.newest.as_ref().map(|m| super::entry_json(&m.entry())),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::records::Member;
+    use crate::server::info::Member;
 
     fn frame() -> Frame {
         Frame {

@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 use super::Exporter;
 use super::producer::HealthCollector;
 use crate::error::Result;
-use crate::server::{Health, Link, Target, pins, queries};
+use crate::server::{Health, Link, Target, streams};
 
 /// What became of a message, or of a handler run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +181,7 @@ impl ConsumerExporter {
         let lag = Family::<GroupLabels, Gauge>::default();
         registry.register(
             "monsoon_group_lag",
-            "Entries of the stream not yet delivered to the group",
+            "Entries of the stream not yet delivered to the group (XINFO GROUPS lag; absent while the server cannot tell, after deletions in the unread part)",
             lag.clone(),
         );
         registry.register_collector(Box::new(HealthCollector {
@@ -256,23 +256,20 @@ impl Sampler {
             let Some(link) = self.links.get_mut(slot) else {
                 continue;
             };
-            let Some(group) = queries::group_list(link, key)?
-                .into_iter()
-                .find(|g| g.name == self.group)
-            else {
+            let Some(group) = streams::group(link, key, &self.group)? else {
                 continue;
             };
-            let behind = match (group.lag, group.last_delivered) {
-                (Some(lag), _) => lag,
-                (None, Some(last)) => pins::count_entries(link, key, last.successor(), "+")?,
-                (None, None) => pins::count_entries(link, key, Default::default(), "+")?,
-            };
-            lag.get_or_create(&GroupLabels {
-                stream: key.clone(),
-                group: self.group.clone(),
-            })
-            .set(i64::try_from(behind).unwrap_or(i64::MAX));
-            let mine = queries::pending_summary(link, key, &self.group)?
+            // A scrape reads a fixed handful of replies, however long the stream: where the
+            // server cannot tell the lag (null after deletions in the unread part), the gauge is
+            // left out rather than counted entry by entry.
+            if let Some(behind) = group.lag {
+                lag.get_or_create(&GroupLabels {
+                    stream: key.clone(),
+                    group: self.group.clone(),
+                })
+                .set(i64::try_from(behind).unwrap_or(i64::MAX));
+            }
+            let mine = streams::pending_summary(link, key, &self.group)?
                 .members
                 .into_iter()
                 .find(|(name, _)| *name == self.consumer)

@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::server::records::Group;
+use crate::server::info::Group;
 use crate::stream_id::StreamId;
 
 /// What a stream's gauges are made of.

@@ -9,21 +9,21 @@
 //! EVAL "<trim>" 1 chennai 3600000 0          with --retain: the trim, last in each batch
 //! ```
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use redis::RedisError;
 
 use super::retain::Trimmer;
 use super::{CityReport, CityRun};
-use crate::encode::XaddEncoder;
 use crate::error::{Error, Result};
 use crate::reading::Weather;
 use crate::schedule::Resume;
 use crate::server::Link;
-use crate::server::queries;
-use crate::server::records::StreamInfo;
+use crate::server::info::StreamInfo;
+use crate::server::streams;
+use crate::server::window::{Landed, Outgoing, Settled, Window};
+use crate::server::xadd::XaddEncoder;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -69,19 +69,15 @@ pub fn produce_day(
     let mut written = 0;
     loop {
         let progress = (position, &mut written);
-        match write_from(link, run, trimmer, progress, shutdown, bar) {
-            Ok(end) => {
+        match write_from(link, run, trimmer, progress, shutdown, bar)? {
+            Written::To(end) => {
                 position = end;
                 break;
             }
-            Err(halt) => {
-                // Another writer got there first (a second producer on the same range): no
-                // break, just a stream that moved on.
-                if !halt.is_taken() {
-                    halt.ride_out(link, &run.key, trimmer)?;
-                }
-                // What the server kept is the truth, not what we counted: a crash can lose
-                // acknowledged writes, so ask again where the stream ends.
+            // A break (ridden out), or another writer got there first (a second producer on the
+            // same range): what the server kept is the truth, not what we counted (a crash can
+            // lose acknowledged writes), so ask again where the stream ends.
+            Written::Resync => {
                 position = resume(link, run)?.unwrap_or(total);
                 bar.set_position(position);
             }
@@ -111,46 +107,34 @@ pub fn produce_day(
     })
 }
 
-/// Why [`write_from`] (or an import's batch) stopped before the end.
-pub(super) enum Halt {
-    /// An XADD failed, or the connection broke (for [`Link::ride_out`] to judge).
-    Xadd(RedisError),
-    /// The server answered a pipelined retention trim with an error.
-    Trim(RedisError),
-    /// A retention trim's reply made no sense.
-    Failed(Error),
+/// Where [`write_from`] stopped.
+enum Written {
+    /// Everything up to this index is confirmed (the end, or a stop).
+    To(u64),
+    /// The stream must be asked again where it ends: the connection broke (and was ridden
+    /// out), or another writer took the stream past an entry.
+    Resync,
 }
 
-impl From<RedisError> for Halt {
-    /// A failure to send or to read a reply: the connection's, whichever command it was for.
-    fn from(err: RedisError) -> Self {
-        Halt::Xadd(err)
-    }
-}
-
-/// Whether an XADD was refused because the stream already reached its ID: another writer wrote
-/// it (or a later one) first.
-fn taken_by_another_writer(err: &RedisError) -> bool {
-    err.detail()
-        .is_some_and(|detail| detail.contains("equal or smaller than the target stream top item"))
-}
-
-impl Halt {
-    /// Rides out a break (`Ok`: reconnected, the caller re-syncs); anything else the server said
-    /// is the error. A trim is never "another writer": its refusal (NOPERM) is reported as the
-    /// trim's, naming EVAL and the key.
-    pub(super) fn ride_out(self, link: &mut Link, key: &str, trimmer: &Trimmer) -> Result<()> {
-        match self {
-            Halt::Xadd(cause) => link.ride_out(&format!("XADD {key}"), &cause),
-            Halt::Trim(cause) => link.ride_out(&trimmer.what(), &cause),
-            Halt::Failed(err) => Err(err),
+/// Takes a batch's settled replies: counts what was written, hands trim replies to the trimmer.
+/// Returns whether another writer took the stream past an entry; a refusal is the error.
+pub(super) fn take_settled(
+    settled: Vec<Settled>,
+    trimmer: &mut Trimmer,
+    written: &mut u64,
+) -> Result<bool> {
+    let mut taken = false;
+    for segment in settled {
+        *written += segment.written;
+        taken |= segment.taken;
+        if let Some(err) = segment.refused {
+            return Err(err);
+        }
+        for trim in segment.trims {
+            trimmer.record(trim?)?;
         }
     }
-
-    /// Whether an XADD was refused because another writer took the stream past it.
-    pub(super) fn is_taken(&self) -> bool {
-        matches!(self, Halt::Xadd(cause) if taken_by_another_writer(cause))
-    }
+    Ok(taken)
 }
 
 /// Fails unless the stream still holds the range's first `done` entries, trims excepted.
@@ -174,7 +158,7 @@ fn check_kept(run: &CityRun, info: &StreamInfo, done: u64) -> Result<()> {
 /// Resuming goes by `last-generated-id`, not the last entry: XADD must go above it even when
 /// the newest entries were deleted, and after a server crash it is what the server really kept.
 fn resume(link: &mut Link, run: &CityRun) -> Result<Option<u64>> {
-    let info = queries::stream_info(link, &run.key)?.unwrap_or_default();
+    let info = streams::stream_info(link, &run.key)?.unwrap_or_default();
     let Some(last) = info.last_generated_id else {
         return Ok(Some(0));
     };
@@ -209,7 +193,7 @@ fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
     }
     let asked = u64::from(schedule.sensors);
     let whole = match last.ms.checked_sub(1) {
-        Some(before) => queries::newest_entry_up_to(link, &run.key, &before.to_string())?
+        Some(before) => streams::newest_entry_up_to(link, &run.key, &before.to_string())?
             .filter(|id| id.ms >= schedule.start_ms)
             .map(|id| id.seq + 1),
         None => None,
@@ -225,15 +209,14 @@ fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
     }
 }
 
-/// Writes entries `from..` until done or asked to stop; returns the index after the last
-/// confirmed entry, or what stopped it. Counts the entries the server took in `written`.
+/// Writes entries `from..` until done or asked to stop, through a window of [`IN_FLIGHT`]
+/// batches; returns the index after the last confirmed entry, or that the stream must be asked
+/// again. Counts the entries the server took in `written`.
 ///
 /// With `--retain`, each batch ends with the retention trim, whose reply is read after the
 /// batch's XADD replies; a group that held it back is named by the caller's last trim, when no
-/// batch is in flight any more.
-///
-/// When the server refuses an entry (another writer got there first) or a trim, every reply
-/// still due is read before returning, so the connection stays in step for the resume.
+/// batch is in flight any more. When another writer took the stream past an entry, the replies
+/// still due are read before asking again.
 fn write_from(
     link: &mut Link,
     run: &CityRun,
@@ -241,66 +224,56 @@ fn write_from(
     (from, written): (u64, &mut u64),
     shutdown: &Shutdown,
     bar: &ProgressBar,
-) -> std::result::Result<u64, Halt> {
+) -> Result<Written> {
     let encoder = XaddEncoder::new(&run.key, run.maxlen);
+    let key: Arc<str> = Arc::from(run.key.as_str());
     let batch = run.batch.max(1);
     let mut entries = run
         .schedule
         .entries(Weather::new(run.seed, run.schedule.sensors))
         .skip(from as usize)
         .peekable();
-    let mut buffer = Vec::with_capacity(batch * 128);
-    let mut in_flight: VecDeque<usize> = VecDeque::with_capacity(IN_FLIGHT + 1);
+    let mut window = Window::new(IN_FLIGHT);
     let mut confirmed = from;
-    let mut refused: Option<Halt> = None;
+    let mut taken = false;
     loop {
-        let stop = refused.is_some() || shutdown.is_requested() || entries.peek().is_none();
-        if !stop {
-            buffer.clear();
-            let mut count = 0;
+        let stop = taken || shutdown.is_requested() || entries.peek().is_none();
+        if !stop && !window.is_full() {
+            let mut outgoing = Outgoing::new();
+            outgoing.begin(&key);
             for (id, reading) in entries.by_ref().take(batch) {
-                encoder.push(&mut buffer, Some(id), &reading);
-                count += 1;
+                outgoing.push_reading(&encoder, Some(id), &reading);
             }
             if let Some(trim) = trimmer.pipelined() {
-                buffer.extend_from_slice(trim);
+                outgoing.push_trim(trim);
             }
-            link.con().send_packed_command(&buffer)?;
-            in_flight.push_back(count);
+            if !window.send(link, outgoing)? {
+                return Ok(Written::Resync);
+            }
+            continue;
         }
-        if in_flight.len() >= IN_FLIGHT || (stop && !in_flight.is_empty()) {
-            let count = in_flight.pop_front().unwrap_or_default();
-            for _ in 0..count {
-                // A broken connection ends at once; a refusal is noted and the rest read.
-                match link.con().recv_response()?.extract_error() {
-                    Ok(_) => *written += 1,
+        if window.is_empty() {
+            return Ok(match taken {
+                true => Written::Resync,
+                false => Written::To(confirmed),
+            });
+        }
+        let before = *written;
+        match window.settle_oldest(link)? {
+            Landed::Broke => return Ok(Written::Resync),
+            Landed::Settled(settled) => {
+                match take_settled(settled, trimmer, written) {
+                    Ok(was_taken) => taken |= was_taken,
                     Err(err) => {
-                        refused.get_or_insert(Halt::Xadd(err));
+                        window.drain(link);
+                        return Err(err);
                     }
                 }
-            }
-            if trimmer.pipelined().is_some() {
-                match link.con().recv_response()?.extract_error() {
-                    Ok(reply) => {
-                        if let Err(err) = trimmer.record(link, reply) {
-                            refused.get_or_insert(Halt::Failed(err));
-                        }
-                    }
-                    Err(err) => {
-                        refused.get_or_insert(Halt::Trim(err));
-                    }
+                if !taken {
+                    confirmed += *written - before;
+                    bar.set_position(confirmed);
                 }
             }
-            link.settled();
-            if refused.is_none() {
-                confirmed += count as u64;
-                bar.set_position(confirmed);
-            }
-        } else if stop {
-            return match refused {
-                Some(halt) => Err(halt),
-                None => Ok(confirmed),
-            };
         }
     }
 }

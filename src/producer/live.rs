@@ -10,17 +10,18 @@
 //! XTRIM chennai:dead MINID ...                                         --retain-dead, per tick
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::ProgressBar;
-use redis::{ConnectionLike, Value};
 
 use super::retain::Trimmer;
 use super::{CityReport, CityRun};
-use crate::encode::XaddEncoder;
 use crate::error::Result;
 use crate::reading::Weather;
 use crate::server::Link;
+use crate::server::window::{Landed, Outgoing, Settled, Window};
+use crate::server::xadd::XaddEncoder;
 use crate::shutdown::Shutdown;
 
 /// One city as the live writer keeps it.
@@ -29,6 +30,8 @@ pub struct LiveCity<'a> {
     pub run: &'a CityRun,
     /// Its trims (`--retain`, `--retain-dead`).
     pub trimmer: Trimmer,
+    /// Its key, shared by its segments of each tick.
+    key: Arc<str>,
     /// Its XADDs, encoded.
     encoder: XaddEncoder,
     /// Its weather.
@@ -43,6 +46,7 @@ impl<'a> LiveCity<'a> {
         LiveCity {
             run,
             trimmer,
+            key: Arc::from(run.key.as_str()),
             encoder: XaddEncoder::new(&run.key, run.maxlen),
             weather: Weather::new(run.seed, run.schedule.sensors),
             written: 0,
@@ -64,37 +68,35 @@ pub fn produce_live(
         return Ok(Vec::new());
     };
     let interval = Duration::from_millis(first.schedule.interval_ms);
-    let what = match cities.len() {
-        1 => format!("XADD {}", first.key),
-        n => format!("XADD {} and {} other streams", first.key, n - 1),
-    };
     let started = Instant::now();
     let mut ticks: u64 = 0;
     let mut worst_lag = Duration::ZERO;
-    let mut buffer = Vec::new();
+    // One tick in flight at a time: a tick's `*` IDs make a blind retry write twice, so after a
+    // break the tick is let go and the next one goes on.
+    let mut window = Window::new(1);
     while count.is_none_or(|count| ticks < count) && !shutdown.is_requested() {
         let due = started + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        buffer.clear();
-        let mut commands = 0;
+        let mut tick = Outgoing::new();
         for city in cities.iter_mut() {
+            tick.begin(&city.key);
             for sensor in 0..city.run.schedule.sensors {
                 let reading = city.weather.reading(sensor, now_ms);
-                city.encoder.push(&mut buffer, None, &reading);
-                commands += 1;
+                tick.push_reading(&city.encoder, None, &reading);
             }
             if let Some(trim) = city.trimmer.pipelined() {
-                buffer.extend_from_slice(trim);
-                commands += 1;
+                tick.push_trim(trim);
             }
         }
-        // A tick's `*` IDs make a blind retry write twice: on a break, reconnect and go on with
-        // the next tick rather than resend this one.
-        match link.con().req_packed_commands(&buffer, 0, commands) {
-            Ok(replies) => settle(link, cities, replies)?,
-            Err(err) => link.ride_out(&what, &err)?,
+        if window.send(link, tick)? {
+            match window.settle_oldest(link)? {
+                Landed::Settled(settled) => settle(cities, settled)?,
+                Landed::Broke => window.clear(),
+            }
+        } else {
+            window.clear();
         }
         for city in cities.iter_mut() {
             city.trimmer.name_holders(link)?;
@@ -130,30 +132,20 @@ pub fn produce_live(
         .collect())
 }
 
-/// Reads a tick's replies, city by city: each sensor's XADD, then its trim when it has one. A
+/// Takes a tick's replies, city by city: each sensor's XADD, then its trim when it has one. A
 /// refused XADD stops the producer, naming the city.
-fn settle(link: &mut Link, cities: &mut [LiveCity<'_>], replies: Vec<Value>) -> Result<()> {
-    let mut replies = replies.into_iter();
-    for city in cities.iter_mut() {
-        let before = city.written;
-        for _ in 0..city.run.schedule.sensors {
-            let reply = replies.next().unwrap_or(Value::Nil);
-            if let Err(err) = reply.extract_error() {
-                return Err(link.target().error(&format!("XADD {}", city.run.key), &err));
-            }
-            city.written += 1;
+fn settle(cities: &mut [LiveCity<'_>], settled: Vec<Settled>) -> Result<()> {
+    for (city, segment) in cities.iter_mut().zip(settled) {
+        if let Some(err) = segment.refused {
+            return Err(err);
         }
+        city.written += segment.written;
         if let Some(meter) = &city.run.meter {
-            meter.wrote(&city.run.key, city.written - before);
+            meter.wrote(&city.run.key, segment.written);
         }
-        if city.trimmer.pipelined().is_some() {
-            let reply = replies.next().unwrap_or(Value::Nil);
-            match reply.extract_error() {
-                Ok(reply) => city.trimmer.record(link, reply)?,
-                Err(err) => return Err(link.target().error(&city.trimmer.what(), &err)),
-            }
+        for trim in segment.trims {
+            city.trimmer.record(trim?)?;
         }
     }
-    link.settled();
     Ok(())
 }

@@ -9,10 +9,10 @@
 //! - [`retain`]: `--retain` and `--retain-dead`: the stream trimmed after every batch or tick
 //!   (never past what a consumer group still needs), the dead letters by the clock; with
 //!   `--count 0` ([`Mode::Trim`]) a run only trims, once.
-//! - [`import`]: `--from`: a file's rows written instead of readings, resumable like a day.
+//! - [`file`]: `--from`: a file's rows written instead of readings, resumable like a day.
 
 pub mod day;
-pub mod import;
+pub mod file;
 pub mod live;
 pub mod retain;
 
@@ -27,7 +27,7 @@ use crate::metrics::producer::ProducerMeter;
 use crate::progress;
 use crate::schedule::Schedule;
 use crate::server::target::CONNECT_TIMEOUT;
-use crate::server::{Link, Target, cluster, queries};
+use crate::server::{Link, Target, cluster, streams};
 use crate::shutdown::Shutdown;
 use retain::{Retention, Trimmed, Trimmer};
 
@@ -323,7 +323,7 @@ pub fn produce_cities<W: Write + Send>(
                     (Mode::Trim, _) => trim_only(&mut link, run, &mut trimmer),
                     (_, Some(rows)) => {
                         let bar = progress::bytes_bar(&bars, &run.key);
-                        import::produce_import(&mut link, run, rows, &mut trimmer, shutdown, &bar)
+                        file::produce_import(&mut link, run, rows, &mut trimmer, shutdown, &bar)
                     }
                     _ => {
                         let bar = progress::entries_bar(&bars, &run.key, run.schedule.total());
@@ -432,8 +432,8 @@ fn open(target: &Target, run: &CityRun) -> Result<Link> {
 /// Checks a city's key is a stream or missing, and deletes it on `--replace`.
 fn prepare(link: &mut Link, run: &CityRun) -> Result<()> {
     if run.replace {
-        queries::delete_stream(link, &run.key)
+        streams::delete_stream(link, &run.key)
     } else {
-        queries::ensure_stream(link, &run.key)
+        streams::ensure_stream(link, &run.key)
     }
 }

@@ -12,11 +12,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::Value;
-
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::server::resp::Reply;
 use crate::server::retention::{self, Trim};
-use crate::server::{Link, Target, pins, queries};
+use crate::server::{Link, Target, streams};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
 
@@ -82,7 +81,7 @@ impl Trimmer {
             None => None,
         };
         let packed = retention.map_or_else(Vec::new, |r| {
-            retention::trim_command(key, millis(r.keep), r.ignore_groups).get_packed_command()
+            retention::trim_command(key, millis(r.keep), r.ignore_groups).packed()
         });
         Ok(Trimmer {
             key: key.to_string(),
@@ -110,13 +109,11 @@ impl Trimmer {
 
     /// Takes the reply of a pipelined trim; a group that held it back is named by the next
     /// [`Trimmer::trim`] or [`Trimmer::name_holders`], once the pipeline is drained.
-    pub fn record(&mut self, link: &Link, reply: Value) -> Result<()> {
-        let trim = retention::parse_trim(reply).ok_or_else(|| {
-            queries::bad_reply(
-                link,
-                &self.what(),
-                "not [deleted, wanted cut, applied cut, group]",
-            )
+    pub fn record(&mut self, reply: Reply) -> Result<()> {
+        let trim = retention::parse_trim(reply).ok_or_else(|| Error::Server {
+            address: String::from("the server"),
+            what: self.what(),
+            reason: String::from("unexpected reply: not [deleted, wanted cut, applied cut, group]"),
         })?;
         self.note(trim);
         Ok(())
@@ -184,7 +181,7 @@ impl Trimmer {
                 continue;
             };
             let pinned = match wanted.predecessor().filter(|last| *last >= pin) {
-                Some(last) => pins::count_entries(link, &self.key, pin, &last.to_string())?,
+                Some(last) => streams::count_entries(link, &self.key, pin, &last.to_string())?,
                 None => 0,
             };
             eprintln!("{}", held_back(&self.key, &group, pin, pinned, keep));

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use redis::Value;
-
+use super::fault::{self, Failure};
+use super::resp::{Command, Reply};
 use super::target::Target;
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
@@ -29,15 +29,6 @@ pub fn slot(key: &str) -> u16 {
         })
         .unwrap_or(bytes);
     crc16::State::<crc16::XMODEM>::calculate(hashed) % SLOTS
-}
-
-/// Whether a server error means the key lives (or is moving) elsewhere in the cluster, or the
-/// cluster is not ready yet: ask again where it is.
-pub(super) fn is_redirect(err: &redis::RedisError) -> bool {
-    matches!(
-        err.code(),
-        Some("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
-    )
 }
 
 /// The master node that owns `key`, as a target with the seed's credentials and TLS settings;
@@ -67,17 +58,16 @@ pub fn node_for(
 }
 
 /// The seed's CLUSTER SLOTS reply; asking gives up after `limit`, or when `stop` is raised.
-fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Value> {
-    let mut con = seed.connect_within(limit, stop)?;
-    redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query(&mut con)
-        .map_err(|e| {
-            seed.error(
-                "CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)",
-                &e,
-            )
-        })
+fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Reply> {
+    let mut conn = seed.connect_within(limit, stop)?;
+    let what =
+        || String::from("CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)");
+    let failure = match conn.call(&Command::new("CLUSTER").arg("SLOTS")) {
+        Ok(Reply::Error(err)) => Failure::Answer(err),
+        Ok(reply) => return Ok(reply),
+        Err(fault) => Failure::Fault(fault),
+    };
+    Err(fault::error(seed.address(), what(), &failure, false))
 }
 
 /// The keys grouped by the master that owns them (one CLUSTER SLOTS for all), in the order
@@ -133,25 +123,19 @@ pub fn by_slot(keys: &[String], cluster: bool) -> Vec<Vec<String>> {
 }
 
 /// `(first slot, last slot, master host, master port)` of each range in a CLUSTER SLOTS reply.
-fn slot_ranges(reply: Value) -> Vec<(i64, i64, String, u16)> {
-    let Value::Array(ranges) = reply else {
+fn slot_ranges(reply: Reply) -> Vec<(i64, i64, String, u16)> {
+    let Some(ranges) = reply.into_array() else {
         return Vec::new();
     };
     ranges
         .into_iter()
         .filter_map(|range| {
-            let Value::Array(parts) = range else {
-                return None;
-            };
-            let mut parts = parts.into_iter();
-            let start = redis::from_redis_value::<i64>(parts.next()?).ok()?;
-            let end = redis::from_redis_value::<i64>(parts.next()?).ok()?;
-            let Value::Array(master) = parts.next()? else {
-                return None;
-            };
-            let mut master = master.into_iter();
-            let host = redis::from_redis_value::<String>(master.next()?).ok()?;
-            let port = redis::from_redis_value::<u16>(master.next()?).ok()?;
+            let mut parts = range.into_array()?.into_iter();
+            let start = parts.next()?.int()?;
+            let end = parts.next()?.int()?;
+            let mut master = parts.next()?.into_array()?.into_iter();
+            let host = master.next()?.text()?;
+            let port = u16::try_from(master.next()?.int()?).ok()?;
             Some((start, end, host, port))
         })
         .collect()
@@ -193,11 +177,11 @@ mod tests {
     /// A CLUSTER SLOTS reply yields each range's master.
     #[test]
     fn reads_slot_ranges() {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let reply = Value::Array(vec![Value::Array(vec![
-            Value::Int(0),
-            Value::Int(5460),
-            Value::Array(vec![bulk("127.0.0.1"), Value::Int(30001), bulk("abc")]),
+        let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let reply = Reply::Array(vec![Reply::Array(vec![
+            Reply::Int(0),
+            Reply::Int(5460),
+            Reply::Array(vec![bulk("127.0.0.1"), Reply::Int(30001), bulk("abc")]),
         ])]);
         assert_eq!(
             slot_ranges(reply),

@@ -1,19 +1,21 @@
 //! The reconnecting link: one connection that re-establishes itself after a break, within
 //! `--retry-for`, and in a Redis Cluster follows its key to whichever node owns the key's slot.
 //!
-//! This is the one place that decides whether an error is a break to ride out (the connection
-//! dropped or timed out; a cluster redirect or a cluster that is down) or an answer to report.
-//! Callers hand every failure to [`Link::ride_out`] and never judge it themselves.
+//! Every failure goes through [`Link::ride_out`], which asks the judge ([`super::fault`]) and
+//! applies the one retry policy: a break is reconnected, a redirect re-routed, a loading server
+//! waited for, a demoted master left for the master; each wait is part of one spell that
+//! `--retry-for` bounds and a stop (Ctrl-C) ends within a moment. Anything else is an error
+//! naming the server and what was asked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisError};
-
 use super::cluster;
-use super::raw::{Raw, RawError};
-use super::target::{CONNECT_TIMEOUT, Target, describe, has_code, is_disconnect};
+use super::conn::{COMMAND_TIMEOUT, Conn};
+use super::fault::{self, Failure, Fault, Verdict};
+use super::resp::{BadReply, Command, Reply, ServerError};
+use super::target::{CONNECT_TIMEOUT, Target};
 use crate::error::{Error, Result};
 use crate::notice;
 use crate::shutdown::Shutdown;
@@ -21,31 +23,47 @@ use crate::shutdown::Shutdown;
 /// The shortest connect attempt worth making when little of `--retry-for` is left.
 const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
+/// The first pause of a spell; each pause doubles, up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
+/// The longest pause between attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// How often a loading server is asked again.
+const LOADING_PAUSE: Duration = Duration::from_millis(100);
+
 /// A connection that re-establishes itself after a break, within `retry_for`; in cluster mode
 /// it follows its key to whichever node owns the key's slot.
 pub struct Link {
     /// The server (or cluster node) this link talks to now.
     target: Target,
     /// The live connection.
-    con: Connection,
+    conn: Conn,
     /// How long to keep reconnecting after a break (`None`: for ever).
     retry_for: Option<Duration>,
     /// The socket read timeout, restored on every reconnect.
     read_timeout: Option<Duration>,
     /// How a cluster link finds its node again (`None` off a cluster).
     route: Option<Route>,
-    /// Since when the cluster keeps redirecting us (reset by [`Link::settled`]).
-    redirected_since: Option<Instant>,
-    /// The pause before asking the cluster again.
-    redirect_pause: Duration,
-    /// Raised by Ctrl-C/SIGTERM: a reconnect stops waiting ([`Error::Stopped`]).
+    /// When the failures ridden out since the last exchange that went through began.
+    spell: Option<Spell>,
+    /// Raised by Ctrl-C/SIGTERM: a wait stops ([`Error::Stopped`]).
     stop: Option<Shutdown>,
     /// Where breaks and reconnects are reported (metrics, health check).
     health: Option<Arc<Health>>,
-    /// The plain connection of the consumer's hot path, opened on first use ([`Link::raw`]).
-    raw: Option<Raw>,
-    /// The target is TLS: no raw connection, the redis-rs one serves.
-    raw_unavailable: bool,
+    /// Connections re-established so far: whoever keeps state on the server re-syncs when it
+    /// changes (what a lost reply delivered is pending, unseen).
+    epoch: u64,
+}
+
+/// One spell of failures, from the first to the next exchange that goes through: `--retry-for`
+/// bounds it as a whole, however many breaks, redirects or loading answers it holds.
+struct Spell {
+    since: Instant,
+    pause: Duration,
+    /// What was said about it already (each kind once per spell).
+    said_redirect: bool,
+    said_loading: bool,
 }
 
 /// How the links of one program are doing, for its metrics and health check: breaks being
@@ -95,23 +113,21 @@ impl Link {
         } else {
             (target.clone(), None)
         };
-        let con = node.connect()?;
+        let conn = node.connect()?;
         Ok(Link {
             target: node,
-            con,
+            conn,
             retry_for,
-            read_timeout: Some(super::target::COMMAND_TIMEOUT),
+            read_timeout: Some(COMMAND_TIMEOUT),
             route,
-            redirected_since: None,
-            redirect_pause: Duration::from_millis(50),
+            spell: None,
             stop: None,
             health: None,
-            raw: None,
-            raw_unavailable: false,
+            epoch: 0,
         })
     }
 
-    /// Makes reconnecting give up within a moment once `stop` is raised (Ctrl-C/SIGTERM), with
+    /// Makes every wait give up within a moment once `stop` is raised (Ctrl-C/SIGTERM), with
     /// [`Error::Stopped`]: a person stopping a program during an outage is not kept waiting for
     /// the server.
     pub fn stop_on(&mut self, stop: &Shutdown) {
@@ -123,219 +139,291 @@ impl Link {
         self.health = Some(Arc::clone(health));
     }
 
-    /// Records that a request went through: the next redirect starts a new spell.
-    pub fn settled(&mut self) {
-        if self.redirected_since.take().is_some() {
-            self.redirect_pause = Duration::from_millis(50);
-        }
-    }
-
-    /// The server this link talks to.
+    /// The server this link talks to now.
     pub fn target(&self) -> &Target {
         &self.target
     }
 
-    /// The live connection, for requests that handle their own replies (pipelines, blocking
-    /// reads); their failures go to [`Link::ride_out`].
-    pub fn con(&mut self) -> &mut Connection {
-        &mut self.con
-    }
-
-    /// The plain connection to the same node for the consumer's hot path (see
-    /// [`super::raw`]), opened on first use; `None` over TLS. Its failures go to
-    /// [`Link::raw_failed`].
-    pub fn raw(&mut self) -> Result<Option<&mut Raw>> {
-        if self.raw_unavailable {
-            return Ok(None);
-        }
-        if self.raw.is_none() {
-            loop {
-                match Raw::connect(&self.target, CONNECT_TIMEOUT) {
-                    Ok(Some(raw)) => {
-                        if let Some(timeout) = self.read_timeout {
-                            raw.set_read_timeout(Some(timeout)).map_err(|e| {
-                                self.target.error("setting a read timeout", &e.into())
-                            })?;
-                        }
-                        self.raw = Some(raw);
-                        break;
-                    }
-                    Ok(None) => {
-                        self.raw_unavailable = true;
-                        return Ok(None);
-                    }
-                    Err(err) => self.raw_failed("connecting", err)?,
-                }
-            }
-        }
-        Ok(self.raw.as_mut())
-    }
-
-    /// The plain connection if it is open: a request sent on it is answered on it, never on one
-    /// opened since.
-    pub fn raw_if_open(&mut self) -> Option<&mut Raw> {
-        self.raw.as_mut()
-    }
-
-    /// Judges a failure of the raw connection as any other: a break is ridden out (and the raw
-    /// connection opened again on next use), a refusal or a reply that makes no sense is an
-    /// error naming this server.
-    pub fn raw_failed(&mut self, what: &str, err: RawError) -> Result<()> {
-        self.raw = None;
-        match err {
-            RawError::Io(err) => self.ride_out(what, &RedisError::from(err)),
-            RawError::Bad(bad) => Err(Error::Server {
-                address: self.target.address().to_string(),
-                what: what.to_string(),
-                reason: format!("unexpected reply: {bad}"),
-            }),
-            RawError::Refused(reason) => Err(Error::Refused {
-                address: self.target.address().to_string(),
-                what: String::from("the login"),
-                reason,
-            }),
-        }
+    /// How many times the connection was re-established.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Sets the socket read timeout, now and on every reconnect.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.read_timeout = timeout;
-        if let Some(raw) = &self.raw {
-            raw.set_read_timeout(timeout)
-                .map_err(|e| self.target.error("setting a read timeout", &e.into()))?;
-        }
-        self.con
+        self.conn
             .set_read_timeout(timeout)
-            .map_err(|e| self.target.error("setting a read timeout", &e))
+            .map_err(|e| self.local_error("setting a read timeout", &e))
     }
 
-    /// Runs one request; when the connection broke, reconnects and runs it again. Only for
-    /// requests that are safe to repeat.
-    pub fn call<T>(
+    /// The live connection, for the server layer's own exchanges (pipelines, the consumer's
+    /// reads); their failures go to [`Link::ride_out`], their successes to [`Link::settled`].
+    pub(super) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// Records that an exchange went through: the next failure starts a new spell.
+    pub(super) fn settled(&mut self) {
+        self.spell = None;
+    }
+
+    /// Runs `command` (safe to repeat) until it is answered, riding out breaks; any error answer
+    /// is an [`Error`] naming the server and `what` (built only when needed).
+    pub(super) fn call(&mut self, command: &Command, what: impl Fn() -> String) -> Result<Reply> {
+        self.call_with(command, what, Reply::parse)
+    }
+
+    /// As [`Link::call`], but a server error that `expected` picks comes back as it is, for the
+    /// caller to act on (NOGROUP, BUSYGROUP, WRONGTYPE, ...).
+    pub(super) fn call_or(
         &mut self,
-        what: &str,
-        mut request: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+        command: &Command,
+        what: impl Fn() -> String,
+        expected: impl Fn(&ServerError) -> bool,
+    ) -> Result<std::result::Result<Reply, ServerError>> {
+        self.request(command, &what, &expected, &mut Reply::parse)
+    }
+
+    /// As [`Link::call`], with the reply's bytes read by `decode` (stream entries, straight
+    /// into a batch) instead of into a value.
+    pub(super) fn call_with<T>(
+        &mut self,
+        command: &Command,
+        what: impl Fn() -> String,
+        mut decode: impl FnMut(&[u8]) -> std::result::Result<T, BadReply>,
     ) -> Result<T> {
-        let mut loading_since: Option<Instant> = None;
+        match self.request(command, &what, &|_| false, &mut decode)? {
+            Ok(value) => Ok(value),
+            Err(answer) => Err(self.error(&what, &Failure::Answer(answer))),
+        }
+    }
+
+    /// Sends `command` until it is answered: a failure is ridden out and the command sent again;
+    /// an `expected` error answer comes back to the caller.
+    fn request<T>(
+        &mut self,
+        command: &Command,
+        what: &dyn Fn() -> String,
+        expected: &dyn Fn(&ServerError) -> bool,
+        decode: &mut dyn FnMut(&[u8]) -> std::result::Result<T, BadReply>,
+    ) -> Result<std::result::Result<T, ServerError>> {
+        let packed = command.packed();
         loop {
-            match request(&mut self.con) {
-                Ok(value) => {
+            let failure = match self.exchange(&packed, decode) {
+                Ok(Ok(value)) => {
                     self.settled();
-                    return Ok(value);
+                    return Ok(Ok(value));
                 }
-                // A restarted server answers LOADING until its data is back: wait, it is coming.
-                Err(err) if has_code(&err, "LOADING") => {
-                    let waited = loading_since.get_or_insert_with(Instant::now).elapsed();
-                    if self.retry_for.is_some_and(|limit| waited >= limit) {
-                        return Err(self.target.error(what, &err));
-                    }
-                    self.pause(Duration::from_millis(100))?;
+                Ok(Err(err)) if expected(&err) => {
+                    self.settled();
+                    return Ok(Err(err));
                 }
-                Err(err) => self.ride_out(what, &err)?,
+                Ok(Err(err)) => Failure::Answer(err),
+                Err(fault) => Failure::Fault(fault),
+            };
+            self.ride_out(what, failure)?;
+        }
+    }
+
+    /// One attempt of `command`, nothing ridden out: for requests that are not safe to repeat
+    /// blindly, whose caller judges a failure itself (through [`fault::judge`] and
+    /// [`Link::ride_out`]) and looks whether the attempt landed.
+    pub(super) fn attempt(
+        &mut self,
+        command: &Command,
+    ) -> std::result::Result<std::result::Result<Reply, ServerError>, Fault> {
+        self.exchange(&command.packed(), &mut Reply::parse)
+    }
+
+    /// Whether failures are judged as a cluster's (redirects ridden out).
+    pub(super) fn is_routed(&self) -> bool {
+        self.route.is_some()
+    }
+
+    /// One command's bytes out, its reply back: decoded, or the server's error.
+    fn exchange<T>(
+        &mut self,
+        packed: &[u8],
+        decode: &mut dyn FnMut(&[u8]) -> std::result::Result<T, BadReply>,
+    ) -> std::result::Result<std::result::Result<T, ServerError>, Fault> {
+        self.conn.send(packed)?;
+        let bytes = self.conn.next_reply()?;
+        if bytes.first() == Some(&b'-') {
+            return match Reply::parse(bytes)? {
+                Reply::Error(err) => Ok(Err(err)),
+                _ => Err(Fault::Garbled(BadReply("an error reply that is not one"))),
+            };
+        }
+        Ok(Ok(decode(bytes)?))
+    }
+
+    /// The one retry policy: rides out `failure` of `what` as the judge says (`Ok`: the link is
+    /// ready again, and the caller repeats or re-syncs); anything that is not to be ridden out
+    /// is the error, naming this server.
+    pub(super) fn ride_out(&mut self, what: &dyn Fn() -> String, failure: Failure) -> Result<()> {
+        let cluster = self.route.is_some();
+        match fault::judge(&failure, cluster) {
+            Verdict::Break | Verdict::Demoted => {
+                let cause = self.cause(&failure);
+                self.reconnect(&cause, false)
             }
+            Verdict::Redirect => {
+                let cause = self.cause(&failure);
+                self.reconnect(&cause, true)
+            }
+            Verdict::Loading => self.wait_loading(&failure),
+            Verdict::Refused | Verdict::Answer => Err(self.error(what, &failure)),
         }
     }
 
-    /// Whether `err` is a break this link rides out: the connection dropped or timed out, or (in
-    /// a cluster) the key is served elsewhere or the cluster is not ready.
-    fn is_break(&self, err: &RedisError) -> bool {
-        is_disconnect(err) || (self.route.is_some() && cluster::is_redirect(err))
+    /// The error for a failure that is not ridden out.
+    pub(super) fn error(&self, what: &dyn Fn() -> String, failure: &Failure) -> Error {
+        fault::error(self.target.address(), what(), failure, self.route.is_some())
     }
 
-    /// Rides out a failure of `what`: a break is reconnected (`Ok`: the caller re-syncs and goes
-    /// on); anything else is the server's answer, returned as an [`Error`] naming this server.
-    pub fn ride_out(&mut self, what: &str, err: &RedisError) -> Result<()> {
-        if !self.is_break(err) {
-            return Err(self.target.error(what, err));
+    /// An error of our own side of the socket (setting a timeout).
+    fn local_error(&self, what: &str, err: &std::io::Error) -> Error {
+        Error::Server {
+            address: self.target.address().to_string(),
+            what: what.to_string(),
+            reason: err.to_string(),
         }
-        let Some(health) = self.health.clone() else {
-            return self.reconnect(err);
-        };
-        health.down.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.reconnect(err);
-        health.down.fetch_sub(1, Ordering::Relaxed);
-        if outcome.is_ok() {
-            health.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One line for the failure, for notices.
+    fn cause(&self, failure: &Failure) -> String {
+        match failure {
+            Failure::Fault(Fault::Io(err)) => fault::describe_io(err, None),
+            Failure::Fault(Fault::Garbled(err)) => fault::garbled(err),
+            Failure::Answer(err) => err.to_string(),
+        }
+    }
+
+    /// The current spell, begun now if there is none.
+    fn spell(&mut self) -> &mut Spell {
+        self.spell.get_or_insert_with(|| Spell {
+            since: Instant::now(),
+            pause: FIRST_PAUSE,
+            said_redirect: false,
+            said_loading: false,
+        })
+    }
+
+    /// Fails with [`Error::GaveUp`] once the spell has lasted `--retry-for`.
+    fn check_spell(&mut self, last: &str) -> Result<()> {
+        let since = self.spell().since;
+        match self.retry_for {
+            Some(limit) if since.elapsed() >= limit => Err(Error::GaveUp {
+                address: self.target.address().to_string(),
+                waited: humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+                    .to_string(),
+                reason: last.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A server loading its data answers LOADING until the data is back: wait and ask again,
+    /// within the spell's bound.
+    fn wait_loading(&mut self, failure: &Failure) -> Result<()> {
+        let cause = self.cause(failure);
+        if !std::mem::replace(&mut self.spell().said_loading, true) {
+            notice::note(&format!(
+                "monsoon: {} is loading its data ({cause}); waiting",
+                self.target.address()
+            ));
+        }
+        self.check_spell(&cause)?;
+        let pause = self.bounded(LOADING_PAUSE);
+        self.pause(pause)?;
+        self.check_spell(&cause)
+    }
+
+    /// Re-establishes the connection with capped exponential backoff, saying so on stderr; on a
+    /// `redirect`, first asks the cluster again where the key lives. Gives up with
+    /// [`Error::GaveUp`] once the spell has lasted `retry_for`. No wait outlives that bound by
+    /// more than one short connect attempt.
+    fn reconnect(&mut self, cause: &str, redirect: bool) -> Result<()> {
+        if redirect {
+            // A cluster that is down or moving slots answers at once, again and again: pause
+            // between tries, say so once, and count the whole spell against --retry-for.
+            if !std::mem::replace(&mut self.spell().said_redirect, true) {
+                let key = self.route.as_ref().map_or("", |r| r.key.as_str());
+                notice::note(&format!(
+                    "monsoon: {key} is not served where it was ({cause}); asking the cluster again"
+                ));
+            }
+            let pause = self.next_pause();
+            self.pause(pause)?;
+        } else {
+            notice::note(&format!(
+                "monsoon: lost the connection to {} ({cause}); reconnecting",
+                self.target.address()
+            ));
+        }
+        let health = self.health.clone();
+        if let Some(health) = &health {
+            health.down.fetch_add(1, Ordering::Relaxed);
+        }
+        let outcome = self.connect_again(cause, redirect);
+        if let Some(health) = &health {
+            health.down.fetch_sub(1, Ordering::Relaxed);
+            if outcome.is_ok() {
+                health.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
         }
         outcome
     }
 
-    /// Re-establishes a broken connection with capped exponential backoff, saying so on stderr;
-    /// gives up with [`Error::GaveUp`] once `retry_for` has passed. No wait outlives that bound
-    /// by more than one short connect attempt.
-    fn reconnect(&mut self, cause: &RedisError) -> Result<()> {
-        let mut started = Instant::now();
-        let mut pause = Duration::from_millis(50);
-        let redirect = self.route.is_some() && cluster::is_redirect(cause);
-        if redirect {
-            // A cluster that is down or moving slots answers at once, again and again: pause
-            // between tries, say so once, and count the whole spell against --retry-for.
-            if self.redirected_since.is_none() {
-                let key = self.route.as_ref().map_or("", |r| r.key.as_str());
-                notice::note(&format!(
-                    "monsoon: {key} is not served where it was ({}); asking the cluster again",
-                    describe(cause)
-                ));
-            }
-            started = *self.redirected_since.get_or_insert(started);
-            self.pause(self.bounded(self.redirect_pause, started))?;
-            self.redirect_pause = (self.redirect_pause * 2).min(Duration::from_secs(1));
-        } else {
-            notice::note(&format!(
-                "monsoon: lost the connection to {} ({}); reconnecting",
-                self.target.address(),
-                describe(cause)
-            ));
-        }
-        let mut last = describe(cause);
+    /// Connect attempts until one succeeds, the spell runs out, or a stop.
+    fn connect_again(&mut self, cause: &str, redirect: bool) -> Result<()> {
+        let mut last = cause.to_string();
         loop {
             self.pause(Duration::ZERO)?;
-            if let Some(limit) = self.retry_for
-                && started.elapsed() >= limit
-            {
-                let waited = Duration::from_secs(started.elapsed().as_secs());
-                return Err(Error::GaveUp {
-                    address: self.target.address().to_string(),
-                    waited: humantime::format_duration(waited).to_string(),
-                    reason: last,
-                });
-            }
-            let attempt_limit = self.bounded(CONNECT_TIMEOUT, started).max(MIN_ATTEMPT);
+            self.check_spell(&last)?;
+            let attempt_limit = self.bounded(CONNECT_TIMEOUT).max(MIN_ATTEMPT);
             let stop = self.stop.as_ref();
             let attempt = match &self.route {
                 Some(route) => cluster::node_for(&route.seed, &route.key, attempt_limit, stop)
                     .and_then(|node| {
-                        let con = node.connect_within(attempt_limit, stop)?;
-                        Ok((node, con))
+                        let conn = node.connect_within(attempt_limit, stop)?;
+                        Ok((node, conn))
                     }),
                 None => self
                     .target
                     .connect_within(attempt_limit, stop)
-                    .map(|con| (self.target.clone(), con)),
+                    .map(|conn| (self.target.clone(), conn)),
             };
             match attempt {
-                Ok((target, con)) => {
-                    con.set_read_timeout(self.read_timeout)
-                        .map_err(|e| target.error("setting a read timeout", &e))?;
-                    if !redirect || target.address() != self.target.address() {
+                Ok((target, mut conn)) => {
+                    conn.set_read_timeout(self.read_timeout)
+                        .map_err(|e| self.local_error("setting a read timeout", &e))?;
+                    if !redirect || !target.same_node(&self.target) {
                         notice::note(&format!("monsoon: reconnected to {}", target.address()));
                     }
                     self.target = target;
-                    self.con = con;
-                    // The node may have changed: the raw connection follows on next use.
-                    self.raw = None;
+                    self.conn = conn;
+                    self.epoch += 1;
                     return Ok(());
                 }
                 Err(err @ (Error::Refused { .. } | Error::Stopped { .. })) => return Err(err),
                 Err(err) => last = err.to_string(),
             }
-            self.pause(self.bounded(pause, started))?;
-            pause = (pause * 2).min(Duration::from_secs(2));
+            let pause = self.next_pause();
+            self.pause(pause)?;
         }
     }
 
-    /// Waits `pause` between attempts, or fails with [`Error::Stopped`] as soon as a stop is
-    /// asked for.
+    /// The spell's next pause (doubling, capped), cut to what is left of `--retry-for`.
+    fn next_pause(&mut self) -> Duration {
+        let spell = self.spell();
+        let pause = spell.pause;
+        spell.pause = (pause * 2).min(MAX_PAUSE);
+        self.bounded(pause)
+    }
+
+    /// Waits `pause`, or fails with [`Error::Stopped`] as soon as a stop is asked for.
     fn pause(&self, pause: Duration) -> Result<()> {
         let stopped = match &self.stop {
             Some(stop) => stop.sleep(pause),
@@ -352,11 +440,11 @@ impl Link {
         }
     }
 
-    /// `wait`, cut to what is left of `--retry-for` since `started`.
-    fn bounded(&self, wait: Duration, started: Instant) -> Duration {
-        match self.retry_for {
-            Some(limit) => wait.min(limit.saturating_sub(started.elapsed())),
-            None => wait,
+    /// `wait`, cut to what is left of `--retry-for` in this spell.
+    fn bounded(&self, wait: Duration) -> Duration {
+        match (self.retry_for, &self.spell) {
+            (Some(limit), Some(spell)) => wait.min(limit.saturating_sub(spell.since.elapsed())),
+            _ => wait,
         }
     }
 }

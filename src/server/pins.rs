@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
+use super::info::Group;
 use super::link::Link;
-use super::queries::{self, Direction};
-use super::records::Group;
+use super::streams::{self, count_entries, first_entry_after};
 use crate::error::Result;
 use crate::stream_id::StreamId;
 
@@ -48,7 +48,7 @@ pub fn hold(link: &mut Link, key: &str, group: &Group) -> Result<Hold> {
 /// last-delivered-id; `None` when it has read and acknowledged everything.
 pub fn pin(link: &mut Link, key: &str, group: &Group) -> Result<Option<StreamId>> {
     if group.pending > 0
-        && let Some(min) = queries::pending_summary(link, key, &group.name)?.min
+        && let Some(min) = streams::pending_summary(link, key, &group.name)?.min
     {
         return Ok(Some(min));
     }
@@ -61,24 +61,6 @@ pub fn pin(link: &mut Link, key: &str, group: &Group) -> Result<Option<StreamId>
 pub fn is_stale(group: &Group) -> bool {
     let limit = STALE_AFTER.as_millis() as u64;
     group.members.iter().all(|m| m.idle_ms > limit)
-}
-
-/// The first entry of `key` strictly after `id`.
-pub fn first_entry_after(link: &mut Link, key: &str, id: StreamId) -> Result<Option<StreamId>> {
-    let mut first = None;
-    queries::range_pages(
-        link,
-        key,
-        (&id.successor().to_string(), "+"),
-        Direction::Forward,
-        1,
-        Some(1),
-        |page| {
-            first = page.first().map(|m| m.id);
-            Ok(false)
-        },
-    )?;
-    Ok(first)
 }
 
 /// Entries of `key` at or after `pin`: the server's lag counts those after the group's
@@ -94,28 +76,10 @@ fn pinned_from(link: &mut Link, key: &str, group: &Group, pin: StreamId) -> Resu
     }
 }
 
-/// How many entries of `key` lie from `from` to `end` (an ID or `+`), both included.
-pub fn count_entries(link: &mut Link, key: &str, from: StreamId, end: &str) -> Result<u64> {
-    let mut count = 0;
-    queries::range_pages(
-        link,
-        key,
-        (&from.to_string(), end),
-        Direction::Forward,
-        10_000,
-        None,
-        |page| {
-            count += page.len() as u64;
-            Ok(true)
-        },
-    )?;
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::records::Member;
+    use crate::server::info::Member;
 
     /// Stale means every consumer was idle past a day, or there is none.
     #[test]

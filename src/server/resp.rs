@@ -1,358 +1,579 @@
-//! A small RESP2 reader for the consumer's hot path: the replies of XREADGROUP and XACK read
-//! straight from the bytes the server sent, into [`Message`]s, without building a generic value
-//! tree first (redis-rs's parser and its allocations were most of the consumer's time).
+//! RESP2, the protocol Redis speaks, both ways: commands encoded straight into bytes, replies
+//! framed as they arrive and then read into a [`Reply`] (or, for stream entries, into a
+//! `Batch` without a value tree).
 //!
 //! ```text
-//! *1\r\n                          one element per stream that had messages (*-1: BLOCK expired)
-//!   *2\r\n $7\r\nchennai\r\n      the stream's name ...
-//!     *500\r\n                    ... and its entries, each [id, fields] (fields *-1: deleted)
-//!       *2\r\n $15\r\n1534291200000-0\r\n *6\r\n $6\r\nsensor\r\n $1\r\n1\r\n ...
-//! :500\r\n                        XACK: how many were acknowledged
-//! -NOGROUP No such key ...\r\n    an error, handed back as text
+//! *3\r\n$4\r\nXLEN\r\n$7\r\nchennai\r\n        a command: an array of bulk strings
+//! :86400\r\n                                  an integer        +OK\r\n   a status
+//! $7\r\nchennai\r\n   $-1\r\n (nil)           a bulk string     -NOGROUP ...\r\n   an error
+//! *2\r\n:1\r\n$1\r\na\r\n   *-1\r\n (nil)      an array of any of these
 //! ```
 //!
-//! Every function takes the bytes received so far and answers [`Parsed::Partial`] when the reply
-//! is not complete yet; the caller reads more and asks again. Malformed input is a
+//! Framing and decoding are apart: [`Framer`] finds where a reply ends as its bytes arrive,
+//! remembering how far it got, so a 16 MB reply that comes in a thousand reads is scanned once,
+//! not a thousand times; a decoder then reads the whole reply. Malformed input is a
 //! [`BadReply`], never a panic.
 
-use std::sync::Arc;
+/// A reply that is not the protocol, or not shaped as the command's reply should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadReply(pub &'static str);
 
-use super::entries::BadReply;
-use crate::message::Message;
-use crate::stream_id::StreamId;
+/// The longest bulk string accepted: Redis's own `proto-max-bulk-len` default.
+const MAX_BULK: usize = 512 << 20;
 
-/// A reply parsed from the front of a buffer, or the news that more bytes are needed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed<T> {
-    /// The reply, and how many bytes it took.
-    Done(T, usize),
-    /// The buffer ends inside the reply.
-    Partial,
+/// The longest line (a status, an error, a length) before it is not the protocol.
+const MAX_LINE: usize = 64 << 10;
+
+/// Arrays nested deeper than this are not a reply of any command we send.
+const MAX_DEPTH: usize = 32;
+
+/// A command, encoded as it is built: `Command::new("XLEN").arg(key)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    /// The encoded arguments, without the array header (which needs their count).
+    body: Vec<u8>,
+    /// How many arguments `body` holds, the name included.
+    args: usize,
 }
 
-/// What an XREADGROUP (or XREAD) answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReadReply {
-    /// The messages, in the reply's order (none when BLOCK expired).
-    Messages(Vec<Message>),
-    /// An error reply (`NOGROUP ...`, `MOVED ...`), as the server worded it.
-    Error(String),
+/// What a command argument can be made of.
+pub trait Arg {
+    /// Appends the argument as one bulk string.
+    fn write_arg(&self, out: &mut Vec<u8>);
 }
 
-/// A short reply: an integer (XACK's count), a status (`OK`) or an error.
+impl Arg for [u8] {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        bulk(out, self);
+    }
+}
+
+impl Arg for str {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        bulk(out, self.as_bytes());
+    }
+}
+
+impl Arg for String {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        bulk(out, self.as_bytes());
+    }
+}
+
+impl Arg for Vec<u8> {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        bulk(out, self);
+    }
+}
+
+impl Arg for crate::stream_id::StreamId {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        write_id(out, *self);
+    }
+}
+
+/// Integers, formatted on the stack.
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl Arg for $t {
+            fn write_arg(&self, out: &mut Vec<u8>) {
+                bulk(out, itoa::Buffer::new().format(*self).as_bytes());
+            }
+        }
+    )*};
+}
+int_arg!(u16, u32, u64, usize, i64);
+
+impl<T: Arg + ?Sized> Arg for &T {
+    fn write_arg(&self, out: &mut Vec<u8>) {
+        (**self).write_arg(out);
+    }
+}
+
+impl Command {
+    /// A command named `name` (`XADD`, `XINFO`, ...), no arguments yet.
+    pub fn new(name: &str) -> Self {
+        let mut command = Command {
+            body: Vec::with_capacity(64),
+            args: 0,
+        };
+        command.push(name);
+        command
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, arg: impl Arg) -> Self {
+        self.push(arg);
+        self
+    }
+
+    /// Adds an argument in place.
+    pub fn push(&mut self, arg: impl Arg) {
+        arg.write_arg(&mut self.body);
+        self.args += 1;
+    }
+
+    /// Adds every argument of `args`.
+    pub fn args<A: Arg>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        for arg in args {
+            self.push(arg);
+        }
+        self
+    }
+
+    /// Appends the whole command to `out`, ready to send (several may go in one write).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        array_header(out, self.args);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The whole command as bytes.
+    pub fn packed(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 16);
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// Appends the header of an array of `len` elements.
+pub fn array_header(out: &mut Vec<u8>, len: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one bulk string.
+pub fn bulk(out: &mut Vec<u8>, data: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends an entry ID as a bulk string, formatted on the stack (no `fmt` machinery).
+pub fn write_id(out: &mut Vec<u8>, id: crate::stream_id::StreamId) {
+    let mut ms = itoa::Buffer::new();
+    let mut seq = itoa::Buffer::new();
+    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
+    out.push(b'$');
+    out.extend_from_slice(
+        itoa::Buffer::new()
+            .format(ms.len() + 1 + seq.len())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(ms);
+    out.push(b'-');
+    out.extend_from_slice(seq);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A server's error reply, `-CODE detail`, as it worded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Simple {
+pub struct ServerError(pub String);
+
+impl ServerError {
+    /// The first word: `NOGROUP`, `MOVED`, `ERR`, ...
+    pub fn code(&self) -> &str {
+        self.0.split(' ').next().unwrap_or_default()
+    }
+
+    /// What follows the code.
+    pub fn detail(&self) -> &str {
+        self.0.split_once(' ').map_or("", |(_, detail)| detail)
+    }
+
+    /// Whether the code is `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code() == code
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.replace(['\r', '\n'], " "))
+    }
+}
+
+/// A reply as a value tree: for the replies of administrative commands (XINFO, XPENDING,
+/// CLUSTER SLOTS, scripts). Stream entries are read without one (the batch module).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `$-1` or `*-1`.
+    Nil,
     /// `:n`.
     Int(i64),
     /// `+text`.
     Status(String),
+    /// `$n` and its bytes.
+    Bulk(Vec<u8>),
+    /// `*n` and its elements.
+    Array(Vec<Reply>),
     /// `-text`.
-    Error(String),
+    Error(ServerError),
 }
 
-/// Returns `Partial` from the enclosing parser when `$e` needs more bytes.
-macro_rules! need {
-    ($e:expr) => {
-        match $e? {
-            Some(value) => value,
-            None => return Ok(Parsed::Partial),
+impl Reply {
+    /// Reads one whole reply (as framed by [`Framer`]).
+    pub fn parse(bytes: &[u8]) -> Result<Reply, BadReply> {
+        let mut cursor = Cursor::new(bytes);
+        let reply = cursor.value(0)?;
+        match cursor.pos == bytes.len() {
+            true => Ok(reply),
+            false => Err(BadReply("bytes after the end of a reply")),
         }
-    };
+    }
+
+    /// A string-like value as text (an integer as its digits).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Reply::Bulk(raw) => Some(String::from_utf8_lossy(raw).into_owned()),
+            Reply::Status(text) => Some(text.clone()),
+            Reply::Int(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A number, whether sent as an integer or as text.
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Reply::Int(n) => Some(*n),
+            Reply::Bulk(raw) => std::str::from_utf8(raw).ok()?.parse().ok(),
+            Reply::Status(text) => text.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array; `None` for anything else.
+    pub fn into_array(self) -> Option<Vec<Reply>> {
+        match self {
+            Reply::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The server's error, if this is one.
+    pub fn into_error(self) -> Result<Reply, ServerError> {
+        match self {
+            Reply::Error(err) => Err(err),
+            other => Ok(other),
+        }
+    }
 }
 
-/// The bytes of a reply, read front to back.
-struct Cursor<'a> {
-    buf: &'a [u8],
+/// Finds where a reply ends in bytes that arrive in pieces: [`Framer::scan`] is called with
+/// everything received so far, and picks up where it stopped the last time.
+#[derive(Debug, Default)]
+pub struct Framer {
+    /// How far the reply has been scanned.
     pos: usize,
+    /// Elements still to come at each open array level, innermost last.
+    open: Vec<u64>,
+    /// Whether the top-level element was seen.
+    started: bool,
+}
+
+impl Framer {
+    /// Scans `buf` (the reply's bytes from its start, more each call) and returns the reply's
+    /// length once it is all there; `None`: more bytes are needed. After a length, the framer
+    /// is ready for the next reply.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, BadReply> {
+        loop {
+            if self.started && self.open.is_empty() {
+                let len = self.pos;
+                *self = Framer::default();
+                return Ok(Some(len));
+            }
+            let mut cursor = Cursor { buf, pos: self.pos };
+            let Some((kind, rest)) = cursor.header()? else {
+                return Ok(None);
+            };
+            let mut children = 0;
+            match kind {
+                b'+' | b'-' | b':' => {}
+                b'$' => {
+                    let n = number(rest)?;
+                    if n >= 0 {
+                        let n = usize::try_from(n)
+                            .ok()
+                            .filter(|n| *n <= MAX_BULK)
+                            .ok_or(BadReply("a bulk string longer than 512 MB"))?;
+                        let end = cursor.pos + n + 2;
+                        if buf.len() < end {
+                            return Ok(None);
+                        }
+                        if &buf[end - 2..end] != b"\r\n" {
+                            return Err(BadReply(
+                                "a bulk string does not end where its length says",
+                            ));
+                        }
+                        cursor.pos = end;
+                    }
+                }
+                b'*' => {
+                    let n = number(rest)?;
+                    if n > 0 {
+                        children = n as u64;
+                    }
+                }
+                _ => return Err(BadReply("the reply is not the Redis protocol")),
+            }
+            self.pos = cursor.pos;
+            self.started = true;
+            // This element is one of its parent's: count it, and close the levels it completes.
+            if let Some(left) = self.open.last_mut() {
+                *left -= 1;
+            }
+            if children > 0 {
+                if self.open.len() >= MAX_DEPTH {
+                    return Err(BadReply("arrays nested too deep"));
+                }
+                self.open.push(children);
+            }
+            while self.open.last() == Some(&0) {
+                self.open.pop();
+            }
+        }
+    }
+}
+
+/// The bytes of one whole reply, read front to back.
+pub(super) struct Cursor<'a> {
+    pub(super) buf: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
     /// The next line without its `\r\n`; `None` when it is not all here yet.
     fn line(&mut self) -> Result<Option<&'a [u8]>, BadReply> {
         let rest = &self.buf[self.pos..];
-        let Some(at) = rest.windows(2).position(|w| w == b"\r\n") else {
-            // A line without its end: more to come, unless it is absurdly long already.
-            return match rest.len() > 64 * 1024 {
-                true => Err(BadReply("a reply line has no end")),
-                false => Ok(None),
-            };
-        };
-        self.pos += at + 2;
-        Ok(Some(&rest[..at]))
+        if let Some(cr) = rest.iter().position(|&b| b == b'\r') {
+            match rest.get(cr + 1) {
+                Some(b'\n') => {
+                    self.pos += cr + 2;
+                    return Ok(Some(&rest[..cr]));
+                }
+                Some(_) => return Err(BadReply("a reply line holds a carriage return")),
+                None => {}
+            }
+        }
+        match rest.len() > MAX_LINE {
+            true => Err(BadReply("a reply line has no end")),
+            false => Ok(None),
+        }
     }
 
-    /// The next element's type byte and the rest of its line.
+    /// The next element's type byte and the rest of its line; `None` when not all here.
     fn header(&mut self) -> Result<Option<(u8, &'a [u8])>, BadReply> {
-        let start = self.pos;
         match self.line()? {
             Some([kind, rest @ ..]) => Ok(Some((*kind, rest))),
-            Some([]) => {
-                self.pos = start;
-                Err(BadReply("an empty reply line"))
-            }
+            Some([]) => Err(BadReply("an empty reply line")),
             None => Ok(None),
         }
     }
 
-    /// The length of an array (`*n`); `-1` for a null array.
-    fn array(&mut self) -> Result<Option<i64>, BadReply> {
-        match self.header()? {
-            Some((b'*', n)) => number(n).map(Some),
-            Some(_) => Err(BadReply("expected an array")),
-            None => Ok(None),
+    /// The next element's header, which must be all here (the reply was framed).
+    fn whole_header(&mut self) -> Result<(u8, &'a [u8]), BadReply> {
+        self.header()?.ok_or(BadReply("the reply ends early"))
+    }
+
+    /// The length of an array (`*n`); `-1` for a nil one.
+    pub(super) fn array(&mut self) -> Result<i64, BadReply> {
+        match self.whole_header()? {
+            (b'*', n) => number(n),
+            (b'-', _) => Err(BadReply("an error where an array was expected")),
+            _ => Err(BadReply("expected an array")),
         }
     }
 
-    /// A bulk string (`$n` then n bytes); `Some(None)` for a null one.
-    fn bulk(&mut self) -> Result<Option<Option<&'a [u8]>>, BadReply> {
-        let Some((kind, n)) = self.header()? else {
-            return Ok(None);
-        };
+    /// A bulk string's bytes as a range of the buffer; `None` for a nil one.
+    pub(super) fn bulk_span(&mut self) -> Result<Option<(usize, usize)>, BadReply> {
+        let (kind, n) = self.whole_header()?;
         if kind != b'$' {
             return Err(BadReply("expected a bulk string"));
         }
         let n = number(n)?;
         if n < 0 {
-            return Ok(Some(None));
-        }
-        let n = usize::try_from(n).map_err(|_| BadReply("a bulk string's length is too large"))?;
-        let end = self
-            .pos
-            .checked_add(n)
-            .and_then(|end| end.checked_add(2))
-            .ok_or(BadReply("a bulk string's length is too large"))?;
-        if end > self.buf.len() {
             return Ok(None);
         }
-        if &self.buf[end - 2..end] != b"\r\n" {
+        let start = self.pos;
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|end| end.saturating_add(2) <= self.buf.len())
+            .ok_or(BadReply("a bulk string runs past the reply"))?;
+        if &self.buf[end..end + 2] != b"\r\n" {
             return Err(BadReply("a bulk string does not end where its length says"));
         }
-        let bytes = &self.buf[self.pos..end - 2];
-        self.pos = end;
-        Ok(Some(Some(bytes)))
+        self.pos = end + 2;
+        Ok(Some((start, end)))
+    }
+
+    /// A bulk string's bytes; `None` for a nil one.
+    pub(super) fn bulk(&mut self) -> Result<Option<&'a [u8]>, BadReply> {
+        Ok(self.bulk_span()?.map(|(start, end)| &self.buf[start..end]))
+    }
+
+    /// Any element, as a value tree.
+    fn value(&mut self, depth: usize) -> Result<Reply, BadReply> {
+        if depth > MAX_DEPTH {
+            return Err(BadReply("arrays nested too deep"));
+        }
+        let start = self.pos;
+        let (kind, rest) = self.whole_header()?;
+        let text = || String::from_utf8_lossy(rest).into_owned();
+        Ok(match kind {
+            b'+' => Reply::Status(text()),
+            b'-' => Reply::Error(ServerError(text())),
+            b':' => Reply::Int(number(rest)?),
+            b'$' => {
+                self.pos = start;
+                match self.bulk()? {
+                    Some(bytes) => Reply::Bulk(bytes.to_vec()),
+                    None => Reply::Nil,
+                }
+            }
+            b'*' => match number(rest)? {
+                n if n < 0 => Reply::Nil,
+                n => {
+                    // What the reply says is coming, not more than its bytes could hold: a
+                    // lying length must not reserve gigabytes.
+                    let n = usize::try_from(n).unwrap_or(usize::MAX);
+                    let mut items = Vec::with_capacity(n.min(self.buf.len() / 4));
+                    for _ in 0..n {
+                        items.push(self.value(depth + 1)?);
+                    }
+                    Reply::Array(items)
+                }
+            },
+            _ => return Err(BadReply("the reply is not the Redis protocol")),
+        })
     }
 }
 
 /// A RESP length or integer.
-fn number(text: &[u8]) -> Result<i64, BadReply> {
-    std::str::from_utf8(text)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or(BadReply("a length or integer is not a number"))
-}
-
-/// Reads an XREADGROUP/XREAD reply from the front of `buf`; stream names are matched against
-/// `streams` so that each message shares its key's `Arc`.
-pub fn read_reply(buf: &[u8], streams: &[Arc<str>]) -> Result<Parsed<ReadReply>, BadReply> {
-    let mut cursor = Cursor { buf, pos: 0 };
-    if buf.first() == Some(&b'-') {
-        let line = need!(cursor.line());
-        let text = String::from_utf8_lossy(&line[1..]).into_owned();
-        return Ok(Parsed::Done(ReadReply::Error(text), cursor.pos));
-    }
-    let mut messages = Vec::new();
-    let per_stream = need!(cursor.array());
-    for _ in 0..per_stream.max(0) {
-        if need!(cursor.array()) != 2 {
-            return Err(BadReply("a stream is not a [name, entries] pair"));
-        }
-        let name = need!(cursor.bulk()).ok_or(BadReply("a stream name is null"))?;
-        let stream = streams
-            .iter()
-            .find(|s| s.as_bytes() == name)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(String::from_utf8_lossy(name).as_ref()));
-        let entries = need!(cursor.array());
-        let entries = usize::try_from(entries).map_err(|_| BadReply("a null list of entries"))?;
-        // What the server says is coming, not more than the bytes could hold: a lying length
-        // must not reserve gigabytes.
-        messages.reserve(entries.min(buf.len() / 16));
-        for _ in 0..entries {
-            if need!(cursor.array()) != 2 {
-                return Err(BadReply("an entry is not an [id, fields] pair"));
-            }
-            let id = need!(cursor.bulk()).ok_or(BadReply("an entry ID is null"))?;
-            let id = StreamId::parse_bytes(id).ok_or(BadReply("an entry ID is not an ID"))?;
-            let count = need!(cursor.array());
-            let fields = match count {
-                -1 => None,
-                n if n >= 0 && n % 2 == 0 => {
-                    let n = usize::try_from(n / 2).unwrap_or_default();
-                    let mut fields = Vec::with_capacity(n.min(buf.len() / 8));
-                    for _ in 0..n {
-                        let name = need!(cursor.bulk()).ok_or(BadReply("a field name is null"))?;
-                        let value = need!(cursor.bulk()).ok_or(BadReply("a value is null"))?;
-                        fields.push((name.to_vec(), value.to_vec()));
-                    }
-                    Some(fields)
-                }
-                _ => return Err(BadReply("an entry's fields are not name/value pairs")),
-            };
-            messages.push(Message {
-                stream: Arc::clone(&stream),
-                id,
-                fields,
-                deliveries: 1,
-            });
-        }
-    }
-    Ok(Parsed::Done(ReadReply::Messages(messages), cursor.pos))
-}
-
-/// Reads a short reply (integer, status or error) from the front of `buf`.
-pub fn simple_reply(buf: &[u8]) -> Result<Parsed<Simple>, BadReply> {
-    let mut cursor = Cursor { buf, pos: 0 };
-    let (kind, rest) = need!(cursor.header());
-    let text = || String::from_utf8_lossy(rest).into_owned();
-    let reply = match kind {
-        b':' => Simple::Int(number(rest)?),
-        b'+' => Simple::Status(text()),
-        b'-' => Simple::Error(text()),
-        _ => return Err(BadReply("expected an integer, a status or an error")),
+pub(super) fn number(text: &[u8]) -> Result<i64, BadReply> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
     };
-    Ok(Parsed::Done(reply, cursor.pos))
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(BadReply("a length or integer is not a number"));
+    }
+    let n = digits
+        .iter()
+        .try_fold(0i64, |n, d| {
+            n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+        })
+        .ok_or(BadReply("a length or integer is too large"))?;
+    Ok(if negative { -n } else { n })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream_id::StreamId;
 
-    /// An entry to encode: its ID and its fields (`None`: deleted).
-    type Entry<'a> = (&'a str, Option<&'a [(&'a str, &'a str)]>);
-
-    /// The RESP2 bytes of an XREADGROUP reply for `chennai` with `entries`.
-    fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
-        let mut out = format!("*1\r\n*2\r\n$7\r\nchennai\r\n*{}\r\n", entries.len()).into_bytes();
-        for (id, fields) in entries {
-            out.extend(format!("*2\r\n${}\r\n{id}\r\n", id.len()).bytes());
-            match fields {
-                None => out.extend(b"*-1\r\n"),
-                Some(fields) => {
-                    out.extend(format!("*{}\r\n", fields.len() * 2).bytes());
-                    for (k, v) in *fields {
-                        out.extend(
-                            format!("${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()).bytes(),
-                        );
-                    }
-                }
+    /// Frames every reply in `bytes`, fed one byte at a time: each reply's length.
+    fn frame_bytewise(bytes: &[u8]) -> Vec<usize> {
+        let (mut framer, mut start, mut lengths) = (Framer::default(), 0, Vec::new());
+        for end in 0..=bytes.len() {
+            while let Some(len) = framer.scan(&bytes[start..end]).unwrap() {
+                lengths.push(len);
+                start += len;
             }
         }
-        out
+        lengths
     }
 
-    fn streams() -> Vec<Arc<str>> {
-        vec![Arc::from("chennai")]
-    }
-
-    /// A reply with two entries, one of them deleted, is read whole, sharing the stream's Arc.
+    /// Commands encode as arrays of bulk strings, integers and IDs included.
     #[test]
-    fn reads_messages() {
-        let bytes = encode(&[
-            (
-                "1534291200000-0",
-                Some(&[("sensor", "1"), ("temperature", "27.4")]),
-            ),
-            ("1534291201000-0", None),
-        ]);
-        let streams = streams();
-        let Parsed::Done(ReadReply::Messages(messages), used) =
-            read_reply(&bytes, &streams).unwrap()
-        else {
-            panic!("not done");
+    fn encodes_commands() {
+        let command = Command::new("XADD")
+            .arg("chennai")
+            .arg(StreamId::new(5, 1))
+            .arg(b"t".as_slice())
+            .arg(27u64);
+        assert_eq!(
+            command.packed(),
+            b"*5\r\n$4\r\nXADD\r\n$7\r\nchennai\r\n$3\r\n5-1\r\n$1\r\nt\r\n$2\r\n27\r\n"
+        );
+        assert_eq!(Command::new("PING").packed(), b"*1\r\n$4\r\nPING\r\n");
+    }
+
+    /// Replies are framed however their bytes arrive, one after another.
+    #[test]
+    fn frames_replies_as_they_arrive() {
+        let replies: [&[u8]; 7] = [
+            b"+OK\r\n",
+            b":500\r\n",
+            b"$5\r\nab\r\nc\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*2\r\n*1\r\n$1\r\na\r\n*0\r\n",
+            b"-NOGROUP No such key\r\n",
+        ];
+        let all: Vec<u8> = replies.concat();
+        let lengths: Vec<usize> = replies.iter().map(|r| r.len()).collect();
+        assert_eq!(frame_bytewise(&all), lengths);
+    }
+
+    /// Values read as trees; errors keep their code and detail.
+    #[test]
+    fn parses_values() {
+        let reply = Reply::parse(b"*4\r\n:1\r\n$1\r\na\r\n$-1\r\n*1\r\n+OK\r\n").unwrap();
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::Int(1),
+                Reply::Bulk(b"a".to_vec()),
+                Reply::Nil,
+                Reply::Array(vec![Reply::Status(String::from("OK"))]),
+            ])
+        );
+        let Reply::Error(err) = Reply::parse(b"-NOGROUP No such key\r\n").unwrap() else {
+            panic!("not an error");
         };
-        assert_eq!(used, bytes.len());
-        assert_eq!(messages.len(), 2);
-        assert!(Arc::ptr_eq(&messages[0].stream, &streams[0]));
-        assert_eq!(messages[0].id, StreamId::new(1534291200000, 0));
-        assert_eq!(messages[0].field("temperature"), Some(&b"27.4"[..]));
-        assert_eq!(messages[1].fields, None);
+        assert_eq!((err.code(), err.detail()), ("NOGROUP", "No such key"));
+        assert_eq!(Reply::parse(b":-42\r\n"), Ok(Reply::Int(-42)));
     }
 
-    /// Every cut of a valid reply is Partial, never an error or a panic; the whole is Done.
-    #[test]
-    fn every_prefix_is_partial() {
-        let bytes = encode(&[
-            (
-                "1534291200000-0",
-                Some(&[("sensor", "1"), ("humidity", "71")]),
-            ),
-            ("1534291201000-0", Some(&[("a", "")])),
-        ]);
-        for cut in 0..bytes.len() {
-            assert_eq!(
-                read_reply(&bytes[..cut], &streams()),
-                Ok(Parsed::Partial),
-                "cut at {cut}"
-            );
-        }
-        assert!(matches!(
-            read_reply(&bytes, &streams()),
-            Ok(Parsed::Done(..))
-        ));
-    }
-
-    /// A null reply (BLOCK expired) is no messages; an error reply is its text; a reply is
-    /// read only up to its end (what follows is the next reply's).
-    #[test]
-    fn nil_errors_and_what_follows() {
-        let mut bytes = b"*-1\r\n".to_vec();
-        bytes.extend(b":1\r\n");
-        assert_eq!(
-            read_reply(&bytes, &streams()),
-            Ok(Parsed::Done(ReadReply::Messages(Vec::new()), 5))
-        );
-        assert_eq!(
-            read_reply(b"-NOGROUP No such key\r\n", &streams()),
-            Ok(Parsed::Done(
-                ReadReply::Error(String::from("NOGROUP No such key")),
-                22
-            ))
-        );
-        assert_eq!(
-            simple_reply(b":500\r\n"),
-            Ok(Parsed::Done(Simple::Int(500), 6))
-        );
-        assert_eq!(
-            simple_reply(b"+OK\r\n"),
-            Ok(Parsed::Done(Simple::Status("OK".into()), 5))
-        );
-        assert_eq!(simple_reply(b":5"), Ok(Parsed::Partial));
-        assert!(simple_reply(b"$3\r\nabc\r\n").is_err());
-    }
-
-    /// Malformed replies are errors: wrong types, bad lengths, a bulk string not ending where
-    /// its length says, an odd number of fields, a bad ID.
+    /// Bytes that are not the protocol, lengths that lie, and absurd nesting are errors.
     #[test]
     fn malformed_replies_are_errors() {
         for bad in [
-            &b"$3\r\nabc\r\n"[..],
-            b"*1\r\n*3\r\n",
-            b"*1\r\n*2\r\n$7\r\nchennaiXX",
-            b"*1\r\n*2\r\n$7\r\nchennai\r\n*1\r\n*2\r\n$3\r\nabc\r\n*0\r\n",
-            b"*1\r\n*2\r\n$7\r\nchennai\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*1\r\n",
-            b"*x\r\n",
+            &b"HTTP/1.1 400 Bad Request\r\n"[..],
+            b"$3\r\nabcd\r\n",
+            b":x\r\n",
+            b"*1\r\n$3\r\nab\r\n\r\n",
             b"\r\n",
+            b"+a\rb\r\n",
         ] {
+            let framed = Framer::default().scan(bad);
+            let parsed = Reply::parse(bad);
             assert!(
-                read_reply(bad, &streams()).is_err(),
+                framed.is_err() || parsed.is_err(),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
         }
+        let deep = "*1\r\n".repeat(40);
+        assert!(Framer::default().scan(deep.as_bytes()).is_err());
+        assert!(Framer::default().scan(b"$999999999999\r\n").is_err());
+        assert_eq!(Framer::default().scan(b"$5\r\nab"), Ok(None));
     }
 
-    /// Fuzz-style: random bytes, and valid replies with random bytes changed, never panic, and
-    /// whatever is Done never claims more bytes than there are.
+    /// Fuzz-style: random bytes and damaged replies never panic the framer or the parser.
     #[test]
     fn random_damage_never_panics() {
-        let valid = encode(&[
-            (
-                "1534291200000-0",
-                Some(&[("sensor", "1"), ("temperature", "27.4")]),
-            ),
-            ("1534291201000-0", None),
-            ("1534291202000-0", Some(&[("humidity", "71")])),
-        ]);
+        let valid = b"*3\r\n*2\r\n$7\r\nchennai\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n:5\r\n+OK\r\n";
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -363,7 +584,7 @@ mod tests {
         let alphabet = b"*$:-+\r\n0123456789-1abc";
         for round in 0..20_000 {
             let mut bytes = if round % 2 == 0 {
-                valid.clone()
+                valid.to_vec()
             } else {
                 (0..(next() % 64) as usize)
                     .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
@@ -375,10 +596,11 @@ mod tests {
                     bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize];
                 }
             }
-            if let Ok(Parsed::Done(_, used)) = read_reply(&bytes, &streams()) {
-                assert!(used <= bytes.len());
+            if let Ok(Some(len)) = Framer::default().scan(&bytes) {
+                assert!(len <= bytes.len());
+                let _ = Reply::parse(&bytes[..len]);
             }
-            let _ = simple_reply(&bytes);
+            let _ = Reply::parse(&bytes);
         }
     }
 }

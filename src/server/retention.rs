@@ -14,15 +14,12 @@
 //!
 //! The computation and the trim run as one script so no group can read, claim or fall behind
 //! between them; it touches one key (`KEYS[1]`), so it runs on a cluster node as it does on one
-//! server. Counting what a group pins is left to the client ([`super::pins::count_entries`]): it can be
+//! server. Counting what a group pins is left to the client ([`super::streams::count_entries`]): it can be
 //! millions of entries, and a script would block the server while it counts.
 
-use redis::Value;
-
 use super::link::Link;
-use super::queries;
-use super::records;
-use super::target::has_code;
+use super::resp::{Command, Reply};
+use super::streams;
 use crate::error::Result;
 use crate::stream_id::StreamId;
 
@@ -77,34 +74,31 @@ pub struct Trim {
 }
 
 /// The script's reply as a [`Trim`]; `None` when it is not the four values the script returns.
-pub fn parse_trim(reply: Value) -> Option<Trim> {
-    let Value::Array(items) = reply else {
-        return None;
-    };
-    let [deleted, wanted, applied, held_by] = <[Value; 4]>::try_from(items).ok()?;
-    let id = |value: &Value| match records::text(value)?.as_str() {
+pub fn parse_trim(reply: Reply) -> Option<Trim> {
+    let items = reply.into_array()?;
+    let [deleted, wanted, applied, held_by] = <[Reply; 4]>::try_from(items).ok()?;
+    let id = |value: &Reply| match value.text()?.as_str() {
         "" => Some(None),
         text => text.parse().ok().map(Some),
     };
     Some(Trim {
-        deleted: u64::try_from(records::int(&deleted)?).ok()?,
+        deleted: u64::try_from(deleted.int()?).ok()?,
         wanted: id(&wanted)?,
         applied: id(&applied)?,
-        held_by: Some(records::text(&held_by)?).filter(|name| !name.is_empty()),
+        held_by: Some(held_by.text()?).filter(|name| !name.is_empty()),
     })
 }
 
 /// The retention trim of `key` as a command, for a pipeline (it is the same every time, so it
-/// is packed once per run). EVAL, not EVALSHA: redis-rs would fall back to SCRIPT LOAD, one
-/// more command an ACL user would need; the script is under a kilobyte.
-pub fn trim_command(key: &str, keep_ms: u64, ignore_groups: bool) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(TRIM_RETAINED)
-        .arg(1)
+/// is packed once per run). EVAL, not EVALSHA: EVALSHA needs SCRIPT LOAD first, one more
+/// command an ACL user would need; the script is under a kilobyte.
+pub fn trim_command(key: &str, keep_ms: u64, ignore_groups: bool) -> Command {
+    Command::new("EVAL")
+        .arg(TRIM_RETAINED)
+        .arg(1u64)
         .arg(key)
         .arg(keep_ms)
-        .arg(if ignore_groups { "1" } else { "0" });
-    cmd
+        .arg(if ignore_groups { "1" } else { "0" })
 }
 
 /// What a failed retention trim of `key` is called in errors: the command and the key.
@@ -115,11 +109,14 @@ pub fn trim_what(key: &str) -> String {
 /// Runs the retention trim of `key` once (safe to repeat after a break: it trims to the same
 /// place or further).
 pub fn trim(link: &mut Link, key: &str, keep_ms: u64, ignore_groups: bool) -> Result<Trim> {
-    let what = trim_what(key);
     let command = trim_command(key, keep_ms, ignore_groups);
-    let reply: Value = link.call(&what, |con| command.query(con))?;
+    let reply = link.call(&command, || trim_what(key))?;
     parse_trim(reply).ok_or_else(|| {
-        queries::bad_reply(link, &what, "not [deleted, wanted cut, applied cut, group]")
+        streams::shape(
+            link,
+            &trim_what(key),
+            "not [deleted, wanted cut, applied cut, group]",
+        )
     })
 }
 
@@ -128,24 +125,16 @@ pub fn trim(link: &mut Link, key: &str, keep_ms: u64, ignore_groups: bool) -> Re
 /// missing key trims nothing; a key of another type is [`crate::Error::WrongType`] and is not
 /// changed.
 pub fn trim_dead(link: &mut Link, key: &str, min_id: StreamId) -> Result<u64> {
-    let what = format!("XTRIM {key}");
-    let trimmed = link.call(&what, |con| {
-        match redis::cmd("XTRIM")
-            .arg(key)
-            .arg("MINID")
-            .arg(min_id.to_string())
-            .query::<u64>(con)
-        {
-            // Answered below by TYPE, which names the type the key holds.
-            Err(err) if has_code(&err, "WRONGTYPE") => Ok(None),
-            other => other.map(Some),
-        }
-    })?;
+    let command = Command::new("XTRIM").arg(key).arg("MINID").arg(min_id);
+    let trimmed = link.call_or(&command, || format!("XTRIM {key}"), |e| e.is("WRONGTYPE"))?;
     match trimmed {
-        Some(deleted) => Ok(deleted),
+        Ok(deleted) => Ok(deleted
+            .int()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0)),
         // TYPE names what the key holds; should it be a stream again by now (replaced in
         // between), there was nothing of it to trim yet.
-        None => queries::ensure_stream(link, key).map(|()| 0),
+        Err(_) => streams::ensure_stream(link, key).map(|()| 0),
     }
 }
 
@@ -156,9 +145,9 @@ mod tests {
     /// The script's four values become a trim; empty strings are "none".
     #[test]
     fn parses_the_scripts_reply() {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let held = Value::Array(vec![
-            Value::Int(18_000),
+        let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let held = Reply::Array(vec![
+            Reply::Int(18_000),
             bulk("1534374000001-0"),
             bulk("1534309200000-0"),
             bulk("slow"),
@@ -172,11 +161,11 @@ mod tests {
                 held_by: Some(String::from("slow")),
             })
         );
-        let empty = Value::Array(vec![Value::Int(0), bulk(""), bulk(""), bulk("")]);
+        let empty = Reply::Array(vec![Reply::Int(0), bulk(""), bulk(""), bulk("")]);
         assert_eq!(parse_trim(empty), Some(Trim::default()));
-        assert_eq!(parse_trim(Value::Array(vec![Value::Int(0)])), None);
-        assert_eq!(parse_trim(Value::Nil), None);
-        let bad_id = Value::Array(vec![Value::Int(0), bulk("soon"), bulk(""), bulk("")]);
+        assert_eq!(parse_trim(Reply::Array(vec![Reply::Int(0)])), None);
+        assert_eq!(parse_trim(Reply::Nil), None);
+        let bad_id = Reply::Array(vec![Reply::Int(0), bulk("soon"), bulk(""), bulk("")]);
         assert_eq!(parse_trim(bad_id), None);
     }
 }

@@ -92,17 +92,12 @@ impl Server {
         panic!("could not start redis-server with TLS after 10 tries");
     }
 
-    /// Launches the process on `self.port`; true once it answers PING.
-    fn spawn(&mut self) -> bool {
-        let bin = if self.tls {
-            String::from("redis-server")
-        } else {
-            server_bin()
-        };
-        let plain_port = if self.tls { 0 } else { self.port };
-        let mut cmd = Command::new(&bin);
+    /// The server's command line: `bin` on `port` (0: no plain port) in the temp dir, saving
+    /// nothing on its own, logging to server.log, with the extra arguments.
+    fn command(&self, bin: &str, port: u16) -> Command {
+        let mut cmd = Command::new(bin);
         cmd.arg("--port")
-            .arg(plain_port.to_string())
+            .arg(port.to_string())
             .arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
@@ -117,7 +112,18 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| {
+        cmd
+    }
+
+    /// Launches the process on `self.port`; true once it answers PING.
+    fn spawn(&mut self) -> bool {
+        let bin = if self.tls {
+            String::from("redis-server")
+        } else {
+            server_bin()
+        };
+        let plain_port = if self.tls { 0 } else { self.port };
+        let child = self.command(&bin, plain_port).spawn().unwrap_or_else(|e| {
             panic!("cannot run {bin}: {e}. Install it (Debian: apt-get install redis-server) or set SERVER_BIN")
         });
         self.child = Some(child);
@@ -203,6 +209,53 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("could not restart the server on port {}", self.port);
+    }
+
+    /// Restarts the server (killed first) so that it loads its data slowly, answering LOADING
+    /// for about `seconds`: it saves `seconds * 20` keys of 2 KB each uncompressed, then comes
+    /// back with a 50 ms delay per key loaded and events processed after each key (the server's
+    /// own test knobs, `key-load-delay` and `loading-process-events-interval-bytes`). Returns
+    /// once the server answers, with LOADING.
+    pub fn restart_loading(&mut self, seconds: u64) {
+        let mut con = self.con();
+        let value = "x".repeat(2_000);
+        let mut pipe = redis::pipe();
+        for key in 0..seconds * 20 {
+            pipe.set(format!("load:{key}"), &value).ignore();
+        }
+        let _: () = pipe.query(&mut con).expect("the keys to load");
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("rdbcompression")
+            .arg("no")
+            .query(&mut con)
+            .expect("CONFIG SET rdbcompression");
+        let _: () = redis::cmd("SAVE").query(&mut con).expect("SAVE");
+        self.kill();
+        let plain = std::mem::take(&mut self.extra);
+        self.extra = plain.clone();
+        self.extra.extend(
+            [
+                "--key-load-delay",
+                "50000",
+                "--loading-process-events-interval-bytes",
+                "1024",
+            ]
+            .map(String::from),
+        );
+        let bin = server_bin();
+        let child = self
+            .command(&bin, self.port)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        self.child = Some(child);
+        self.extra = plain;
+        wait_until("the server answers LOADING", || {
+            let answer = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut con| redis::cmd("TYPE").arg("x").query::<String>(&mut con));
+            answer.is_err_and(|e| e.code() == Some("LOADING"))
+        });
     }
 
     /// The server's log, for failure messages.

@@ -15,7 +15,7 @@
 
 mod process;
 
-pub(super) use process::{PipeProcess, ask_once};
+pub(super) use process::{PipeProcess, ask_once, finish};
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -23,11 +23,15 @@ use std::sync::Arc;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use super::handler::Outcome;
-use super::{Consumer, Done, Pipe, poison};
+use super::Pipe;
+use super::handler::Ended;
+use super::seat::Seat;
+use super::worker::Worker;
 use crate::error::{Error, Result};
 use crate::message::{self, Message};
-use crate::metrics::consumer::Outcome as Counted;
+use crate::metrics::consumer::Outcome;
+use crate::server::Batch;
+use crate::server::group_link::Done;
 use process::{Answer, answer};
 
 /// Acks gathered before one XACK goes out.
@@ -36,25 +40,85 @@ const ACK_BATCH: usize = 500;
 /// The longest pause before a crashed handler is started again.
 const MAX_RESTART_PAUSE: Duration = Duration::from_secs(5);
 
-impl<W: Write> Consumer<'_, W> {
-    /// Sends `messages` to the `--pipe` handler and settles each by its answer: `ack` acks it,
-    /// `fail`, a crash while it was the oldest unanswered, or no answer within the timeout
-    /// count as a failed delivery (retried through the server, dead-lettered on the last).
-    pub(super) fn handle_pipe(&mut self, messages: Vec<Message>) -> Result<()> {
-        let Some(pipe) = self.settings.pipe.clone() else {
-            return Ok(());
-        };
-        let (poison, work): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| {
-            m.fields.is_none() || poison::verdict(m, self.settings.max_deliveries).is_some()
-        });
-        if !poison.is_empty() {
-            self.handle_batch(poison)?;
+/// `--pipe`: one long-running handler, started again when it stops.
+pub(super) struct PipeWorker {
+    pipe: Pipe,
+    /// Messages go to the handler as JSON lines (`--json`) instead of human lines.
+    json: bool,
+    /// The running handler.
+    process: Option<PipeProcess>,
+    /// Whether a handler was ever started (a restart waits a moment first).
+    started: bool,
+    /// Restarts since its last answer (the pause before the next).
+    restarts: u32,
+    /// Whether it ever answered (a command that cannot run at all is caught on the first).
+    handler_ran: bool,
+}
+
+impl PipeWorker {
+    /// The worker for `pipe`, sending JSON lines with `json`.
+    pub fn new(pipe: Pipe, json: bool) -> Self {
+        PipeWorker {
+            pipe,
+            json,
+            process: None,
+            started: false,
+            restarts: 0,
+            handler_ran: false,
         }
+    }
+}
+
+impl<W: Write> Worker<W> for PipeWorker {
+    fn max_count(&self, batch: usize) -> usize {
+        batch
+    }
+
+    fn per_message(&self) -> Duration {
+        self.pipe.timeout
+    }
+
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+
+    /// Sends the messages to the `--pipe` handler and settles each by its answer: `ack` acks
+    /// it, `fail`, a crash while it was the oldest unanswered, or no answer within the timeout
+    /// count as a failed delivery (retried through the server, dead-lettered on the last).
+    fn handle(&mut self, seat: &mut Seat<'_, W>, batch: &Batch) -> Result<()> {
+        let mut skipped = Batch::new();
+        let mut work = Vec::with_capacity(batch.len());
+        for entry in batch.iter() {
+            match entry.fields.is_none() || seat.poison(&entry).is_some() {
+                true => skipped.push(&entry),
+                false => work.push(entry.to_message()),
+            }
+        }
+        if !skipped.is_empty() {
+            seat.set_aside(&skipped)?;
+        }
+        self.serve(seat, work)
+    }
+
+    /// Ends the `--pipe` handler when the consumer stops: closes its stdin and passes on what it
+    /// still prints until it exits (within the handler timeout).
+    fn close(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
+        match self.process.take() {
+            Some(process) => finish(process, self.pipe.timeout, &mut seat.out),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PipeWorker {
+    /// The handler's side of [`Worker::handle`]: what fits in flight goes out, answers come back.
+    fn serve<W: Write>(&mut self, seat: &mut Seat<'_, W>, work: Vec<Message>) -> Result<()> {
+        let pipe = self.pipe.clone();
         let mut queue = VecDeque::from(work);
         let mut unanswered: VecDeque<(Message, Instant)> = VecDeque::new();
         let mut done: Vec<Done> = Vec::new();
         loop {
-            let stopping = self.shutdown.is_requested();
+            let stopping = seat.shutdown.is_requested();
             // What fits in flight goes out in one write (a write per message capped a quick
             // handler at the cost of the system calls).
             let mut outgoing = Vec::new();
@@ -62,16 +126,16 @@ impl<W: Write> Consumer<'_, W> {
                 let Some(message) = queue.pop_front() else {
                     break;
                 };
-                outgoing.extend_from_slice(&self.render(&message));
+                self.render(&seat.settings.name, &message, &mut outgoing);
                 unanswered.push_back((message, Instant::now()));
             }
-            if !outgoing.is_empty() && !self.pipe_process(&pipe)?.send(&outgoing) {
-                self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?;
+            if !outgoing.is_empty() && !self.process(&pipe, seat)?.send(&outgoing) {
+                self.died(seat, &mut unanswered, &mut queue, &mut done)?;
             }
             if unanswered.is_empty() && (queue.is_empty() || stopping) {
                 break;
             }
-            self.keep_pipe_in_hand(&mut queue, &mut unanswered)?;
+            self.keep_in_hand(seat, &mut queue, &mut unanswered)?;
             let Some((_, sent)) = unanswered.front() else {
                 continue;
             };
@@ -79,8 +143,8 @@ impl<W: Write> Consumer<'_, W> {
             // Wake at least every third of --claim-idle, to keep what is in hand claimed.
             let wait = wait
                 .min(Duration::from_secs(1))
-                .min(self.settings.claim_idle / 3);
-            let mut heard = match &self.pipe {
+                .min(seat.settings.claim_idle / 3);
+            let mut heard = match &self.process {
                 Some(process) => process.lines.try_recv().map_err(|e| match e {
                     TryRecvError::Empty => RecvTimeoutError::Timeout,
                     TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
@@ -90,99 +154,64 @@ impl<W: Write> Consumer<'_, W> {
             if heard == Err(RecvTimeoutError::Timeout) {
                 // Nothing more to read right now: ack what is done before waiting, so acks go
                 // out in batches under load and at once when the handler is slow.
-                self.ack_gathered(&mut done)?;
-                if let Some(process) = &self.pipe {
+                ack_gathered(seat, &mut done)?;
+                if let Some(process) = &self.process {
                     heard = process.lines.recv_timeout(wait);
                 }
             }
             match heard {
-                Ok(Some(line)) => self.heard(&line, &mut unanswered, &mut done)?,
+                Ok(Some(line)) => self.heard(seat, &line, &mut unanswered, &mut done)?,
                 Ok(None) | Err(RecvTimeoutError::Disconnected) => {
-                    self.pipe_died(&pipe, &mut unanswered, &mut queue, &mut done)?
+                    self.died(seat, &mut unanswered, &mut queue, &mut done)?
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if unanswered
                         .front()
                         .is_some_and(|(_, sent)| sent.elapsed() >= pipe.timeout)
                     {
-                        self.pipe_timed_out(&pipe, &mut unanswered, &mut queue, &mut done)?;
+                        self.timed_out(seat, &mut unanswered, &mut queue, &mut done)?;
                     }
                 }
             }
             if done.len() >= ACK_BATCH {
-                self.ack_gathered(&mut done)?;
+                ack_gathered(seat, &mut done)?;
             }
         }
-        self.out.flush()?;
-        self.ack_gathered(&mut done)
+        seat.out.flush()?;
+        ack_gathered(seat, &mut done)
     }
 
-    /// Ends the `--pipe` handler when the consumer stops: closes its stdin and passes on what it
-    /// still prints until it exits (within the handler timeout).
-    pub(super) fn close_pipe(&mut self) -> Result<()> {
-        let Some(mut process) = self.pipe.take() else {
-            return Ok(());
-        };
-        drop(process.stdin.take());
-        let timeout = self
-            .settings
-            .pipe
-            .as_ref()
-            .map_or(Duration::ZERO, |p| p.timeout);
-        let deadline = Instant::now() + timeout;
-        while let Ok(Some(line)) = process
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if answer(&line).is_none() {
-                self.out.write_all(&line)?;
-            }
+    /// Appends the line a message is sent as: the human line, or the JSON object with `--json`.
+    fn render(&self, name: &str, message: &Message, out: &mut Vec<u8>) {
+        match self.json {
+            true => message::write_json(out, name, &message.entry()),
+            false => message::write_line(out, name, &message.entry()),
         }
-        self.out.flush()?;
-        process.stop();
-        Ok(())
-    }
-
-    /// Acknowledges what the handler acked so far, one XACK per stream, and forgets it.
-    fn ack_gathered(&mut self, done: &mut Vec<Done>) -> Result<()> {
-        done.sort();
-        self.ack_done(done)?;
-        done.clear();
-        Ok(())
-    }
-
-    /// The line a message is sent as: the human line, or the JSON object with `--json`.
-    fn render(&self, message: &Message) -> Vec<u8> {
-        let mut line = Vec::with_capacity(128);
-        match self.settings.json {
-            true => message::write_json(&mut line, &self.settings.name, message),
-            false => message::write_line(&mut line, &self.settings.name, message),
-        }
-        line
     }
 
     /// The running handler, started (again) when there is none.
-    fn pipe_process(&mut self, pipe: &Pipe) -> Result<&mut PipeProcess> {
-        if self.pipe.is_none() {
-            if self.pipe_started && self.pipe_restarts > 1 {
+    fn process<W: Write>(&mut self, pipe: &Pipe, seat: &Seat<'_, W>) -> Result<&mut PipeProcess> {
+        if self.process.is_none() {
+            if self.started && self.restarts > 1 {
                 // Capped backoff over restarts with no answer in between; a handler that
                 // answered since its last start is started again at once.
-                let pause = Duration::from_millis(50) * 2u32.pow(self.pipe_restarts.min(8));
-                self.shutdown.sleep(pause.min(MAX_RESTART_PAUSE));
+                let pause = Duration::from_millis(50) * 2u32.pow(self.restarts.min(8));
+                seat.shutdown.sleep(pause.min(MAX_RESTART_PAUSE));
             }
             let process = PipeProcess::start(&pipe.command)
                 .map_err(|e| Error::Usage(format!("cannot start --pipe {}: {e}", pipe.command)))?;
-            self.pipe_started = true;
-            self.pipe = Some(process);
+            self.started = true;
+            self.process = Some(process);
         }
-        self.pipe
+        self.process
             .as_mut()
             .ok_or_else(|| Error::Usage(String::from("the --pipe handler is not running")))
     }
 
     /// Settles what one stdout line of the handler says.
-    fn heard(
+    fn heard<W: Write>(
         &mut self,
+        seat: &mut Seat<'_, W>,
         line: &[u8],
         unanswered: &mut VecDeque<(Message, Instant)>,
         done: &mut Vec<Done>,
@@ -191,7 +220,7 @@ impl<W: Write> Consumer<'_, W> {
             Some(Answer::Ack(stream, id)) => (stream, id, None),
             Some(Answer::Fail(stream, id, reason)) => (stream, id, Some(reason)),
             None => {
-                self.out.write_all(line)?;
+                seat.out.write_all(line)?;
                 return Ok(());
             }
         };
@@ -201,7 +230,7 @@ impl<W: Write> Consumer<'_, W> {
         else {
             eprintln!(
                 "{}: the --pipe handler answered for {stream} {id}, which it was not sent; ignored",
-                self.settings.name
+                seat.settings.name
             );
             return Ok(());
         };
@@ -209,16 +238,16 @@ impl<W: Write> Consumer<'_, W> {
             return Ok(());
         };
         self.handler_ran = true;
-        self.pipe_restarts = 0;
+        self.restarts = 0;
         match failure {
             None => {
-                self.summary.processed += 1;
-                self.counted(&message.stream, Counted::Acked, 1);
+                seat.summary.processed += 1;
+                seat.counted(&message.stream, Outcome::Acked, 1);
                 done.push((Arc::clone(&message.stream), message.id, sent));
             }
             Some(reason) => {
                 let reason = format!("handler failed: {reason}");
-                self.failed_delivery(&message, &reason, None, sent, done)?;
+                seat.failed_delivery(&message, &reason, None, (sent, done))?;
             }
         }
         Ok(())
@@ -226,95 +255,85 @@ impl<W: Write> Consumer<'_, W> {
 
     /// The handler exited or closed its stdout: the oldest unanswered message counts as failed,
     /// the others are sent again to a new handler.
-    fn pipe_died(
+    fn died<W: Write>(
         &mut self,
-        pipe: &Pipe,
+        seat: &mut Seat<'_, W>,
         unanswered: &mut VecDeque<(Message, Instant)>,
         queue: &mut VecDeque<Message>,
         done: &mut Vec<Done>,
     ) -> Result<()> {
-        let outcome = self
-            .pipe
+        let ended = self
+            .process
             .take()
-            .map_or(Outcome::Exited(-1), |mut p| p.stop());
-        if !self.handler_ran && outcome.cannot_run() {
+            .map_or(Ended::Exited(-1), |mut p| p.stop());
+        if !self.handler_ran && ended.cannot_run() {
             return Err(Error::Usage(format!(
                 "--pipe {}: the command cannot run ({}); nothing was acknowledged",
-                pipe.command,
-                outcome.reason()
+                self.pipe.command,
+                ended.reason()
             )));
         }
-        let reason = outcome.reason();
-        self.restart_after(
-            &reason,
-            &format!("{reason} while handling it"),
-            unanswered,
-            queue,
-            done,
-        )
+        let reason = ended.reason();
+        let failed = format!("{reason} while handling it");
+        self.restart_after(seat, (&reason, &failed), (unanswered, queue), done)
     }
 
     /// The oldest unanswered message waited past `--handler-timeout`: it counts as failed, and
     /// the handler is restarted.
-    fn pipe_timed_out(
+    fn timed_out<W: Write>(
         &mut self,
-        pipe: &Pipe,
+        seat: &mut Seat<'_, W>,
         unanswered: &mut VecDeque<(Message, Instant)>,
         queue: &mut VecDeque<Message>,
         done: &mut Vec<Done>,
     ) -> Result<()> {
-        if let Some(mut process) = self.pipe.take() {
+        if let Some(mut process) = self.process.take() {
             process.stop();
         }
-        let reason = Outcome::TimedOut(pipe.timeout).reason();
-        self.restart_after(&reason, &reason, unanswered, queue, done)
+        let reason = Ended::TimedOut(self.pipe.timeout).reason();
+        self.restart_after(seat, (&reason, &reason), (unanswered, queue), done)
     }
 
     /// After the handler stopped (`why`): counts the restart, fails the oldest unanswered message
     /// with `reason` (the one it most likely stopped on), and queues the others to be sent again
     /// without counting against them.
-    fn restart_after(
+    fn restart_after<W: Write>(
         &mut self,
-        why: &str,
-        reason: &str,
-        unanswered: &mut VecDeque<(Message, Instant)>,
-        queue: &mut VecDeque<Message>,
+        seat: &mut Seat<'_, W>,
+        (why, reason): (&str, &str),
+        (unanswered, queue): (&mut VecDeque<(Message, Instant)>, &mut VecDeque<Message>),
         done: &mut Vec<Done>,
     ) -> Result<()> {
-        self.restarted(why);
+        if seat.summary.restarts == 0 {
+            eprintln!(
+                "{}: the --pipe handler stopped ({why}); starting it again and sending what it \
+                 had not answered (further restarts are counted in the summary)",
+                seat.settings.name
+            );
+        }
+        seat.summary.restarts += 1;
+        self.restarts += 1;
         if let Some((oldest, sent)) = unanswered.pop_front() {
-            self.failed_delivery(&oldest, reason, None, sent, done)?;
+            seat.failed_delivery(&oldest, reason, None, (sent, done))?;
         }
         requeue(unanswered, queue);
         Ok(())
     }
 
-    /// Counts a restart, saying so on stderr the first time.
-    fn restarted(&mut self, why: &str) {
-        if self.summary.restarts == 0 {
-            eprintln!(
-                "{}: the --pipe handler stopped ({why}); starting it again and sending what it \
-                 had not answered (further restarts are counted in the summary)",
-                self.settings.name
-            );
-        }
-        self.summary.restarts += 1;
-        self.pipe_restarts += 1;
-    }
-
     /// Keeps everything in hand (queued or unanswered) from looking idle to other consumers.
-    fn keep_pipe_in_hand(
+    fn keep_in_hand<W: Write>(
         &mut self,
+        seat: &mut Seat<'_, W>,
         queue: &mut VecDeque<Message>,
         unanswered: &mut VecDeque<(Message, Instant)>,
     ) -> Result<()> {
-        if !self.keep_due() {
+        if !seat.keep_due(self.pipe.timeout) {
             return Ok(());
         }
         let mut all: VecDeque<Message> = unanswered.iter().map(|(m, _)| m.clone()).collect();
         all.extend(queue.iter().cloned());
         let before = all.len();
-        self.keep_in_hand(&mut all)?;
+        seat.keep_in_hand(&mut all, self.pipe.timeout)?;
         if all.len() < before {
             let kept = |m: &Message| all.iter().any(|k| k.stream == m.stream && k.id == m.id);
             unanswered.retain(|(m, _)| kept(m));
@@ -322,6 +341,14 @@ impl<W: Write> Consumer<'_, W> {
         }
         Ok(())
     }
+}
+
+/// Acknowledges what the handler acked so far, one XACK per stream, and forgets it.
+fn ack_gathered<W: Write>(seat: &mut Seat<'_, W>, done: &mut Vec<Done>) -> Result<()> {
+    done.sort();
+    seat.ack(done)?;
+    done.clear();
+    Ok(())
 }
 
 /// Puts unanswered messages back at the front of the queue, oldest first, to be sent again

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::super::Pipe;
-use super::super::handler::{self, Outcome};
+use super::super::handler::{self, Ended};
 use crate::error::{Error, Result};
 use crate::stream_id::StreamId;
 
@@ -70,23 +70,23 @@ impl PipeProcess {
     }
 
     /// Stops it and returns how it ended.
-    pub(super) fn stop(&mut self) -> Outcome {
+    pub(super) fn stop(&mut self) -> Ended {
         drop(self.stdin.take());
         if let Ok(Some(status)) = self.child.try_wait() {
             handler::kill_group(&self.child, libc::SIGKILL);
-            return Outcome::of(status);
+            return Ended::of(status);
         }
         // Its stdout closed but it lives on, or it must go: give it a moment, then kill it.
         let deadline = Instant::now() + Duration::from_millis(50);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 handler::kill_group(&self.child, libc::SIGKILL);
-                return Outcome::of(status);
+                return Ended::of(status);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         handler::kill_group(&self.child, libc::SIGKILL);
-        self.child.wait().map_or(Outcome::Exited(-1), Outcome::of)
+        self.child.wait().map_or(Ended::Exited(-1), Ended::of)
     }
 }
 
@@ -135,16 +135,38 @@ pub(in crate::consumer) fn ask_once(
                 },
                 Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    failure = Some(Outcome::TimedOut(pipe.timeout).reason());
+                    failure = Some(Ended::TimedOut(pipe.timeout).reason());
                     break;
                 }
             }
         }
     }
-    let outcome = slot.take().map_or(Outcome::Exited(-1), |mut p| p.stop());
+    let outcome = slot.take().map_or(Ended::Exited(-1), |mut p| p.stop());
     Ok(Err(failure.unwrap_or_else(|| {
         format!("{} while handling it", outcome.reason())
     })))
+}
+
+/// Ends a `--pipe` handler: closes its stdin and passes on what it still prints (everything
+/// but answers) until it exits, within `timeout`; then it is stopped.
+pub(in crate::consumer) fn finish(
+    mut process: PipeProcess,
+    timeout: Duration,
+    out: &mut impl Write,
+) -> Result<()> {
+    drop(process.stdin.take());
+    let deadline = Instant::now() + timeout;
+    while let Ok(Some(line)) = process
+        .lines
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        if answer(&line).is_none() {
+            out.write_all(&line)?;
+        }
+    }
+    out.flush()?;
+    process.stop();
+    Ok(())
 }
 
 /// What the handler said about one message.

@@ -9,7 +9,7 @@
 use super::super::chart::{Bucket, downsample};
 use crate::error::Result;
 use crate::server::Link;
-use crate::server::queries::{self, Direction};
+use crate::server::streams::{self, Direction};
 use crate::stream_id::StreamId;
 
 /// Points kept before neighbours are merged (a stream running for weeks must not grow the
@@ -71,7 +71,7 @@ impl Feed {
             .map_or_else(|| String::from("-"), |id| id.successor().to_string());
         let field = self.field.clone();
         let (points, last) = (&mut self.points, &mut self.last);
-        queries::range_pages(
+        streams::range_pages(
             link,
             &self.key,
             (&start, "+"),
@@ -79,7 +79,7 @@ impl Feed {
             PAGE,
             None,
             |page| {
-                *last = page.last().map(|m| m.id).or(*last);
+                *last = page.ids().last().or(*last);
                 points.extend(page.iter().filter_map(|m| {
                     let value = std::str::from_utf8(m.field(&field)?).ok()?;
                     let value = value.trim().parse::<f64>().ok().filter(|v| v.is_finite())?;

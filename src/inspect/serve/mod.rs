@@ -34,7 +34,7 @@ use self::feed::Feed;
 use super::{chart, watch};
 use crate::error::{Error, Result};
 use crate::metrics::streams::StreamState;
-use crate::server::{Link, Target, queries};
+use crate::server::{Link, Target, streams};
 use crate::shutdown::Shutdown;
 
 /// Chart columns sent to the page: enough for a projector's width.
@@ -169,7 +169,7 @@ impl View {
         let link = self.link.insert(link);
         let frame = self.watcher.frame(link)?;
         let info = match frame.exists {
-            true => queries::stream_info(link, &self.key)?.unwrap_or_default(),
+            true => streams::stream_info(link, &self.key)?.unwrap_or_default(),
             false => Default::default(),
         };
         let newest = frame.newest.as_ref().map(|m| m.id);

@@ -1,6 +1,6 @@
-//! The requests every part of monsoon asks of a stream, each sent through a [`Link`] and its
-//! reply read by [`super::records`] or [`super::entries`]: the key's type, XINFO, XPENDING,
-//! pages of XRANGE, the newest entry, and deleting a stream on `--replace`.
+//! The requests every part of monsoon asks of a stream, each a named operation sent through a
+//! [`Link`]: the key's type, XINFO, XPENDING, pages of XRANGE, the newest entry, lengths and
+//! memory, blocking XREAD, and deleting a stream on `--replace`.
 //!
 //! ```text
 //! TYPE chennai                          none / stream / string ...
@@ -8,34 +8,36 @@
 //! XINFO GROUPS chennai; XINFO CONSUMERS chennai mygroup
 //! XPENDING chennai mygroup [- + 100 [alice]]
 //! XRANGE chennai - + COUNT 1000         (XREVRANGE for newest first), page after page
+//! XREAD COUNT n BLOCK ms STREAMS chennai pune <after> <after>
+//! XLEN chennai; MEMORY USAGE chennai SAMPLES 0; INFO memory
 //! DEL chennai                           only after TYPE said it is a stream
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use redis::Value;
-
-use super::entries::decode_entries;
+use super::batch::Batch;
+use super::info::{self, Group, Member, PendingEntry, PendingSummary, StreamInfo};
 use super::link::Link;
-use super::records::{self, Group, Member, PendingEntry, PendingSummary, StreamInfo};
+use super::resp::{Command, Reply, ServerError};
 use crate::error::{Error, Result};
-use crate::message::Message;
 use crate::stream_id::StreamId;
 
-/// A reply we could not make sense of, as an error naming the server and the command.
-pub fn bad_reply(link: &Link, what: &str, reason: impl std::fmt::Display) -> Error {
+/// An error for a reply that does not have the shape `what`'s reply must have.
+pub(super) fn shape(link: &Link, what: &str, expected: &'static str) -> Error {
     Error::Server {
         address: link.target().address().to_string(),
         what: what.to_string(),
-        reason: format!("unexpected reply: {reason}"),
+        reason: format!("unexpected reply: {expected}"),
     }
 }
 
 /// The type of `key` as Redis names it (`none`, `stream`, `string`, ...).
 pub fn key_type(link: &mut Link, key: &str) -> Result<String> {
-    link.call(&format!("TYPE {key}"), |con| {
-        redis::cmd("TYPE").arg(key).query::<String>(con)
-    })
+    let reply = link.call(&Command::new("TYPE").arg(key), || format!("TYPE {key}"))?;
+    reply
+        .text()
+        .ok_or_else(|| shape(link, &format!("TYPE {key}"), "not a type name"))
 }
 
 /// Whether `key` is a stream (`false`: it does not exist); a key of another type is
@@ -72,33 +74,37 @@ pub fn stream_info(link: &mut Link, key: &str) -> Result<Option<StreamInfo>> {
     if !stream_exists(link, key)? {
         return Ok(None);
     }
-    let what = format!("XINFO STREAM {key}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XINFO").arg("STREAM").arg(key).query(con)
-    })?;
-    records::stream_info(reply)
+    let what = || format!("XINFO STREAM {key}");
+    let reply = link.call(&Command::new("XINFO").arg("STREAM").arg(key), what)?;
+    info::stream_info(reply)
         .map(Some)
-        .ok_or_else(|| bad_reply(link, &what, "not a stream description"))
+        .ok_or_else(|| shape(link, &what(), "not a stream description"))
+}
+
+/// The stream's last ID (`last-generated-id`: XADD must go above it even when the newest
+/// entries were deleted); `None` for a missing or never-written stream.
+pub fn last_generated_id(link: &mut Link, key: &str) -> Result<Option<StreamId>> {
+    Ok(stream_info(link, key)?.and_then(|info| info.last_generated_id))
 }
 
 /// Deletes the stream `key` (`--replace`); a key of another type is refused, never deleted.
 pub fn delete_stream(link: &mut Link, key: &str) -> Result<()> {
     ensure_stream(link, key)?;
-    link.call(&format!("DEL {key}"), |con| {
-        redis::cmd("DEL").arg(key).query::<i64>(con)
-    })?;
+    link.call(&Command::new("DEL").arg(key), || format!("DEL {key}"))?;
+    Ok(())
+}
+
+/// Deletes the entries `ids` of `key` (XDEL).
+pub fn delete_entries(link: &mut Link, key: &str, ids: &[StreamId]) -> Result<()> {
+    let command = Command::new("XDEL").arg(key).args(ids.iter().copied());
+    link.call(&command, || format!("XDEL {key}"))?;
     Ok(())
 }
 
 /// Every group of `key` with its consumers; a missing stream is [`Error::NoStream`].
 pub fn groups(link: &mut Link, key: &str) -> Result<Vec<Group>> {
     require_stream(link, key)?;
-    let what = format!("XINFO GROUPS {key}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XINFO").arg("GROUPS").arg(key).query(con)
-    })?;
-    let mut groups =
-        records::groups(reply).ok_or_else(|| bad_reply(link, &what, "not a list of groups"))?;
+    let mut groups = group_list(link, key)?;
     for group in &mut groups {
         group.members = members(link, key, &group.name)?;
     }
@@ -107,43 +113,33 @@ pub fn groups(link: &mut Link, key: &str) -> Result<Vec<Group>> {
 
 /// The groups of the stream `key` as XINFO GROUPS alone tells them (no consumers listed).
 pub fn group_list(link: &mut Link, key: &str) -> Result<Vec<Group>> {
-    let what = format!("XINFO GROUPS {key}");
-    let reply: Value = link.call(&what, |con| {
-        redis::cmd("XINFO").arg("GROUPS").arg(key).query(con)
-    })?;
-    records::groups(reply).ok_or_else(|| bad_reply(link, &what, "not a list of groups"))
+    let what = || format!("XINFO GROUPS {key}");
+    let reply = link.call(&Command::new("XINFO").arg("GROUPS").arg(key), what)?;
+    info::groups(reply).ok_or_else(|| shape(link, &what(), "not a list of groups"))
 }
 
-/// The names of the groups of the stream `key` (XINFO GROUPS alone, no consumers).
-pub fn group_names(link: &mut Link, key: &str) -> Result<Vec<String>> {
-    Ok(group_list(link, key)?.into_iter().map(|g| g.name).collect())
+/// The group `group` of `key` as XINFO GROUPS tells it, if it exists.
+pub fn group(link: &mut Link, key: &str, group: &str) -> Result<Option<Group>> {
+    Ok(group_list(link, key)?.into_iter().find(|g| g.name == group))
 }
 
 /// The consumers of `group` on `key`; a missing group is [`Error::NoGroup`].
 pub fn members(link: &mut Link, key: &str, group: &str) -> Result<Vec<Member>> {
-    let what = format!("XINFO CONSUMERS {key} {group}");
-    let reply: Result<Value> = link.call(&what, |con| {
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(key)
-            .arg(group)
-            .query(con)
-    });
-    let reply = no_group(reply, key, group)?;
-    records::members(reply).ok_or_else(|| bad_reply(link, &what, "not a list of consumers"))
+    let what = || format!("XINFO CONSUMERS {key} {group}");
+    let command = Command::new("XINFO").arg("CONSUMERS").arg(key).arg(group);
+    let reply = no_group(link.call_or(&command, what, is_nogroup)?, key, group)?;
+    info::members(reply).ok_or_else(|| shape(link, &what(), "not a list of consumers"))
 }
 
 /// The XPENDING summary of `group` on `key`; a missing group is [`Error::NoGroup`].
 pub fn pending_summary(link: &mut Link, key: &str, group: &str) -> Result<PendingSummary> {
-    let what = format!("XPENDING {key} {group}");
-    let reply: Result<Value> = link.call(&what, |con| {
-        redis::cmd("XPENDING").arg(key).arg(group).query(con)
-    });
-    let reply = no_group(reply, key, group)?;
-    records::pending_summary(reply).ok_or_else(|| {
-        bad_reply(
+    let what = || format!("XPENDING {key} {group}");
+    let command = Command::new("XPENDING").arg(key).arg(group);
+    let reply = no_group(link.call_or(&command, what, is_nogroup)?, key, group)?;
+    info::pending_summary(reply).ok_or_else(|| {
+        shape(
             link,
-            &what,
+            &what(),
             "the summary is not [count, min, max, consumers]",
         )
     })
@@ -181,38 +177,41 @@ pub fn pending_entries(
     group: &str,
     range: PendingRange<'_>,
 ) -> Result<Vec<PendingEntry>> {
-    let what = format!("XPENDING {key} {group}");
-    let reply: Result<Value> = link.call(&what, |con| {
-        let mut cmd = redis::cmd("XPENDING");
-        cmd.arg(key)
-            .arg(group)
-            .arg(range.start)
-            .arg(range.end)
-            .arg(range.count);
-        if let Some(consumer) = range.consumer {
-            cmd.arg(consumer);
-        }
-        cmd.query(con)
-    });
-    let reply = no_group(reply, key, group)?;
-    records::pending_entries(reply).ok_or_else(|| {
-        bad_reply(
+    let what = || format!("XPENDING {key} {group}");
+    let mut command = Command::new("XPENDING")
+        .arg(key)
+        .arg(group)
+        .arg(range.start)
+        .arg(range.end)
+        .arg(range.count);
+    if let Some(consumer) = range.consumer {
+        command.push(consumer);
+    }
+    let reply = no_group(link.call_or(&command, what, is_nogroup)?, key, group)?;
+    info::pending_entries(reply).ok_or_else(|| {
+        shape(
             link,
-            &what,
+            &what(),
             "the detail is not a list of [id, consumer, idle, deliveries]",
         )
     })
 }
 
+/// Whether the server said the group does not exist.
+fn is_nogroup(err: &ServerError) -> bool {
+    err.is("NOGROUP")
+}
+
 /// Turns the server's NOGROUP answer into [`Error::NoGroup`] naming the group and the stream.
-fn no_group(reply: Result<Value>, key: &str, group: &str) -> Result<Value> {
-    match reply {
-        Err(Error::Server { reason, .. }) if reason.starts_with("NOGROUP") => Err(Error::NoGroup {
-            key: key.to_string(),
-            group: group.to_string(),
-        }),
-        other => other,
-    }
+fn no_group(
+    reply: std::result::Result<Reply, ServerError>,
+    key: &str,
+    group: &str,
+) -> Result<Reply> {
+    reply.map_err(|_| Error::NoGroup {
+        key: key.to_string(),
+        group: group.to_string(),
+    })
 }
 
 /// The reply size (field bytes) a read aims to stay under.
@@ -250,40 +249,41 @@ pub fn range_pages(
     direction: Direction,
     page: u64,
     limit: Option<u64>,
-    mut each: impl FnMut(Vec<Message>) -> Result<bool>,
+    mut each: impl FnMut(&Batch) -> Result<bool>,
 ) -> Result<()> {
     let stream: Arc<str> = Arc::from(key);
     let (mut start, mut end) = (start.to_string(), end.to_string());
     let mut left = limit.unwrap_or(u64::MAX);
+    let mut batch = Batch::new();
     // Pages grow from one entry up to `page` while they stay small (see [`next_count`]).
     let mut size = 1usize;
     while left > 0 {
         let count = left.min(size as u64);
-        let (command, first, second) = match direction {
+        let (name, first, second) = match direction {
             Direction::Forward => ("XRANGE", &start, &end),
             Direction::Backward => ("XREVRANGE", &end, &start),
         };
-        let what = format!("{command} {key}");
-        let reply: Value = link.call(&what, |con| {
-            redis::cmd(command)
-                .arg(key)
-                .arg(first)
-                .arg(second)
-                .arg("COUNT")
-                .arg(count)
-                .query(con)
-        })?;
-        let mut messages = Vec::new();
-        decode_entries(reply, &stream, &mut messages).map_err(|e| bad_reply(link, &what, e))?;
-        let Some(last) = messages.last().map(|m| m.id) else {
+        let command = Command::new(name)
+            .arg(key)
+            .arg(first)
+            .arg(second)
+            .arg("COUNT")
+            .arg(count);
+        link.call_with(
+            &command,
+            || format!("{name} {key}"),
+            |reply| batch.read_range(reply, &stream),
+        )?;
+        let Some(last) = batch.ids().last() else {
             return Ok(());
         };
-        let full = messages.len() as u64 == count;
-        left -= messages.len() as u64;
-        let bytes = messages.iter().map(Message::size).sum();
+        let got = batch.len() as u64;
+        let full = got == count;
+        left -= got;
+        let bytes = batch.iter().map(|e| e.size()).sum();
         let max = usize::try_from(page).unwrap_or(usize::MAX);
-        size = next_count(size, messages.len(), bytes, max);
-        if !each(messages)? || !full {
+        size = next_count(size, batch.len(), bytes, max);
+        if !each(&batch)? || !full {
             return Ok(());
         }
         // Read on from just past the last entry, in the direction of travel.
@@ -315,19 +315,103 @@ pub fn newest_entry_up_to(link: &mut Link, key: &str, end: &str) -> Result<Optio
         1,
         Some(1),
         |page| {
-            newest = page.first().map(|m| m.id);
+            newest = page.ids().next();
             Ok(false)
         },
     )?;
     Ok(newest)
 }
 
+/// The first entry of `key` strictly after `id`.
+pub fn first_entry_after(link: &mut Link, key: &str, id: StreamId) -> Result<Option<StreamId>> {
+    let mut first = None;
+    let from = id.successor().to_string();
+    range_pages(
+        link,
+        key,
+        (&from, "+"),
+        Direction::Forward,
+        1,
+        Some(1),
+        |page| {
+            first = page.ids().next();
+            Ok(false)
+        },
+    )?;
+    Ok(first)
+}
+
+/// How many entries of `key` lie from `from` to `end` (an ID or `+`), both included, counted
+/// page by page (O(entries): only where the count is worth it, never on a routine path).
+pub fn count_entries(link: &mut Link, key: &str, from: StreamId, end: &str) -> Result<u64> {
+    let mut count = 0;
+    let from = from.to_string();
+    range_pages(
+        link,
+        key,
+        (&from, end),
+        Direction::Forward,
+        10_000,
+        None,
+        |page| {
+            count += page.len() as u64;
+            Ok(true)
+        },
+    )?;
+    Ok(count)
+}
+
+/// XLEN of `key`.
+pub fn length(link: &mut Link, key: &str) -> Result<u64> {
+    let what = || format!("XLEN {key}");
+    let reply = link.call(&Command::new("XLEN").arg(key), what)?;
+    reply
+        .int()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| shape(link, &what(), "not a length"))
+}
+
+/// MEMORY USAGE of `key`, every node of it counted (`SAMPLES 0`); `None` for a missing key.
+pub fn memory_usage(link: &mut Link, key: &str) -> Result<Option<u64>> {
+    let command = Command::new("MEMORY")
+        .arg("USAGE")
+        .arg(key)
+        .arg("SAMPLES")
+        .arg(0u64);
+    let reply = link.call(&command, || format!("MEMORY USAGE {key}"))?;
+    Ok(reply.int().and_then(|n| u64::try_from(n).ok()))
+}
+
 /// The server's `used_memory` (INFO memory), `None` when it does not report it.
 pub fn used_memory(link: &mut Link) -> Result<Option<u64>> {
-    let info: Value = link.call("INFO memory", |con| {
-        redis::cmd("INFO").arg("memory").query(con)
+    let reply = link.call(&Command::new("INFO").arg("memory"), || {
+        String::from("INFO memory")
     })?;
-    Ok(records::used_memory(&info))
+    Ok(info::used_memory(&reply))
+}
+
+/// Entries of `keys` after `after` (one ID each), at most `count`, waiting up to `block` for
+/// the first (`XREAD`): into `batch`, nothing when the wait ran out.
+pub fn read_after(
+    link: &mut Link,
+    keys: &[Arc<str>],
+    after: &[StreamId],
+    (count, block): (u64, Duration),
+    batch: &mut Batch,
+) -> Result<()> {
+    let command = Command::new("XREAD")
+        .arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(block.as_millis().max(1) as u64)
+        .arg("STREAMS")
+        .args(keys.iter().map(|k| k.as_bytes()))
+        .args(after.iter().copied());
+    let what = || {
+        let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+        format!("XREAD on {}", names.join(" "))
+    };
+    link.call_with(&command, what, |reply| batch.read_streams(reply, keys))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `inspect`'s command line (clap), turned into one validated [`Request`]; nothing else in
+//! `inspect`'s command line (clap), turned into one validated [`Request`]; nothing in
 //! [`crate::inspect`] sees clap types.
 
 use std::io::IsTerminal;
@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use super::Request;
-use super::bound::{Bound, parse_bound};
-use super::tail::{Start, parse_start};
-use super::{chart, groups, memory, pending, range, serve, tail, watch};
-use crate::cli::{ConnectionArgs, parse_duration};
+use super::man_and_completions::Generate;
+use super::{ConnectionArgs, parse_duration};
 use crate::exit;
-use crate::generate::Generate;
+use crate::inspect::Request;
+use crate::inspect::bound::{Bound, parse_bound};
+use crate::inspect::tail::{Start, parse_start};
+use crate::inspect::{chart, groups, memory, pending, range, serve, tail, watch};
 use crate::metrics::parse_listen;
 
 /// Chart width when stdout is not a terminal.
@@ -22,7 +22,7 @@ pub const DEFAULT_WIDTH: usize = 80;
 /// Reads streams and looks into consumer groups: entries, pending lists, groups, a live view,
 /// charts and memory, for people (aligned columns) or scripts (--json).
 #[derive(Debug, Parser)]
-#[command(name = "inspect", version, after_help = exit::HELP)]
+#[command(name = "inspect", version, after_help = exit::help())]
 pub struct InspectArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -1,4 +1,4 @@
-//! Where a batch is encoded: XADD commands written straight into one reusable RESP buffer.
+//! Where a batch is encoded: XADD commands written straight into one reusable buffer.
 //!
 //! ```text
 //! *9\r\n$4\r\nXADD\r\n$7\r\nchennai\r\n$15\r\n1534291200000-0\r\n
@@ -9,6 +9,7 @@
 //! encoded once; per entry only the ID and three numbers are formatted, on the stack, with no
 //! allocation (the buffer is cleared and reused batch after batch).
 
+use super::resp::{array_header, bulk, write_id};
 use crate::reading::{Reading, format_tenths};
 use crate::stream_id::StreamId;
 
@@ -49,7 +50,7 @@ impl XaddEncoder {
     pub fn push_fields(&self, out: &mut Vec<u8>, id: StreamId, fields: &[(Vec<u8>, Vec<u8>)]) {
         array_header(out, self.command_args + 1 + 2 * fields.len());
         out.extend_from_slice(&self.command);
-        push_id(out, id);
+        write_id(out, id);
         for (name, value) in fields {
             bulk(out, name);
             bulk(out, value);
@@ -60,7 +61,7 @@ impl XaddEncoder {
     pub fn push(&self, out: &mut Vec<u8>, id: Option<StreamId>, reading: &Reading) {
         out.extend_from_slice(&self.head);
         match id {
-            Some(id) => push_id(out, id),
+            Some(id) => write_id(out, id),
             None => bulk(out, b"*"),
         }
         bulk(out, b"sensor");
@@ -70,38 +71,6 @@ impl XaddEncoder {
         bulk(out, b"humidity");
         bulk(out, itoa::Buffer::new().format(reading.humidity).as_bytes());
     }
-}
-
-/// Appends an entry ID as a bulk string, formatted on the stack.
-fn push_id(out: &mut Vec<u8>, id: StreamId) {
-    let mut ms = itoa::Buffer::new();
-    let mut seq = itoa::Buffer::new();
-    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
-    bulk_header(out, ms.len() + 1 + seq.len());
-    out.extend_from_slice(ms);
-    out.push(b'-');
-    out.extend_from_slice(seq);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends the header of a RESP array of `len` elements.
-fn array_header(out: &mut Vec<u8>, len: usize) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-fn bulk_header(out: &mut Vec<u8>, len: usize) {
-    out.push(b'$');
-    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends one RESP bulk string.
-fn bulk(out: &mut Vec<u8>, data: &[u8]) {
-    bulk_header(out, data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

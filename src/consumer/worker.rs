@@ -1,0 +1,35 @@
+//! The consumer's work as a type: one [`Worker`] per mode, chosen once from the
+//! [`super::Work`] the command line asked for (`Work::worker` is the one place that matches it). The consume loop asks
+//! the worker what it can take and hands it what was read; each worker owns its own state (a
+//! `--pipe` handler process, the `--exec` jobs).
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::seat::Seat;
+use crate::error::Result;
+use crate::server::Batch;
+
+/// What a consumer does with what it reads.
+pub(super) trait Worker<W: Write> {
+    /// The most entries one read may bring: what the work can take at once (`batch` is
+    /// `--batch`).
+    fn max_count(&self, batch: usize) -> usize;
+
+    /// The longest one message can take: a claim step takes only what fits within
+    /// `--claim-idle`, and what is in hand is re-claimed before it could look idle.
+    fn per_message(&self) -> Duration;
+
+    /// Whether the next read goes out as soon as a batch arrives (without BLOCK), the batch's
+    /// acks riding with a later read: print mode without `--delay`, where nothing else waits.
+    fn reads_ahead(&self) -> bool;
+
+    /// Processes `batch`: every entry ends acknowledged (done or dead-lettered), or pending on
+    /// us for a retry, or dropped because another consumer took it.
+    fn handle(&mut self, seat: &mut Seat<'_, W>, batch: &Batch) -> Result<()>;
+
+    /// Ends the work when the consumer stops (a `--pipe` handler's last output is passed on).
+    fn close(&mut self, _seat: &mut Seat<'_, W>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! `--from`: a file's rows written into one city's stream, pipelined and batched like a day,
+//! resuming after the stream's last ID.
+//!
+//! Rows at or before the stream's last ID are skipped (an earlier run wrote them), the rest are
+//! sent `--batch` at a time with `IN_FLIGHT` batches on the wire. The batches in flight are
+//! kept until their replies are read: after a break (or another writer moving the stream on),
+//! the stream's last ID is asked again and only what lies after it is sent again, so every row
+//! lands once. A bad row stops the import after everything before it is written; the error
+//! names its line, and a rerun of the fixed file writes the rest. With `--retain`, each batch
+//! ends with the retention trim, as a day's does, so a long file never sits whole in Redis.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+
+use super::day::take_settled;
+use super::retain::Trimmer;
+use super::{CityReport, CityRun, Imported};
+use crate::error::{Error, Result};
+use crate::import::Rows;
+use crate::server::window::{Landed, Outgoing, Window};
+use crate::server::xadd::XaddEncoder;
+use crate::server::{Link, streams};
+use crate::shutdown::Shutdown;
+use crate::stream_id::StreamId;
+
+/// Batches sent ahead of the replies we are waiting for (as for a day).
+const IN_FLIGHT: usize = 2;
+
+/// How settling a batch went.
+enum Settle {
+    /// Every row written.
+    Done,
+    /// The connection broke (ridden out): the batches in flight are in doubt.
+    Broke,
+    /// Another writer took the stream past a row.
+    Taken,
+}
+
+/// The import of one file into one stream.
+struct Importer<'a> {
+    run: &'a CityRun,
+    key: Arc<str>,
+    trimmer: &'a mut Trimmer,
+    encoder: XaddEncoder,
+    /// The stream's last ID when last asked: rows up to it are not written.
+    last: Option<StreamId>,
+    /// The newest row the server has acknowledged: a stream that ends before it after a break
+    /// lost acknowledged writes.
+    acknowledged: Option<StreamId>,
+    window: Window,
+    imported: Imported,
+    written: u64,
+}
+
+/// Writes the `rows` of an opened file into the run's stream; see the module docs. A bad row is an
+/// error once the rows before it are written; a stop (Ctrl-C) ends after the batches in flight.
+pub fn produce_import(
+    link: &mut Link,
+    run: &CityRun,
+    mut rows: Rows,
+    trimmer: &mut Trimmer,
+    shutdown: &Shutdown,
+    bar: &ProgressBar,
+) -> Result<CityReport> {
+    trimmer.trim(link)?;
+    match rows.size {
+        Some(size) => bar.set_length(size),
+        None => bar.finish_and_clear(),
+    }
+    let started = Instant::now();
+    let mut importer = Importer {
+        run,
+        key: Arc::from(run.key.as_str()),
+        trimmer,
+        encoder: XaddEncoder::new(&run.key, run.maxlen),
+        last: streams::last_generated_id(link, &run.key)?,
+        acknowledged: None,
+        window: Window::new(IN_FLIGHT),
+        imported: Imported {
+            from: rows.name().to_string(),
+            ..Imported::default()
+        },
+        written: 0,
+    };
+    let mut bad_row = None;
+    let mut at_end = false;
+    // A break: ask the stream where it ends, then send again what it lacks.
+    let mut resync = false;
+    // Another writer moved the stream on: read the replies still due, then resync.
+    let mut draining = false;
+    loop {
+        while !resync && !draining && !at_end && bad_row.is_none() && !importer.window.is_full() {
+            if shutdown.is_requested() {
+                break;
+            }
+            let (batch, end) = importer.read_batch(&mut rows);
+            match end {
+                Ok(end) => at_end = end,
+                Err(err) => bad_row = Some(err),
+            }
+            bar.set_position(rows.bytes_read());
+            resync = !importer.window.send(link, batch)?;
+        }
+        if resync {
+            resync = !importer.resync(link)?;
+            continue;
+        }
+        if importer.window.is_empty() {
+            if std::mem::take(&mut draining) {
+                resync = true;
+                continue;
+            }
+            break;
+        }
+        match importer.settle_oldest(link)? {
+            Settle::Done => {}
+            Settle::Broke => resync = true,
+            Settle::Taken => draining = true,
+        }
+    }
+    bar.finish_and_clear();
+    let (written, imported) = (importer.written, importer.imported);
+    // The last batch's trim may have been lost to a break; the groups that held a trim back
+    // are named now that nothing is in flight.
+    trimmer.trim(link)?;
+    trimmer.trim_dead()?;
+    if let Some(err) = bad_row {
+        return Err(match err {
+            Error::Usage(reason) if imported.rows > 0 => Error::Usage(format!(
+                "{reason} (the rows before it are in {}: a rerun of the fixed file writes the rest)",
+                run.key
+            )),
+            other => other,
+        });
+    }
+    let interrupted = !at_end;
+    Ok(CityReport {
+        key: run.key.clone(),
+        written,
+        total: imported.rows,
+        elapsed: started.elapsed(),
+        already_complete: !interrupted && written == 0 && imported.skipped > 0,
+        interrupted,
+        trimmed: trimmer.trimmed(),
+        only_trimmed: false,
+        live: None,
+        imported: Some(imported),
+    })
+}
+
+impl Importer<'_> {
+    /// Up to `--batch` rows that the stream does not hold yet, encoded; and whether the file
+    /// ended. A bad row ends the batch with the error (the rows before it are still written).
+    fn read_batch(&mut self, rows: &mut Rows) -> (Outgoing, Result<bool>) {
+        let mut batch = Outgoing::new();
+        batch.begin(&self.key);
+        let end = loop {
+            if batch.entries() >= self.run.batch.max(1) {
+                break Ok(false);
+            }
+            let row = match rows.next_row() {
+                Ok(Some(row)) => row,
+                Ok(None) => break Ok(true),
+                Err(err) => break Err(err),
+            };
+            self.imported.rows += 1;
+            if self.last.is_some_and(|last| row.id <= last) {
+                self.imported.skipped += 1;
+                continue;
+            }
+            batch.push_fields(&self.encoder, row.id, &row.fields);
+        };
+        if let (false, Some(trim)) = (batch.is_empty(), self.trimmer.pipelined()) {
+            batch.push_trim(trim);
+        }
+        (batch, end)
+    }
+
+    /// Reads the replies of the oldest batch in flight.
+    fn settle_oldest(&mut self, link: &mut Link) -> Result<Settle> {
+        let newest = self
+            .window
+            .in_flight()
+            .next()
+            .and_then(|b| b.ids().last().copied());
+        match self.window.settle_oldest(link)? {
+            Landed::Broke => Ok(Settle::Broke),
+            Landed::Settled(settled) => {
+                match take_settled(settled, self.trimmer, &mut self.written) {
+                    Ok(true) => return Ok(Settle::Taken),
+                    Ok(false) => {}
+                    Err(err) => {
+                        self.window.drain(link);
+                        return Err(err);
+                    }
+                }
+                self.acknowledged = self.acknowledged.max(newest);
+                Ok(Settle::Done)
+            }
+        }
+    }
+
+    /// After a break (or another writer moving the stream on): asks the stream's last ID again,
+    /// drops from the batches in flight what it holds, and sends the rest again; `false`: it
+    /// broke again. A stream that now ends before a row it had acknowledged lost writes (a
+    /// restart without persistence, a failover): the rows are not at hand any more, so that is
+    /// an error, and a rerun writes them.
+    fn resync(&mut self, link: &mut Link) -> Result<bool> {
+        self.last = streams::last_generated_id(link, &self.run.key)?;
+        if let Some(acknowledged) = self.acknowledged
+            && self.last.is_none_or(|last| last < acknowledged)
+        {
+            return Err(Error::Lost {
+                key: self.run.key.clone(),
+                acknowledged,
+                last: self.last.unwrap_or_default(),
+            });
+        }
+        self.window.keep_after(self.last);
+        self.window.resend(link)
+    }
+}

@@ -1,0 +1,392 @@
+//! One connection to one server: a socket (TCP, a unix socket, or TLS over TCP), the login,
+//! and the bytes that come back, framed reply by reply. Everything monsoon sends goes through
+//! one of these, the hot path included: one stack, one decoder.
+//!
+//! ```text
+//! [AUTH user password] [SELECT db] PING      the login, in one write; PONG means ready
+//! <commands, one or many in one write>        then the replies, in order, read as they come
+//! ```
+//!
+//! A connection never retries anything itself: a failure is a [`Fault`] for its
+//! [`super::Link`] to judge.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use super::fault::{Failure, Fault};
+use super::resp::{Command, Framer, Reply};
+
+/// How long one command's reply (or one write) may take before the connection counts as broken,
+/// unless the caller sets its own (a blocking read needs more than its BLOCK). Long enough to ride
+/// out a server that is busy for a while (a large pipeline, a slow disk).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one socket write may make no progress. A server that reads at all drains the socket
+/// buffer continuously, so a stalled write means a stalled server; shorter than
+/// [`COMMAND_TIMEOUT`] because a large batch is written in several calls, each with this bound.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a blocking read's reply may take beyond its BLOCK before the connection counts as
+/// broken: the server answers a BLOCK when it expires, so the socket timeout must never fire
+/// first (a late reply would leave delivered entries pending, unseen).
+pub const READ_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
+
+/// The least free room a read is given, so a big reply comes in few reads.
+const MIN_READ: usize = 64 * 1024;
+
+/// Where a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A host (name or IP) and port.
+    Tcp {
+        /// The host as the URL names it.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// A unix socket.
+    Unix(PathBuf),
+}
+
+/// Who to log in as, and which database to use.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Login {
+    /// The ACL user (`None`: the default user).
+    pub user: Option<String>,
+    /// The password, never printed.
+    pub password: Option<String>,
+    /// The database number (`SELECT`), 0 by default.
+    pub db: u32,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+/// TLS to use on a connection: the client configuration and the name the server's certificate
+/// must carry.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// rustls's client configuration (roots, client certificate, verification).
+    pub config: Arc<ClientConfig>,
+    /// The server name checked against its certificate.
+    pub name: ServerName<'static>,
+}
+
+/// How far an open got: connecting.
+pub const CONNECTING: u8 = 0;
+/// How far an open got: the TCP connection is up, the TLS handshake (if any) under way.
+pub const HANDSHAKE: u8 = 1;
+/// How far an open got: logging in.
+pub const LOGIN: u8 = 2;
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum OpenFailure {
+    /// Reaching the server failed (refused, unreachable, no answer in time).
+    Io(io::Error),
+    /// The TLS handshake did not complete.
+    Handshake(io::Error),
+    /// The login was answered with an error, or with something that is not the protocol.
+    Login(Failure),
+}
+
+/// The socket under a connection.
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Socket {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.set_read_timeout(timeout),
+            Socket::Unix(unix) => unix.set_read_timeout(timeout),
+            Socket::Tls(tls) => tls.sock.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.set_write_timeout(timeout),
+            Socket::Unix(unix) => unix.set_write_timeout(timeout),
+            Socket::Tls(tls) => tls.sock.set_write_timeout(timeout),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(tcp) => tcp.read(buf),
+            Socket::Unix(unix) => unix.read(buf),
+            Socket::Tls(tls) => tls.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.write_all(bytes),
+            Socket::Unix(unix) => unix.write_all(bytes),
+            Socket::Tls(tls) => tls.write_all(bytes).and_then(|()| tls.flush()),
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(tcp) => tcp.shutdown(Shutdown::Both),
+            Socket::Unix(unix) => unix.shutdown(Shutdown::Both),
+            Socket::Tls(tls) => tls.sock.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+/// An open, logged-in connection.
+pub struct Conn {
+    socket: Socket,
+    /// Bytes received and not consumed yet: `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Where the reply at `start` has been scanned to.
+    framer: Framer,
+    /// The read timeout now set, for the words of a timeout.
+    read_timeout: Option<Duration>,
+}
+
+impl Conn {
+    /// Connects to `node`, completes TLS when given, and logs in, all within `limit`; `phase`
+    /// follows how far it got (for the words of a timeout seen from another thread).
+    pub fn open(
+        node: &Node,
+        login: &Login,
+        tls: Option<&Tls>,
+        (limit, phase): (Duration, &AtomicU8),
+    ) -> Result<Conn, OpenFailure> {
+        let deadline = Instant::now() + limit;
+        let left = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        let socket = match node {
+            Node::Tcp { host, port } => {
+                let tcp = connect_tcp(host, *port, deadline).map_err(OpenFailure::Io)?;
+                tcp.set_nodelay(true).map_err(OpenFailure::Io)?;
+                phase.store(HANDSHAKE, Ordering::Relaxed);
+                match tls {
+                    None => Socket::Tcp(tcp),
+                    Some(tls) => Socket::Tls(Box::new(
+                        handshake(tcp, tls, left()).map_err(OpenFailure::Handshake)?,
+                    )),
+                }
+            }
+            Node::Unix(path) => Socket::Unix(UnixStream::connect(path).map_err(OpenFailure::Io)?),
+        };
+        let mut conn = Conn {
+            socket,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            framer: Framer::default(),
+            read_timeout: None,
+        };
+        conn.set_read_timeout(Some(left()))
+            .map_err(OpenFailure::Io)?;
+        conn.socket
+            .set_write_timeout(Some(left()))
+            .map_err(OpenFailure::Io)?;
+        phase.store(LOGIN, Ordering::Relaxed);
+        conn.login(login)?;
+        conn.set_read_timeout(Some(COMMAND_TIMEOUT))
+            .map_err(OpenFailure::Io)?;
+        conn.socket
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(OpenFailure::Io)?;
+        Ok(conn)
+    }
+
+    /// AUTH and SELECT as the URL says, then PING: one write, then the replies. A refused login
+    /// or a reply that is not the protocol fails the open; PING answered LOADING (a restarted
+    /// server) is a connection all the same: the commands that follow wait for the data.
+    fn login(&mut self, login: &Login) -> Result<(), OpenFailure> {
+        let mut out = Vec::with_capacity(128);
+        let mut replies = 1;
+        if let Some(password) = &login.password {
+            let mut auth = Command::new("AUTH");
+            if let Some(user) = &login.user {
+                auth.push(user.as_str());
+            }
+            auth.arg(password.as_str()).write_to(&mut out);
+            replies += 1;
+        }
+        if login.db != 0 {
+            Command::new("SELECT").arg(login.db).write_to(&mut out);
+            replies += 1;
+        }
+        Command::new("PING").write_to(&mut out);
+        let fail = |f: Fault| match f {
+            Fault::Io(err) => OpenFailure::Io(err),
+            other => OpenFailure::Login(Failure::Fault(other)),
+        };
+        self.send(&out).map_err(OpenFailure::Io)?;
+        let mut refusal = None;
+        for index in 0..replies {
+            let reply = self.reply().map_err(fail)?;
+            if let Reply::Error(err) = reply {
+                let last = index + 1 == replies;
+                let not_ready = last && (err.is("LOADING") || err.is("MASTERDOWN"));
+                if !not_ready {
+                    refusal.get_or_insert(err);
+                }
+            }
+        }
+        match refusal {
+            Some(err) => Err(OpenFailure::Login(Failure::Answer(err))),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets the read timeout (a blocking read needs more than its BLOCK).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout = timeout;
+        self.socket.set_read_timeout(timeout)
+    }
+
+    /// Writes `bytes` (one or more encoded commands).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.socket.write_all(bytes)
+    }
+
+    /// Sends one command and reads its reply as a value (an error reply included).
+    pub fn call(&mut self, command: &Command) -> Result<Reply, Fault> {
+        self.send(&command.packed())?;
+        self.reply()
+    }
+
+    /// The next reply, as a value.
+    pub fn reply(&mut self) -> Result<Reply, Fault> {
+        Ok(Reply::parse(self.next_reply()?)?)
+    }
+
+    /// The next whole reply's bytes, read from the socket as far as needed.
+    pub fn next_reply(&mut self) -> Result<&[u8], Fault> {
+        loop {
+            if let Some(len) = self.framer.scan(&self.buf[self.start..self.end])? {
+                let at = self.start;
+                self.start += len;
+                if self.start == self.end {
+                    (self.start, self.end) = (0, 0);
+                }
+                return Ok(&self.buf[at..at + len]);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Whether received bytes wait to be read (a reply, or part of one, already here).
+    pub fn has_buffered(&self) -> bool {
+        self.end > self.start
+    }
+
+    /// Reads what the socket has, into at least [`MIN_READ`] (or as much as is buffered) of room.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let room = MIN_READ.max(self.end);
+        if self.buf.len() < self.end + room {
+            self.buf.resize(self.end + room, 0);
+        }
+        let n = match self.socket.read(&mut self.buf[self.end..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ));
+            }
+            Ok(n) => n,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let waited = self.read_timeout.unwrap_or_default();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(
+                            Duration::from_millis(waited.as_millis() as u64)
+                        )
+                    ),
+                ));
+            }
+            Err(err) => return Err(err),
+        };
+        self.end += n;
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    /// Closes at once, also a connection another thread might still read (none does).
+    fn drop(&mut self) {
+        self.socket.shutdown();
+    }
+}
+
+/// Connects to the first address of `host` that answers, before `deadline`.
+fn connect_tcp(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    for addr in (host, port).to_socket_addrs()? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection timed out",
+            ));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(tcp) => return Ok(tcp),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
+}
+
+/// Completes the TLS handshake on `tcp` within `limit`.
+fn handshake(
+    mut tcp: TcpStream,
+    tls: &Tls,
+    limit: Duration,
+) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
+    tcp.set_read_timeout(Some(limit))?;
+    tcp.set_write_timeout(Some(limit))?;
+    let deadline = Instant::now() + limit;
+    let mut session = ClientConnection::new(Arc::clone(&tls.config), tls.name.clone())
+        .map_err(io::Error::other)?;
+    while session.is_handshaking() {
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time"));
+        }
+        session.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(session, tcp))
+}

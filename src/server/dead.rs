@@ -1,0 +1,186 @@
+//! Dead letters: written exactly once into a dead-letter stream, across breaks, on whichever
+//! node holds that stream (on a cluster `<stream>:dead` hashes to a slot of its own).
+//!
+//! ```text
+//! XINFO STREAM chennai:dead                      its last ID before we write (once per letter)
+//! XADD chennai:dead * stream chennai id 1534291200000-0 reason ... field:temperature abc
+//! (a break:) XRANGE chennai:dead (<that last ID> +   did the XADD land before the break?
+//! XDEL chennai:dead <id>                          a redriven letter, handled
+//! ```
+//!
+//! An XADD with `*` repeated blindly after a break writes a second dead letter; so after a break
+//! only what was added since the stream's last ID before the attempt is looked through (other
+//! consumers' dead letters of that moment, a handful), never the whole stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fault::{self, Failure, Verdict};
+use super::link::{Health, Link};
+use super::resp::Command;
+use super::streams::{self, Direction};
+use super::target::Target;
+use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
+use crate::stream_id::StreamId;
+
+/// The writer of dead letters, with one link per node it writes to (opened on first use).
+pub struct DeadLetters {
+    target: Target,
+    retry_for: Option<Duration>,
+    stop: Option<Shutdown>,
+    health: Option<Arc<Health>>,
+    /// Links by dead-letter key on a cluster; one link (under `""`) off a cluster.
+    links: HashMap<String, Link>,
+}
+
+impl DeadLetters {
+    /// A writer to `target` that rides out breaks within `retry_for`.
+    pub fn new(target: &Target, retry_for: Option<Duration>) -> Self {
+        DeadLetters {
+            target: target.clone(),
+            retry_for,
+            stop: None,
+            health: None,
+            links: HashMap::new(),
+        }
+    }
+
+    /// Stops every wait on `stop`, and reports breaks to `health`.
+    pub fn watch(&mut self, stop: &Shutdown, health: Option<&Arc<Health>>) {
+        self.stop = Some(stop.clone());
+        self.health = health.cloned();
+    }
+
+    /// The link for `key`, opened on first use.
+    fn link(&mut self, key: &str) -> Result<&mut Link> {
+        let slot = if self.target.is_cluster() { key } else { "" };
+        if !self.links.contains_key(slot) {
+            let mut link = Link::open(&self.target, key, self.retry_for)?;
+            if let Some(stop) = &self.stop {
+                link.stop_on(stop);
+            }
+            if let Some(health) = &self.health {
+                link.report_to(health);
+            }
+            self.links.insert(slot.to_string(), link);
+        }
+        Ok(self.links.get_mut(slot).expect("inserted above"))
+    }
+
+    /// Writes the dead letter `fields` of the entry `origin` (its stream and ID, which the
+    /// letter's `stream` and `id` fields carry) into `key`, exactly once. A refusal by the server
+    /// is [`Error::DeadLetter`]: the entry stays pending.
+    pub fn write(
+        &mut self,
+        key: &str,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        origin: (&str, StreamId),
+    ) -> Result<()> {
+        let link = self.link(key)?;
+        let before = last_id(link, key)?;
+        let command = Command::new("XADD")
+            .arg(key)
+            .arg("*")
+            .args(fields.iter().flat_map(|(name, value)| [name, value]));
+        let what = || format!("XADD {key}");
+        let refused = |reason: String| Error::DeadLetter {
+            key: key.to_string(),
+            entry: format!("{} {}", origin.0, origin.1),
+            reason,
+        };
+        loop {
+            let failure = match link.attempt(&command) {
+                Ok(Ok(_)) => {
+                    link.settled();
+                    return Ok(());
+                }
+                Ok(Err(answer)) => Failure::Answer(answer),
+                Err(fault) => Failure::Fault(fault),
+            };
+            let verdict = fault::judge(&failure, link.is_routed());
+            if matches!(verdict, Verdict::Refused | Verdict::Answer) {
+                return Err(match link.error(&what, &failure) {
+                    Error::Server { reason, .. } | Error::Refused { reason, .. } => refused(reason),
+                    other => other,
+                });
+            }
+            // An error answer means it was not written; a lost reply may mean it was.
+            let lost = matches!(failure, Failure::Fault(_));
+            link.ride_out(&what, failure)?;
+            if lost && landed(link, key, before, origin)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes the entries `ids` of `key` (a redriven dead letter that was handled).
+    pub fn delete(&mut self, key: &str, ids: &[StreamId]) -> Result<()> {
+        let link = self.link(key)?;
+        streams::delete_entries(link, key, ids)
+    }
+
+    /// Every dead letter of `key` up to its newest at this moment, page by page; `each` returns
+    /// whether to go on.
+    pub fn read_all(
+        &mut self,
+        key: &str,
+        mut each: impl FnMut(&super::Batch) -> Result<bool>,
+    ) -> Result<()> {
+        let link = self.link(key)?;
+        // Only what is there now: letters written from here on come after it.
+        let Some(end) = streams::newest_entry(link, key)? else {
+            return Ok(());
+        };
+        let end = end.to_string();
+        streams::range_pages(
+            link,
+            key,
+            ("-", &end),
+            Direction::Forward,
+            1000,
+            None,
+            |page| each(page),
+        )
+    }
+}
+
+/// The last ID of the dead-letter stream `key` (`None`: missing, or not a stream: the XADD
+/// then says why it cannot be written, and that is the dead letter's refusal).
+fn last_id(link: &mut Link, key: &str) -> Result<Option<StreamId>> {
+    let command = Command::new("XINFO").arg("STREAM").arg(key);
+    let what = || format!("XINFO STREAM {key}");
+    Ok(match link.call_or(&command, what, |_| true)? {
+        Ok(reply) => super::info::stream_info(reply).and_then(|info| info.last_generated_id),
+        Err(_) => None,
+    })
+}
+
+/// Whether `key` holds a dead letter of `origin` added after `before` (its last ID before the
+/// attempt; `None`: it had none).
+fn landed(
+    link: &mut Link,
+    key: &str,
+    before: Option<StreamId>,
+    origin: (&str, StreamId),
+) -> Result<bool> {
+    let from = before.map_or_else(|| String::from("-"), |id| id.successor().to_string());
+    let (stream, id) = (origin.0.as_bytes(), origin.1.to_string());
+    let mut found = false;
+    streams::range_pages(
+        link,
+        key,
+        (&from, "+"),
+        Direction::Forward,
+        1000,
+        None,
+        |page| {
+            found = page.iter().any(|dead| {
+                dead.field("stream") == Some(stream) && dead.field("id") == Some(id.as_bytes())
+            });
+            Ok(!found)
+        },
+    )?;
+    Ok(found)
+}
