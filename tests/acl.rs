@@ -2,8 +2,6 @@
 //! consumer and `inspect`; each row of its table makes its mode work, and without the row the
 //! mode is refused (NOPERM, exit 4) naming the command, never the password.
 
-mod support;
-
 use support::{DATE, Server, assert_ok, pending, stderr, stdout, xlen};
 
 /// Creates the user the README documents and returns its URL.

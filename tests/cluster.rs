@@ -1,7 +1,5 @@
 //! Redis Cluster: six cities spread over three masters, produced and consumed with `--cluster`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
@@ -256,12 +254,9 @@ fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
         writeln!(file, "town{i}").unwrap();
     }
     let path = file.path().to_str().unwrap().to_string();
-    let threads = |pid: u32| {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .map(|tasks| tasks.count())
-            .unwrap_or(0)
-    };
-    let spawn = |name: &str, args: &[&str]| {
+    let (producer_peak, consumer_peak) =
+        (support::ThreadPeak::create(), support::ThreadPeak::create());
+    let spawn = |name: &str, args: &[&str], peak: &support::ThreadPeak| {
         let mut cmd = Command::new(support::bin(name));
         cmd.env_remove("REDIS_URL")
             .env_remove("MONSOON_PREFIX")
@@ -269,7 +264,7 @@ fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
             .arg(cluster.url())
             .arg("--cluster")
             .args(args);
-        support::spawn_command(cmd)
+        support::spawn_command(peak.command(&cmd))
     };
     let mut producer = spawn(
         "producer",
@@ -284,19 +279,16 @@ fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
             "--count",
             "10",
         ],
+        &producer_peak,
     );
     let mut consumer = spawn(
         "consumer",
         &["alice", "--cities-from", &path, "--idle-exit", "2s"],
+        &consumer_peak,
     );
-    let (mut most_producer, mut most_consumer) = (0, 0);
-    while producer.child.try_wait().unwrap().is_none() {
-        most_producer = most_producer.max(threads(producer.child.id()));
-        most_consumer = most_consumer.max(threads(consumer.child.id()));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
     assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
+    let (most_producer, most_consumer) = (producer_peak.peak(), consumer_peak.peak());
     assert!(
         most_producer <= 8,
         "producer: {most_producer} threads for 60 cities"

@@ -2,12 +2,10 @@
 //! one thread (no thread per city), every tick of every city exactly once; one consumer reads
 //! them all in one group; bad files are usage errors.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use support::{DATE, Server, assert_ok, pending, run, spawn, stderr, stdout, wait_until, xlen};
+use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, xlen};
 
 /// A file naming `n` cities `land1` .. `landN`, with a comment, a blank line and a repeat.
 fn cities_file(n: usize) -> tempfile::NamedTempFile {
@@ -23,13 +21,6 @@ fn cities_file(n: usize) -> tempfile::NamedTempFile {
     file
 }
 
-/// Threads of a process (Linux).
-fn threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| tasks.count())
-        .unwrap_or(0)
-}
-
 /// 200 cities x 3 sensors live for 8 ticks from one producer: never more than a handful of
 /// threads, every stream holds exactly its 24 entries at distinct IDs, and every city reports
 /// its ticks and worst lag. One consumer then reads all 200 streams, each entry once.
@@ -38,32 +29,23 @@ fn heavy_a_country_live_from_one_process() {
     let server = Server::start();
     let file = cities_file(200);
     let path = file.path().to_str().unwrap();
-    let mut producer = spawn(
-        "producer",
-        &server,
-        &[
-            "--cities-from",
-            path,
-            "--sensors",
-            "3",
-            "--live",
-            "--interval",
-            "250ms",
-            "--count",
-            "8",
-        ],
-    );
-    let mut con = server.con();
-    let mut most = 0;
-    wait_until("the producer writes", || {
-        most = most.max(threads(producer.child.id()));
-        xlen(&mut con, "land200") >= 3
-    });
-    while producer.child.try_wait().unwrap().is_none() {
-        most = most.max(threads(producer.child.id()));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let peak = support::ThreadPeak::create();
+    let mut cmd = support::command("producer", &server);
+    cmd.args([
+        "--cities-from",
+        path,
+        "--sensors",
+        "3",
+        "--live",
+        "--interval",
+        "250ms",
+        "--count",
+        "8",
+    ]);
+    let mut producer = support::spawn_command(peak.command(&cmd));
     assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
+    let most = peak.peak();
+    let mut con = server.con();
     assert!(most <= 6, "{most} threads for 200 cities");
     let lines = producer.lines();
     assert_eq!(lines.len(), 200, "one line per city, the repeat once");

@@ -2,8 +2,6 @@
 //! (a vanished group, a stop during a read or an outage, claims under contention, dead letters
 //! across breaks and refusals, huge entries).
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use redis::Value;
@@ -18,16 +16,6 @@ fn ids(lines: &[String]) -> Vec<String> {
         .iter()
         .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
         .collect()
-}
-
-/// XADD with the given fields; returns the ID.
-fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &str)]) -> String {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(key).arg("*");
-    for (name, value) in fields {
-        cmd.arg(*name).arg(*value);
-    }
-    cmd.query(con).unwrap()
 }
 
 /// A group that vanished is re-created at 0: the entries a dead consumer held when it vanished
@@ -154,11 +142,25 @@ fn heavy_a_graceful_stop_leaves_nothing_pending() {
 fn a_stop_during_an_outage_is_prompt() {
     let mut server = Server::start();
     assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
-    let mut alice = support::spawn("consumer", &server, &["alice", "--block", "100ms"]);
+    // Both would wait a minute for the server; each connect attempt alone takes up to
+    // CONNECT_TIMEOUT on the held port below (it accepts, and never answers).
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &["alice", "--block", "100ms", "--retry-for", "1m"],
+    );
     let mut live = support::spawn(
         "producer",
         &server,
-        &["--city", "pune", "--live", "--interval", "100ms"],
+        &[
+            "--city",
+            "pune",
+            "--live",
+            "--interval",
+            "100ms",
+            "--retry-for",
+            "1m",
+        ],
     );
     wait_until("alice drained", || alice.lines().len() == 3);
     let mut con = server.con();
@@ -175,8 +177,9 @@ fn a_stop_during_an_outage_is_prompt() {
     support::signal(&live.child, "TERM");
     assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
     assert_eq!(live.wait(), Some(130), "{}", live.errors());
+    // Sooner than one connect attempt: the stop cuts the attempt in progress short.
     assert!(
-        asked.elapsed() < Duration::from_secs(3),
+        asked.elapsed() < support::CONNECT_TIMEOUT,
         "{:?}",
         asked.elapsed()
     );
@@ -328,7 +331,11 @@ fn a_refused_dead_letter_keeps_the_entry_pending() {
         .unwrap();
     for n in 0..8 {
         let temperature = if n == 7 { "hot" } else { "21.5" };
-        xadd(&mut con, "chennai", &[("temperature", temperature)]);
+        support::xadd(
+            &mut con,
+            "chennai",
+            &[("temperature", temperature.as_bytes())],
+        );
     }
     let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
@@ -405,18 +412,32 @@ fn heavy_huge_entries_are_read_a_few_at_a_time() {
     assert!(range_rss < 128 * MB, "inspect range peak RSS {range_rss}");
 }
 
-/// A server that stops answering for 35 s (DEBUG SLEEP 35) in the middle of a run is ridden out
-/// at the default flags: the producer completes its range exactly once and the consumer
-/// processes every entry, nothing pending.
+/// How long the server stalls in [`heavy_a_stall_longer_than_the_timeout_is_ridden_out`]: well
+/// past its `--timeout 2s` (the consumer's blocking read: its 1 s BLOCK and the 2 s), within the
+/// producer's default `--retry-for 30s`.
+const STALL_SECONDS: u64 = 8;
+
+/// A server that stops answering (DEBUG SLEEP) for longer than `--timeout` in the middle of a
+/// run is ridden out: both break off, reconnect once it answers again, and the producer completes
+/// its range exactly once and the consumer processes every entry, nothing pending.
 #[test]
-fn heavy_a_35_second_stall_is_ridden_out() {
+fn heavy_a_stall_longer_than_the_timeout_is_ridden_out() {
     let server = Server::start_with(&["--enable-debug-command", "yes"]);
     let mut con = server.con();
-    let mut alice = support::spawn("consumer", &server, &["alice", "--batch", "100"]);
+    let timeout = ["--timeout", "2s"];
+    let mut alice = support::spawn(
+        "consumer",
+        &server,
+        &[&["alice", "--batch", "100"][..], &timeout].concat(),
+    );
     let mut producer = support::spawn(
         "producer",
         &server,
-        &["--date", DATE, "--sensors", "4", "--batch", "100"],
+        &[
+            &["--date", DATE, "--sensors", "4", "--batch", "100"][..],
+            &timeout,
+        ]
+        .concat(),
     );
     wait_until("the producer is half way", || {
         xlen(&mut con, "chennai") > 100_000
@@ -426,7 +447,7 @@ fn heavy_a_35_second_stall_is_ridden_out() {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
         let _: redis::Value = redis::cmd("DEBUG")
             .arg("SLEEP")
-            .arg(35)
+            .arg(STALL_SECONDS)
             .query(&mut con)
             .unwrap();
     });
@@ -442,4 +463,8 @@ fn heavy_a_35_second_stall_is_ridden_out() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 4 * 86_400);
+    // Both gave up on the stalled connection within their timeout, and said why.
+    for errors in [producer.errors(), alice.errors()] {
+        assert!(errors.contains("no answer within"), "{errors}");
+    }
 }

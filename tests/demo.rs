@@ -1,7 +1,5 @@
 //! `scripts/demo.sh`: the narrated walkthrough, run end to end as a user would run it.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,8 +1,6 @@
 //! Exactly-once writes under attack: a stream deleted mid-run, a rerun with another sensor
 //! count, two producers on the same range at once.
 
-mod support;
-
 use support::{DATE, Server, assert_ok, run, stderr, stdout, wait_until, xlen};
 
 /// All IDs of `key`, in order.

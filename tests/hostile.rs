@@ -2,23 +2,11 @@
 //! field written twice, passwords that break URL parsing, and servers that are not what the
 //! URL says.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
-use support::{Server, assert_ok, pending, run, stderr, stdout, xlen};
-
-/// XADD with the given fields (bytes); returns the ID.
-fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) -> String {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(key).arg("*");
-    for (name, value) in fields {
-        cmd.arg(*name).arg(*value);
-    }
-    cmd.query(con).unwrap()
-}
+use support::{Server, assert_ok, pending, run, stderr, stdout, xadd, xlen};
 
 /// A value with a newline, an escape sequence, CR and NUL prints as one escaped line in the
 /// consumer's output and in `inspect range`, never as a forged line or raw control bytes.

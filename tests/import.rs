@@ -1,8 +1,6 @@
 //! `producer --from` against a private redis-server: CSV and JSON lines in, `inspect range
 //! --csv`/`--json` out and back, every time form, bad rows by line, reruns, stdin, breaks.
 
-mod support;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;

@@ -1,7 +1,5 @@
 //! `inspect`: every subcommand, human and JSON output, against a private redis-server.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 

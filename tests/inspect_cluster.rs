@@ -1,8 +1,6 @@
 //! `inspect --cluster`: every stream read on the node that owns its slot, against a local
 //! 3-master Redis Cluster.
 
-mod support;
-
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value as Json;

@@ -2,8 +2,6 @@
 //! completions for every binary (tried in a real bash and rendered by `man`), and
 //! `cargo install --path .` putting the three binaries on a PATH.
 
-mod support;
-
 use std::process::Command;
 
 use support::{assert_ok, stderr};

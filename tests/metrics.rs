@@ -1,8 +1,6 @@
 //! `--metrics`: what the consumer and the live producer serve for Prometheus, scraped over
 //! HTTP and read with a Prometheus text-format parser, against what the server says.
 
-mod support;
-
 use std::net::TcpListener;
 
 use support::{

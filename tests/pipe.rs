@@ -1,8 +1,6 @@
 //! `consumer --pipe`: one long-running handler answers `ack`/`fail` per message; a message is
 //! acknowledged only after its `ack`, whatever the handler does.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until, xlen};

@@ -2,8 +2,6 @@
 //! left with a partial last second and resumed with another sensor count. (The plain cases, a
 //! DEL mid-run, a rerun with other `--sensors`, two producers at once, are in `tests/exact.rs`.)
 
-mod support;
-
 use support::{DATE, Server, run, stderr, stdout, wait_until, xlen};
 
 /// The first timestamp of [`DATE`], in Unix ms.

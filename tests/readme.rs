@@ -1,8 +1,6 @@
 //! README.md says what the binaries print and how they end: each claim checked here against the
 //! real binaries on a private server, read from README itself so that it cannot drift.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

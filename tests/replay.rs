@@ -1,8 +1,6 @@
 //! `consumer --reset-to`: group time travel on a private redis-server. A day consumed, the
 //! group moved back to noon: the next read is exactly the noon entry and the lag says so.
 
-mod support;
-
 use support::{DATE, Server, assert_ok, run, stderr, stdout};
 
 /// The noon entry of DATE, and the one before it.

@@ -2,8 +2,6 @@
 //! exactly its last DUR (by its own newest entry), never less than a consumer group still needs;
 //! dead letters keep their last DUR by the clock; bad values change nothing.
 
-mod support;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::Value;

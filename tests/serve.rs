@@ -2,8 +2,6 @@
 //! chromedriver), the event stream against `inspect watch --json`, the metrics against XINFO and
 //! XPENDING, and the bad inputs: a port in use, a missing stream, browsers that come and go.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -14,7 +12,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use support::{
     DATE, Running, Server, assert_ok, free_port, get, json_lines, run, scrape, signal, spawn,
-    stderr, value, wait_until,
+    stderr, threads, value, wait_until,
 };
 
 /// The address `inspect serve` prints (`inspect serve: open http://ADDR/ ...`).
@@ -271,13 +269,6 @@ fn missing_streams_outages_and_ports_in_use() {
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     signal(&serve.child, "INT");
     assert_eq!(serve.wait(), Some(0), "{}", serve.errors());
-}
-
-/// Threads of a process (Linux).
-fn threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .count()
 }
 
 /// A hundred browsers that connect and leave cost nothing once gone (no thread stays behind),

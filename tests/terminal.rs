@@ -1,8 +1,6 @@
 //! What a person sees at a terminal (a real pseudo-terminal from `script`, rendered by a VT100
 //! emulator), and what `--quiet` and `--json` leave for scripts.
 
-mod support;
-
 use std::process::{Command, Stdio};
 
 use support::{DATE, Server, assert_ok, bin, run, spawn, stdout, wait_until, xlen};

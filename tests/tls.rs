@@ -1,8 +1,6 @@
 //! TLS: rediss:// with a private CA, client certificates, and no silent fallback to an
 //! unverified connection. Always against redis-server (Valkey's wheel is built without TLS).
 
-mod support;
-
 use std::process::{Command, Output};
 
 use support::{DATE, Server, make_certificates, stderr, stdout};

@@ -62,6 +62,13 @@ pub struct ConnectionArgs {
     /// node that owns its slot.
     #[arg(long)]
     pub cluster: bool,
+
+    /// How long a reply may take (a write may stall at most 10 s of it) before the connection
+    /// counts as broken and is re-established within --retry-for; a blocking read may take its
+    /// BLOCK and up to 10 s of this more. Lower it to notice a silent network sooner.
+    #[arg(long, env = "MONSOON_TIMEOUT", value_name = "DUR", default_value = "30s",
+          value_parser = parse_timeout)]
+    pub timeout: Duration,
 }
 
 impl ConnectionArgs {
@@ -73,7 +80,9 @@ impl ConnectionArgs {
             key: self.tls_key.clone(),
             insecure: self.tls_insecure,
         };
-        let target = Target::with_tls(&self.redis_url, &tls)?.in_cluster(self.cluster);
+        let target = Target::with_tls(&self.redis_url, &tls)?
+            .in_cluster(self.cluster)
+            .with_timeout(self.timeout);
         if self.tls_insecure {
             eprintln!(
                 "warning: --tls-insecure: the server's certificate is not verified; anyone in between can read and change the traffic"
@@ -85,6 +94,14 @@ impl ConnectionArgs {
     /// The stream key of a city (or any stream name given on the command line).
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+}
+
+/// `--timeout`: a duration above zero (a zero socket timeout would mean none).
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(String::from("must be above 0 (e.g. 5s)")),
+        timeout => Ok(timeout),
     }
 }
 

@@ -22,7 +22,6 @@ use std::time::Duration;
 use super::bound::Bound;
 use crate::error::Result;
 use crate::fanout::{Shared, fan_out};
-use crate::server::conn::READ_TIMEOUT_MARGIN;
 use crate::server::{Batch, Link, Target, cluster, streams};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
@@ -165,7 +164,7 @@ impl Tail {
                 Start::From(bound) => bound.read_after(),
             });
         }
-        link.set_read_timeout(Some(BLOCK + READ_TIMEOUT_MARGIN))?;
+        link.block_for(BLOCK)?;
         let stopped = || shutdown.is_requested() || done.is_requested();
         let mut batch = Batch::new();
         while !stopped() {

@@ -91,7 +91,7 @@ impl Watch {
     /// Draws frames until `frames` were drawn or a stop is asked for; the cursor is shown again
     /// whatever happens.
     pub fn run(&self, link: &mut Link, shutdown: &Shutdown, out: &mut impl Write) -> Result<()> {
-        link.set_read_timeout(Some(Duration::from_secs(5)))?;
+        link.limit_replies(Duration::from_secs(5))?;
         let draw = self.ansi && !self.json;
         if draw {
             super::emit(out, HIDE_CURSOR)?;

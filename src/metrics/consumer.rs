@@ -7,7 +7,7 @@
 //! monsoon_consumer_processing_seconds       histogram: delay, print or handler, to its ack
 //! monsoon_consumer_reconnects_total, monsoon_consumer_up
 //! monsoon_consumer_pending{stream,group,consumer}   XPENDING, this consumer's share
-//! monsoon_group_lag{stream,group}           XINFO GROUPS lag, counted when the server says null
+//! monsoon_group_lag{stream,group}           XINFO GROUPS lag; absent while the server says null
 //! ```
 
 use std::collections::HashMap;

@@ -24,19 +24,21 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use super::fault::{Failure, Fault};
 use super::resp::{Command, Framer, Reply};
 
-/// How long one command's reply (or one write) may take before the connection counts as broken,
-/// unless the caller sets its own (a blocking read needs more than its BLOCK). Long enough to ride
-/// out a server that is busy for a while (a large pipeline, a slow disk).
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of `--timeout`: how long one command's reply may take before the connection
+/// counts as broken, unless the caller sets its own (a blocking read needs more than its BLOCK).
+/// Long enough to ride out a server that is busy for a while (a large pipeline, a slow disk).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long one socket write may make no progress. A server that reads at all drains the socket
-/// buffer continuously, so a stalled write means a stalled server; shorter than
-/// [`COMMAND_TIMEOUT`] because a large batch is written in several calls, each with this bound.
+/// The most one socket write may make no progress (less when `--timeout` is less). A server that
+/// reads at all drains the socket buffer continuously, so a stalled write means a stalled
+/// server; shorter than [`DEFAULT_TIMEOUT`] because a large batch is written in several calls,
+/// each with this bound.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a blocking read's reply may take beyond its BLOCK before the connection counts as
-/// broken: the server answers a BLOCK when it expires, so the socket timeout must never fire
-/// first (a late reply would leave delivered entries pending, unseen).
+/// The most a blocking read's reply may take beyond its BLOCK before the connection counts as
+/// broken (less when `--timeout` is less): the server answers a BLOCK when it expires, so the
+/// socket timeout must never fire first (a late reply would leave delivered entries pending,
+/// unseen).
 pub const READ_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 
 /// The least free room a read is given, so a big reply comes in few reads.
@@ -169,12 +171,13 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `node`, completes TLS when given, and logs in, all within `limit`; `phase`
-    /// follows how far it got (for the words of a timeout seen from another thread).
+    /// follows how far it got (for the words of a timeout seen from another thread). Replies
+    /// then may take `timeout` (writes may stall at most [`WRITE_TIMEOUT`] of it).
     pub fn open(
         node: &Node,
         login: &Login,
         tls: Option<&Tls>,
-        (limit, phase): (Duration, &AtomicU8),
+        (limit, timeout, phase): (Duration, Duration, &AtomicU8),
     ) -> Result<Conn, OpenFailure> {
         let deadline = Instant::now() + limit;
         let left = || {
@@ -211,10 +214,10 @@ impl Conn {
             .map_err(OpenFailure::Io)?;
         phase.store(LOGIN, Ordering::Relaxed);
         conn.login(login)?;
-        conn.set_read_timeout(Some(COMMAND_TIMEOUT))
+        conn.set_read_timeout(Some(timeout))
             .map_err(OpenFailure::Io)?;
         conn.socket
-            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .set_write_timeout(Some(WRITE_TIMEOUT.min(timeout)))
             .map_err(OpenFailure::Io)?;
         Ok(conn)
     }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::Batch;
-use super::conn::READ_TIMEOUT_MARGIN;
 use super::fault::{self, Failure, Fault};
 use super::group;
 use super::link::Link;
@@ -106,7 +105,7 @@ impl GroupLink {
         retry_for: Option<Duration>,
     ) -> Result<Self> {
         let mut link = Link::open(target, &streams[0], retry_for)?;
-        link.set_read_timeout(Some(block + READ_TIMEOUT_MARGIN))?;
+        link.block_for(block)?;
         let streams: Vec<Arc<str>> = streams.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut slots: Vec<(u16, Vec<usize>)> = Vec::new();
         for (index, key) in streams.iter().enumerate() {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::cluster;
-use super::conn::{COMMAND_TIMEOUT, Conn};
+use super::conn::{Conn, READ_TIMEOUT_MARGIN};
 use super::fault::{self, Failure, Fault, Verdict};
 use super::resp::{BadReply, Command, Reply, ServerError};
 use super::target::{CONNECT_TIMEOUT, Target};
@@ -118,7 +118,7 @@ impl Link {
             target: node,
             conn,
             retry_for,
-            read_timeout: Some(COMMAND_TIMEOUT),
+            read_timeout: Some(target.timeout()),
             route,
             spell: None,
             stop: None,
@@ -149,8 +149,21 @@ impl Link {
         self.epoch
     }
 
+    /// Lets each reply take up to `at_most` (less when `--timeout` is less), now and on every
+    /// reconnect: a live view refreshes rather than freeze for the whole `--timeout`.
+    pub fn limit_replies(&mut self, at_most: Duration) -> Result<()> {
+        self.set_read_timeout(Some(at_most.min(self.target.timeout())))
+    }
+
+    /// Lets each reply take `block` (a blocking read's BLOCK) and a margin beyond it, now and on
+    /// every reconnect: the server answers a BLOCK when it expires, so the socket gives up only
+    /// once [`READ_TIMEOUT_MARGIN`] (or `--timeout`, if less) has passed after that.
+    pub fn block_for(&mut self, block: Duration) -> Result<()> {
+        self.set_read_timeout(Some(block + READ_TIMEOUT_MARGIN.min(self.target.timeout())))
+    }
+
     /// Sets the socket read timeout, now and on every reconnect.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.read_timeout = timeout;
         self.conn
             .set_read_timeout(timeout)

@@ -38,6 +38,8 @@ pub struct Target {
     /// `host:port` (or the socket's path), never a password; `(TLS)` added for TLS.
     address: String,
     cluster: bool,
+    /// `--timeout`: how long a reply may take before the connection counts as broken.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Target {
@@ -131,7 +133,20 @@ impl Target {
             tls,
             address,
             cluster,
+            timeout: conn::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The same server with replies allowed `timeout` (`--timeout`) before a connection counts
+    /// as broken.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a reply may take before the connection counts as broken (`--timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same server as a seed node of a Redis Cluster (`--cluster`): each key is then read
@@ -168,7 +183,7 @@ impl Target {
             host: host.to_string(),
             port,
         };
-        Ok(Target::build(node, self.login.clone(), tls, self.cluster))
+        Ok(Target::build(node, self.login.clone(), tls, self.cluster).with_timeout(self.timeout))
     }
 
     /// `host:port` of the server, for messages.
@@ -196,10 +211,16 @@ impl Target {
     pub fn connect_within(&self, limit: Duration, stop: Option<&Shutdown>) -> Result<Conn> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let (node, login, tls) = (self.node.clone(), self.login.clone(), self.tls.clone());
+        let timeout = self.timeout;
         let phase = Arc::new(AtomicU8::new(conn::CONNECTING));
         let reached = Arc::clone(&phase);
         std::thread::spawn(move || {
-            let _ = sender.send(Conn::open(&node, &login, tls.as_ref(), (limit, &reached)));
+            let _ = sender.send(Conn::open(
+                &node,
+                &login,
+                tls.as_ref(),
+                (limit, timeout, &reached),
+            ));
         });
         let deadline = Instant::now() + limit;
         let outcome = loop {

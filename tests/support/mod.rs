@@ -2,7 +2,6 @@
 //!
 //! Every test starts its own server in its own temp dir and kills it when dropped; nothing here
 //! ever talks to the server on 6379. A missing redis-server fails the test loudly.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -278,13 +277,23 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Path of one of the crate's binaries.
+/// Path of one of monsoon's binaries: cargo builds them beside the test being run
+/// (`target/<profile>/`, the test itself in its `deps/`).
 pub fn bin(name: &str) -> PathBuf {
-    match name {
-        "producer" => PathBuf::from(env!("CARGO_BIN_EXE_producer")),
-        "consumer" => PathBuf::from(env!("CARGO_BIN_EXE_consumer")),
-        other => Path::new(env!("CARGO_BIN_EXE_producer")).with_file_name(other),
-    }
+    let test = std::env::current_exe().expect("the test's own path");
+    let deps = test.parent().expect("the test's folder");
+    let path = deps.parent().expect("the profile's folder").join(name);
+    assert!(
+        path.exists(),
+        "no binary {} (cargo builds it for the tests)",
+        path.display()
+    );
+    path
+}
+
+/// The project's folder (where its Cargo.toml and README.md are).
+pub fn project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A command for a binary, pointed at `server`, with the environment cleared of our variables.
@@ -461,6 +470,96 @@ impl Running {
         code
     }
 }
+
+/// Threads of a process now (Linux), 0 once it is gone.
+pub fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| tasks.count())
+        .unwrap_or(0)
+}
+
+/// A pids cgroup of its own for one process: the kernel's `pids.peak` is the most threads the
+/// process ever had at once, a short peak included (sampling /proc can miss one). Needs root, as
+/// CI has; without it the test fails saying so. Removed when dropped (after the process ended).
+pub struct ThreadPeak {
+    dir: PathBuf,
+}
+
+impl ThreadPeak {
+    /// A new, empty pids cgroup (cgroup v1's pids hierarchy, or cgroup v2's root).
+    pub fn create() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "monsoon-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        for root in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+            let dir = Path::new(root).join(&name);
+            if std::fs::create_dir(&dir).is_ok() {
+                if dir.join("pids.peak").exists() {
+                    return ThreadPeak { dir };
+                }
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+        panic!(
+            "this test reads a process's peak thread count from a pids cgroup (pids.peak): it \
+             needs root and a kernel with the pids controller (CI has both)"
+        );
+    }
+
+    /// `cmd` started inside the cgroup: a shell moves itself in, then becomes `cmd`'s program
+    /// (same arguments, environment and directory), so that no thread starts outside it.
+    pub fn command(&self, cmd: &Command) -> Command {
+        let mut wrapped = Command::new("sh");
+        wrapped
+            .arg("-c")
+            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
+            .arg(&self.dir)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (name, value) in cmd.get_envs() {
+            match value {
+                Some(value) => wrapped.env(name, value),
+                None => wrapped.env_remove(name),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    }
+
+    /// The most threads the process had at once so far.
+    pub fn peak(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("pids.peak"))
+            .expect("pids.peak")
+            .trim()
+            .parse()
+            .expect("pids.peak is a number")
+    }
+}
+
+impl Drop for ThreadPeak {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// XADD of `fields` (raw bytes) to `key` with an ID the server picks; the ID.
+pub fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) -> String {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("*");
+    for (name, value) in fields {
+        cmd.arg(*name).arg(*value);
+    }
+    cmd.query(con).unwrap()
+}
+
+/// The binaries' bound on one connect attempt (`CONNECT_TIMEOUT` in the server layer): the
+/// bound of every wait that ends with one more attempt.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Makes a private CA, a server certificate for 127.0.0.1 and a client certificate in `dir`
 /// (`ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key`) with openssl.
@@ -697,8 +796,7 @@ pub fn city_args() -> Vec<&'static str> {
 /// patterns, and each row of its table as (mode, rules), read from README.md itself so the
 /// README cannot say other than what the tests grant.
 pub fn readme_acl() -> (Vec<String>, Vec<(String, Vec<String>)>) {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+    let readme = std::fs::read_to_string(project_dir().join("README.md")).expect("README.md");
     let section = &readme[readme
         .find("### Least-privilege ACL users")
         .expect("ACL section")..];

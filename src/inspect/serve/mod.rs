@@ -162,7 +162,7 @@ impl View {
             None => {
                 // No retrying here: the next interval tries again, and the page says meanwhile.
                 let mut link = Link::open(target, &self.key, Some(Duration::ZERO))?;
-                link.set_read_timeout(Some(Duration::from_secs(5)))?;
+                link.limit_replies(Duration::from_secs(5))?;
                 link
             }
         };
