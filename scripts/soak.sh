@@ -50,7 +50,7 @@ declare -A consumer_pid
 incarnation=0
 start_consumer() {
   incarnation=$((incarnation + 1))
-  "$bin/consumer" "$1" --redis-url "$url" --city soak --batch "$batch" --claim-idle 2s \
+  "$bin/consumer" "$1" --redis-url "$url" --city soak --batch "$batch" --claim-idle 2s --require temperature:number \
     >"$work/out.$1.$incarnation" 2>>"$work/err.$1" &
   consumer_pid[$1]=$!
   pids+=($!)
@@ -59,7 +59,7 @@ for name in alice bob carol; do start_consumer "$name"; done
 # dave is slow (--delay): what he claims takes him a while, so the others would steal it back if
 # he did not keep it in hand.
 incarnation=$((incarnation + 1))
-"$bin/consumer" dave --redis-url "$url" --city soak --delay 2ms --claim-idle 2s \
+"$bin/consumer" dave --redis-url "$url" --city soak --delay 2ms --claim-idle 2s --require temperature:number \
   >"$work/out.dave.$incarnation" 2>>"$work/err.dave" &
 consumer_pid[dave]=$!
 pids+=($!)

@@ -12,6 +12,8 @@ pub const USAGE: i32 = 2;
 pub const CONNECT: i32 = 3;
 /// The server refused: authentication, permission, wrong key type, stream past the range.
 pub const REFUSED: i32 = 4;
+/// A consumer read messages and dead-lettered every one of them (processed none).
+pub const ALL_DEAD: i32 = 5;
 /// Stopped by a signal before the work was done.
 pub const INTERRUPTED: i32 = 130;
 
@@ -37,6 +39,11 @@ pub const CODES: &[(i32, &str)] = &[
         REFUSED,
         "refused by the server: authentication, permission, wrong key type, a stream already \
          past the range or written with other --sensors, a refused dead letter",
+    ),
+    (
+        ALL_DEAD,
+        "a consumer dead-lettered every message it read and processed none (its last line on \
+         stderr counts them by reason)",
     ),
     (
         INTERRUPTED,

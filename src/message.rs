@@ -330,28 +330,43 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
 
 /// Appends `bytes` with control characters escaped (`\n`, `\r`, `\t`, `\\`, others as `\xNN`),
 /// so a field value can never start a line of its own or drive the terminal: one entry is always
-/// one line. Bytes that need no escaping (nearly all) are copied in one go.
+/// one line. Bytes that are not UTF-8 (a binary value) are `\xNN` too, so the line is text.
+/// Bytes that need no escaping (nearly all) are copied in one go.
 pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
-    if !bytes.iter().any(|&b| needs(b)) {
+    if !bytes.iter().any(|&b| needs(b) || b >= 0x80) {
         out.extend_from_slice(bytes);
         return;
     }
+    for chunk in bytes.utf8_chunks() {
+        write_escaped_text(out, chunk.valid().as_bytes());
+        for &b in chunk.invalid() {
+            write_hex(out, b);
+        }
+    }
+}
+
+/// Appends `\xNN`.
+fn write_hex(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(&[
+        b'\\',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 15)],
+    ]);
+}
+
+/// [`write_escaped`] of text already known to be UTF-8.
+fn write_escaped_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
     for &b in bytes {
         match b {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            b if needs(b) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'x',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 15)],
-                ]);
-            }
+            b if needs(b) => write_hex(out, b),
             b => out.push(b),
         }
     }
@@ -365,18 +380,15 @@ pub fn escaped(text: &str) -> String {
 }
 
 /// The JSON object of a message: `consumer`, `stream`, `id`, `time`, `fields`, `deliveries`.
+///
+/// `fields` is an object of name to value in stream order; a value that is not UTF-8 is
+/// `{"base64": "..."}`. When a name repeats, or a name is not UTF-8, `fields` is instead the
+/// list of `[name, value]` pairs in order (names in the same two forms): nothing is lost.
 pub fn to_json(consumer: &str, message: &Entry<'_>) -> serde_json::Value {
-    let fields: serde_json::Map<String, serde_json::Value> = message
-        .fields
-        .iter()
-        .flat_map(|f| f.iter())
-        .map(|(k, v)| {
-            (
-                String::from_utf8_lossy(k).into_owned(),
-                String::from_utf8_lossy(v).into_owned().into(),
-            )
-        })
-        .collect();
+    let fields = match message.fields {
+        Some(fields) => fields_json(fields),
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
     let mut time = Vec::with_capacity(24);
     write_time(&mut time, message.id);
     serde_json::json!({
@@ -387,6 +399,36 @@ pub fn to_json(consumer: &str, message: &Entry<'_>) -> serde_json::Value {
         "fields": fields,
         "deliveries": message.deliveries,
     })
+}
+
+/// A name or value as JSON: a string when it is UTF-8, else `{"base64": "..."}`.
+fn bytes_json(bytes: &[u8]) -> serde_json::Value {
+    use base64::Engine;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => serde_json::json!({
+            "base64": base64::engine::general_purpose::STANDARD.encode(bytes)
+        }),
+    }
+}
+
+/// The `fields` of [`to_json`]: an object, or the list of pairs when an object would lose one.
+fn fields_json(fields: Fields<'_>) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for (name, value) in fields.iter() {
+        let name = match std::str::from_utf8(name) {
+            Ok(name) if !object.contains_key(name) => name,
+            _ => {
+                let pairs = fields
+                    .iter()
+                    .map(|(name, value)| serde_json::json!([bytes_json(name), bytes_json(value)]))
+                    .collect();
+                return serde_json::Value::Array(pairs);
+            }
+        };
+        object.insert(name.to_string(), bytes_json(value));
+    }
+    serde_json::Value::Object(object)
 }
 
 /// Appends the message as one line of JSON.

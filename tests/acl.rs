@@ -41,7 +41,17 @@ fn producer_and_consumer_work_with_least_privilege() {
         .arg("bad")
         .query(&mut con)
         .unwrap();
-    let out = run_as("consumer", &url, &["alice", "--idle-exit", "300ms"]);
+    let out = run_as(
+        "consumer",
+        &url,
+        &[
+            "alice",
+            "--idle-exit",
+            "300ms",
+            "--require",
+            "temperature:number",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 100);
     assert_eq!(xlen(&mut con, "chennai:dead"), 1);

@@ -61,6 +61,8 @@ fn heavy_six_cities_over_three_masters() {
                 "1s",
                 "--batch",
                 "50",
+                "--require",
+                "temperature:number",
             ])
             .args(city_args())
             .stdout(std::process::Stdio::piped())
@@ -288,15 +290,17 @@ fn heavy_many_cities_on_a_cluster_take_a_thread_per_node() {
     );
     assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
     assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
+    // The kernel's peak counts every thread that ever ran at once: per master a worker and,
+    // while it connects, the connect attempt's own thread; then a few of the process's own (the
+    // main thread, the signal handler's). Never one per stream (60).
     let (most_producer, most_consumer) = (producer_peak.peak(), consumer_peak.peak());
-    assert!(
-        most_producer <= 8,
-        "producer: {most_producer} threads for 60 cities"
-    );
-    assert!(
-        most_consumer <= 8,
-        "consumer: {most_consumer} threads for 60 cities"
-    );
+    let masters = 3;
+    for (who, most) in [("producer", most_producer), ("consumer", most_consumer)] {
+        assert!(
+            most <= 2 * masters + 4,
+            "{who}: {most} threads for 60 cities on {masters} masters"
+        );
+    }
     let lines = consumer.lines();
     let read = support::stream_ids(&lines);
     assert_eq!(

@@ -115,7 +115,15 @@ fn poison_entries_go_to_the_dead_letter_stream() {
     let out = run(
         "consumer",
         &server,
-        &["alice", "--claim-idle", "0s", "--idle-exit", "500ms"],
+        &[
+            "alice",
+            "--claim-idle",
+            "0s",
+            "--idle-exit",
+            "500ms",
+            "--require",
+            "temperature:number",
+        ],
     );
     assert_ok(&out);
     let processed = ids(&stdout(&out).lines().map(str::to_string).collect::<Vec<_>>());

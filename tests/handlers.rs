@@ -75,7 +75,8 @@ fn failed_runs_are_retried_then_dead_lettered() {
                 "300ms",
             ],
         );
-        assert_ok(&out);
+        // Its one message dead-lettered, none processed: exit 5.
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
         let mut con = server.con();
         let dead = dead_letters(&mut con, "chennai:dead");
         assert_eq!(dead.len(), 1, "{handler}: {}", stderr(&out));

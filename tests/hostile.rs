@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
-use support::{Server, assert_ok, pending, run, stderr, stdout, xadd, xlen};
+use support::{Server, assert_ok, run, stderr, stdout, xadd};
 
 /// A value with a newline, an escape sequence, CR and NUL prints as one escaped line in the
 /// consumer's output and in `inspect range`, never as a forged line or raw control bytes.
@@ -39,63 +39,6 @@ fn control_characters_never_forge_a_line() {
     assert!(table.contains("note=x\\nalice chennai"), "{table}");
     assert!(table.contains("note=\\x1b[2J\\r\\x00"), "{table}");
     assert!(!table.contains('\x1b') && !table.contains('\r') && !table.contains('\0'));
-}
-
-/// An entry with a field written twice is malformed: dead-lettered with that reason and acked,
-/// never validated on one value and printed with the other.
-#[test]
-fn a_field_written_twice_is_dead_lettered() {
-    let server = Server::start();
-    let mut con = server.con();
-    xadd(
-        &mut con,
-        "chennai",
-        &[("temperature", b"25"), ("temperature", b"hot")],
-    );
-    let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
-    assert_ok(&out);
-    assert_eq!(stdout(&out), "");
-    assert_eq!(xlen(&mut con, "chennai:dead"), 1);
-    let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg("chennai:dead")
-        .arg("-")
-        .arg("+")
-        .query(&mut con)
-        .unwrap();
-    assert!(
-        dead[0]
-            .1
-            .contains(&("reason".into(), "field temperature appears twice".into())),
-        "{dead:?}"
-    );
-    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
-}
-
-/// A poison entry's field name with a newline or an escape sequence is reported on stderr as one
-/// escaped line, never as a forged line or raw control bytes.
-#[test]
-fn a_dead_letter_reason_is_one_escaped_line() {
-    let server = Server::start();
-    let mut con = server.con();
-    let name = "n\x1b[2J\nalice: forged";
-    xadd(
-        &mut con,
-        "chennai",
-        &[("temperature", b"21"), (name, b"1"), (name, b"2")],
-    );
-    let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
-    assert_ok(&out);
-    let errors = stderr(&out);
-    assert!(
-        errors.contains("field n\\x1b[2J\\nalice: forged appears twice"),
-        "{errors}"
-    );
-    assert!(!errors.contains('\x1b'), "{errors}");
-    assert!(
-        !errors.lines().any(|l| l.starts_with("alice: forged")),
-        "{errors}"
-    );
-    assert_eq!(xlen(&mut con, "chennai:dead"), 1);
 }
 
 /// `--json` keeps fields in the entry's order, not sorted by name.

@@ -97,7 +97,15 @@ fn heavy_consumer_metrics_match_the_server() {
     let mut alice = spawn(
         "consumer",
         &server,
-        &["alice", "--claim-idle", "1s", "--metrics", "127.0.0.1:0"],
+        &[
+            "alice",
+            "--claim-idle",
+            "1s",
+            "--metrics",
+            "127.0.0.1:0",
+            "--require",
+            "temperature:number",
+        ],
     );
     let addr = metrics_addr(&alice);
     wait_until("alice has consumed everything", || {

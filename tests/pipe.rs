@@ -297,7 +297,8 @@ fn redrive_through_a_pipe_handler() {
             "300ms",
         ],
     );
-    assert_ok(&out);
+    // Every message dead-lettered, none processed: exit 5.
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let mut con = server.con();
     assert_eq!(xlen(&mut con, "chennai:dead"), 3);
     let fixed = "awk '{ print \"redriven\", $3; print \"ack\", $2, $3; fflush() }'";
@@ -309,6 +310,42 @@ fn redrive_through_a_pipe_handler() {
     assert_ok(&out);
     assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
     assert_eq!(xlen(&mut con, "chennai:dead"), 0);
+}
+
+/// `--redrive --pipe` passes on every line the handler writes, those after its last `ack` and
+/// what it prints at the end of its input included (before, the last line after an ack and the
+/// totals were lost).
+#[test]
+fn redrive_through_a_pipe_passes_on_every_handler_line() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    let failing = "awk '{ print \"fail\", $2, $3, \"not yet\"; fflush() }'";
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "dave",
+            "--pipe",
+            failing,
+            "--max-deliveries",
+            "1",
+            "--idle-exit",
+            "300ms",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let tee = "awk '{ print \"ack\", $2, $3; print \"after\", $3; fflush() } END { print \"total\", NR }'";
+    let out = run("consumer", &server, &["dave", "--redrive", "--pipe", tee]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("after ")).count(),
+        3,
+        "{lines:?}"
+    );
+    assert_eq!(lines[3], "total 3", "{lines:?}");
 }
 
 /// The calls the server counted for `command` (INFO commandstats), 0 when there were none.

@@ -34,6 +34,9 @@ fn main() {
         if let Some(line) = outcome.line(&settings.name) {
             monsoon::notice::note(&line);
         }
-        Ok(exit::SUCCESS)
+        if let Some(line) = outcome.warning(&settings.name) {
+            eprintln!("{line}");
+        }
+        Ok(outcome.code())
     })
 }

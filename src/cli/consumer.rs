@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{ConnectionArgs, cities, parse_duration, parse_name};
+use super::{ConnectionArgs, parse_duration, parse_name};
 use crate::cli::man_and_completions::Generate;
+use crate::consumer::poison::Require;
 use crate::consumer::{self, Exec, Handler, Job, Pipe, Work};
 use crate::error::{Error, Result};
 use crate::exit;
@@ -64,6 +65,16 @@ pub struct ConsumerArgs {
     #[arg(long, value_name = "FILE")]
     pub cities_from: Option<PathBuf>,
 
+    /// A stream to read by its own key, exactly as given (no --prefix): any stream another
+    /// program writes (repeatable; beside --city).
+    #[arg(long = "stream", value_name = "KEY", value_parser = parse_name)]
+    pub streams: Vec<String>,
+
+    /// Stream keys from FILE, one per line (blank lines and # comments skipped), as if each
+    /// were given with --stream.
+    #[arg(long, value_name = "FILE")]
+    pub streams_from: Option<PathBuf>,
+
     /// Consumer group, created when missing (at --start), joined when it exists.
     #[arg(long, default_value = "mygroup", value_parser = parse_name)]
     pub group: String,
@@ -113,6 +124,12 @@ pub struct ConsumerArgs {
     /// Dead-letter an entry instead of processing it once it was delivered more than N times.
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_deliveries: u64,
+
+    /// Dead-letter each entry without FIELD, or whose FIELD is not a number, an integer or UTF-8
+    /// text (FIELD:number, FIELD:integer, FIELD:text); repeatable. Without it no content is
+    /// poison: any entry is printed, or handed to the handler, which decides.
+    #[arg(long, value_name = "FIELD[:KIND]", value_parser = Require::parse)]
+    pub require: Vec<Require>,
 
     /// Dead-letter stream (after --prefix) [default: <stream>:dead].
     #[arg(long, value_name = "KEY", value_parser = parse_name)]
@@ -250,9 +267,14 @@ impl ConsumerArgs {
                 "invalid value for --block: it must be at least 1ms (BLOCK 0 would wait for ever)",
             )));
         }
-        let streams: Vec<String> = cities(&self.cities, self.cities_from.as_deref())?
-            .iter()
-            .map(|c| self.connection.key(c))
+        let streams: Vec<String> = self
+            .connection
+            .streams(
+                (&self.cities, self.cities_from.as_deref()),
+                (&self.streams, self.streams_from.as_deref()),
+            )?
+            .into_iter()
+            .map(|(_, key)| key)
             .collect();
         Ok(consumer::Settings {
             name: self.name.clone().unwrap_or_default(),
@@ -266,6 +288,7 @@ impl ConsumerArgs {
             json: self.json,
             claim_idle: self.claim_idle,
             max_deliveries: self.max_deliveries,
+            require: self.require.clone(),
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,

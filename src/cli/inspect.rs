@@ -31,12 +31,17 @@ pub struct InspectArgs {
     #[arg(long, value_name = "KIND", value_enum)]
     pub generate: Option<Generate>,
 
+    /// Take every STREAM as its key exactly, without --prefix (a stream another program
+    /// writes, while MONSOON_PREFIX is set for the demo's).
+    #[arg(long, global = true)]
+    pub no_prefix: bool,
+
     /// What to look at.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// The subcommands; every STREAM is a name the prefix is put in front of.
+/// The subcommands; every STREAM is a name the prefix is put in front of (unless --no-prefix).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Entries of a stream, oldest first (newest first with --rev).
@@ -223,7 +228,10 @@ impl InspectArgs {
     /// Parsing made sure there is a subcommand unless `--generate` was given; without one this
     /// answers `None`.
     pub fn request(&self, terminal: bool) -> Option<Request> {
-        let key = |name: &str| self.connection.key(name);
+        let key = |name: &str| match self.no_prefix {
+            true => name.to_string(),
+            false => self.connection.key(name),
+        };
         Some(match self.command.as_ref()? {
             Command::Range {
                 stream,

@@ -95,6 +95,29 @@ impl ConnectionArgs {
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
+
+    /// The streams a command names, as (name, key): each `--city` (and `--cities-from` line) as
+    /// PREFIX + city, then each `--stream` (and `--streams-from` line) exactly as given; chennai
+    /// when none is named; each key once. The name seeds a simulated day.
+    pub fn streams(
+        &self,
+        (cities, cities_from): (&[String], Option<&std::path::Path>),
+        (streams, streams_from): (&[String], Option<&std::path::Path>),
+    ) -> Result<Vec<(String, String)>> {
+        let cities = names(cities, cities_from, ("--cities-from", "city"))?;
+        let exact = names(streams, streams_from, ("--streams-from", "stream"))?;
+        let mut named: Vec<(String, String)> = cities
+            .into_iter()
+            .map(|city| (city.clone(), self.key(&city)))
+            .chain(exact.into_iter().map(|key| (key.clone(), key)))
+            .collect();
+        if named.is_empty() {
+            named.push((String::from("chennai"), self.key("chennai")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        named.retain(|(_, key)| seen.insert(key.clone()));
+        Ok(named)
+    }
 }
 
 /// `--timeout`: a duration above zero (a zero socket timeout would mean none).
@@ -110,36 +133,36 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 0, 250ms, 1s, 2m)"))
 }
 
-/// The cities of `--city` and `--cities-from`, in order, each once; `chennai` when neither
-/// names one. An unreadable file, or a name in it that is blank, is a usage error naming it.
-pub fn cities(given: &[String], from: Option<&std::path::Path>) -> Result<Vec<String>> {
-    let mut cities: Vec<String> = given.to_vec();
+/// The names given on the command line, then those of `from` (one per line, blank lines and `#`
+/// comments skipped); a file that names none is a usage error naming `flag` and what it lists.
+fn names(
+    given: &[String],
+    from: Option<&std::path::Path>,
+    (flag, what): (&str, &str),
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = given.to_vec();
     if let Some(path) = from {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!(
-                "invalid value for --cities-from: cannot read {}: {e}",
+                "invalid value for {flag}: cannot read {}: {e}",
                 path.display()
             ))
         })?;
-        cities.extend(
+        let before = names.len();
+        names.extend(
             text.lines()
                 .map(str::trim)
                 .filter(|line| !line.is_empty() && !line.starts_with('#'))
                 .map(str::to_string),
         );
-        if cities.is_empty() {
+        if names.len() == before {
             return Err(Error::Usage(format!(
-                "invalid value for --cities-from: {} names no city",
+                "invalid value for {flag}: {} names no {what}",
                 path.display()
             )));
         }
     }
-    if cities.is_empty() {
-        cities.push(String::from("chennai"));
-    }
-    let mut seen = std::collections::HashSet::new();
-    cities.retain(|city| seen.insert(city.clone()));
-    Ok(cities)
+    Ok(names)
 }
 
 /// A name used in a key: not empty.

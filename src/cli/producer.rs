@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use clap::Parser;
 
-use super::{ConnectionArgs, cities, parse_duration, parse_name};
+use super::{ConnectionArgs, parse_duration, parse_name};
 use crate::cli::man_and_completions::Generate;
 use crate::error::{Error, Result};
 use crate::exit;
@@ -79,6 +79,16 @@ pub struct ProducerArgs {
     /// given with --city; with --live one thread writes them all, one pipeline per tick.
     #[arg(long, value_name = "FILE")]
     pub cities_from: Option<PathBuf>,
+
+    /// A stream to write by its own key, exactly as given (no --prefix), e.g. for --from
+    /// (repeatable; beside --city).
+    #[arg(long = "stream", value_name = "KEY", value_parser = parse_name)]
+    pub streams: Vec<String>,
+
+    /// Stream keys from FILE, one per line (blank lines and # comments skipped), as if each
+    /// were given with --stream.
+    #[arg(long, value_name = "FILE", conflicts_with = "from")]
+    pub streams_from: Option<PathBuf>,
 
     /// Day to produce (UTC) [default: yesterday].
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD|today|yesterday")]
@@ -219,10 +229,13 @@ impl ProducerArgs {
             )?),
             None => None,
         };
-        let cities = cities(&self.cities, self.cities_from.as_deref())?;
-        if import.is_some() && cities.len() > 1 {
+        let streams = self.connection.streams(
+            (&self.cities, self.cities_from.as_deref()),
+            (&self.streams, self.streams_from.as_deref()),
+        )?;
+        if import.is_some() && streams.len() > 1 {
             return Err(Error::Usage(String::from(
-                "--from writes one file into one stream: give one --city",
+                "--from writes one file into one stream: give one --city or --stream",
             )));
         }
         let date = self
@@ -234,10 +247,10 @@ impl ProducerArgs {
             keep,
             ignore_groups: self.retain_ignore_groups,
         });
-        Ok(cities
-            .iter()
-            .map(|city| CityRun {
-                key: self.connection.key(city),
+        Ok(streams
+            .into_iter()
+            .map(|(city, key)| CityRun {
+                key,
                 schedule: Schedule::day(date, interval_ms, self.count, self.sensors),
                 seed: self
                     .seed

@@ -109,7 +109,9 @@ impl Run {
 }
 
 /// The environment a handler gets for `message`: where it comes from, and each field whose
-/// name makes a valid variable name (upper-cased, other characters as `_`).
+/// name makes a valid variable name (upper-cased, other characters as `_`) and whose value is
+/// UTF-8 text without NUL; a name that repeats holds its last value. Binary values and every
+/// repeated value are in the JSON on stdin.
 pub fn environment(message: &Entry<'_>, consumer: &str, group: &str) -> Vec<(String, OsString)> {
     let mut env = vec![
         (
@@ -128,8 +130,9 @@ pub fn environment(message: &Entry<'_>, consumer: &str, group: &str) -> Vec<(Str
         let Some(name) = variable_name(name) else {
             continue;
         };
-        // A NUL cannot travel in the environment; the field is still on stdin.
-        if !value.contains(&0) {
+        // A NUL cannot travel in the environment, and a variable is text; the field is still
+        // on stdin.
+        if !value.contains(&0) && std::str::from_utf8(value).is_ok() {
             env.push((
                 format!("MONSOON_FIELD_{name}"),
                 OsString::from_vec(value.to_vec()),

@@ -78,6 +78,8 @@ pub struct Settings {
     pub claim_idle: Duration,
     /// Deliveries after which an entry is dead-lettered instead of processed.
     pub max_deliveries: u64,
+    /// `--require`: what an entry must hold to be processed (else it is dead-lettered).
+    pub require: Vec<poison::Require>,
     /// Dead-letter stream key; `None`: `<stream>:dead`.
     pub dead_letter: Option<String>,
     /// Delete consumers idle longer than this once they hold nothing.
@@ -187,6 +189,23 @@ impl Outcome {
             Outcome::Consumed(summary) => Some(summary.line(name)),
             Outcome::Redriven(done) => Some(done.line(name)),
             Outcome::Reset => None,
+        }
+    }
+
+    /// The warning said on stderr at the end, even with `--quiet`: how many messages went to
+    /// the dead letters and why.
+    pub fn warning(&self, name: &str) -> Option<String> {
+        match self {
+            Outcome::Consumed(summary) => summary.dead_line(name),
+            _ => None,
+        }
+    }
+
+    /// The exit code: [`exit::ALL_DEAD`] when consuming dead-lettered every message it read.
+    pub fn code(&self) -> i32 {
+        match self {
+            Outcome::Consumed(summary) if summary.all_dead() => crate::exit::ALL_DEAD,
+            _ => crate::exit::SUCCESS,
         }
     }
 }

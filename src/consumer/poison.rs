@@ -1,5 +1,7 @@
-//! Poison messages: entries that cannot be read as a reading, or were delivered too often, go to
-//! a dead-letter stream instead of being processed, and are then acknowledged.
+//! Poison messages: entries that fail the `--require` schema, or were delivered too often, go
+//! to a dead-letter stream instead of being processed, and are then acknowledged. Without
+//! `--require` no content is poison: any fields, binary values and repeated names included, are
+//! data (printed escaped, or handed to the handler, which decides).
 //!
 //! ```text
 //! XADD chennai:dead * stream chennai id 1534291200000-0 reason "..." consumer alice deliveries 6
@@ -8,8 +10,94 @@
 
 use crate::message::{Entry, escaped};
 
-/// Why a message is not processed, if it is poison.
-pub fn verdict(message: &Entry<'_>, max_deliveries: u64) -> Option<String> {
+/// One `--require FIELD[:number|:integer|:text]`: a field every entry must have, and the kind
+/// of value it must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Require {
+    /// The field's name.
+    pub field: String,
+    /// What its value must be.
+    pub kind: Kind,
+}
+
+/// What a required field's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Anything, as long as the field is there.
+    Present,
+    /// A finite number (`21`, `-3.5`, `1e3`).
+    Number,
+    /// A whole number.
+    Integer,
+    /// UTF-8 text.
+    Text,
+}
+
+impl Require {
+    /// Parses `FIELD`, `FIELD:number`, `FIELD:integer` or `FIELD:text` (the command line's
+    /// parser names the flag around the reason it fails with).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let (field, kind) = match text.rsplit_once(':') {
+            Some((field, "number")) => (field, Kind::Number),
+            Some((field, "integer")) => (field, Kind::Integer),
+            Some((field, "text")) => (field, Kind::Text),
+            Some((_, other)) => {
+                return Err(format!(
+                    "unknown kind {other:?} (use FIELD, FIELD:number, FIELD:integer or FIELD:text)"
+                ));
+            }
+            None => (text, Kind::Present),
+        };
+        if field.is_empty() {
+            return Err(String::from(
+                "it names no field (use e.g. temperature:number)",
+            ));
+        }
+        Ok(Require {
+            field: field.to_string(),
+            kind,
+        })
+    }
+
+    /// How `--require` was written, for a reason.
+    fn flag(&self) -> String {
+        let kind = match self.kind {
+            Kind::Present => "",
+            Kind::Number => ":number",
+            Kind::Integer => ":integer",
+            Kind::Text => ":text",
+        };
+        format!("--require {}{kind}", escaped(&self.field))
+    }
+
+    /// Why `value` fails this requirement, if it does.
+    fn refuses(&self, value: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(value).ok();
+        let ok = match self.kind {
+            Kind::Present => true,
+            Kind::Text => text.is_some(),
+            Kind::Number => text.is_some_and(|t| t.parse::<f64>().is_ok_and(f64::is_finite)),
+            Kind::Integer => text.is_some_and(|t| t.parse::<i64>().is_ok()),
+        };
+        let what = match self.kind {
+            Kind::Text => "UTF-8 text",
+            Kind::Integer => "an integer",
+            _ => "a number",
+        };
+        (!ok).then(|| {
+            format!(
+                "{} \"{}\" is not {what} ({})",
+                escaped(&self.field),
+                escaped(&String::from_utf8_lossy(value)),
+                self.flag()
+            )
+        })
+    }
+}
+
+/// Why a message is not processed, if it is poison: past `--max-deliveries`, or failing one of
+/// the `--require` rules (every value of a required field that repeats must pass).
+pub fn verdict(message: &Entry<'_>, max_deliveries: u64, require: &[Require]) -> Option<String> {
     if message.deliveries > max_deliveries {
         return Some(format!(
             "delivered {} times, more than --max-deliveries {max_deliveries}",
@@ -17,43 +105,41 @@ pub fn verdict(message: &Entry<'_>, max_deliveries: u64) -> Option<String> {
         ));
     }
     let fields = message.fields?;
-    for (index, (name, _)) in fields.iter().enumerate() {
-        // A field twice: which value is the reading? Validating one and printing the other
-        // would pass a bad value as good.
-        if fields
+    for rule in require {
+        let mut values = fields
             .iter()
-            .take(index)
-            .any(|(earlier, _)| earlier == name)
-        {
-            return Some(format!("field {} appears twice", shown(name)));
+            .filter(|(name, _)| *name == rule.field.as_bytes())
+            .map(|(_, value)| value)
+            .peekable();
+        if values.peek().is_none() {
+            return Some(format!(
+                "no {} field ({})",
+                escaped(&rule.field),
+                rule.flag()
+            ));
+        }
+        if let Some(reason) = values.find_map(|value| rule.refuses(value)) {
+            return Some(reason);
         }
     }
-    for (name, value) in fields.iter() {
-        if std::str::from_utf8(name).is_err() || std::str::from_utf8(value).is_err() {
-            return Some(format!("field {} is not UTF-8", shown(name)));
-        }
-    }
-    let number = |name: &str, integer: bool| -> Option<String> {
-        let value = std::str::from_utf8(message.field(name)?).unwrap_or_default();
-        let ok = if integer {
-            value.parse::<i64>().is_ok()
-        } else {
-            value.parse::<f64>().is_ok_and(f64::is_finite)
-        };
-        (!ok).then(|| format!("{name} {value:?} is not a number"))
-    };
-    if message.field("temperature").is_none() {
-        return Some(String::from("no temperature field"));
-    }
-    number("temperature", false)
-        .or_else(|| number("humidity", false))
-        .or_else(|| number("sensor", true))
+    None
 }
 
-/// A field name as a reason shows it: escaped, because the consumer prints the reason as one
-/// line on stderr.
-fn shown(name: &[u8]) -> String {
-    escaped(&String::from_utf8_lossy(name))
+/// The kind of `reason`, without what is particular to one entry, for the count of dead letters
+/// per reason at the end: `failed --require temperature:number`, `delivered more than
+/// --max-deliveries 5`, or a handler's reason as it is (`handler exited 3`).
+pub fn class(reason: &str) -> String {
+    if let Some(rule) = reason
+        .strip_suffix(')')
+        .and_then(|r| r.rsplit_once("(--require "))
+        .map(|(_, rule)| rule)
+    {
+        return format!("failed --require {rule}");
+    }
+    if let Some((_, max)) = reason.split_once(", more than --max-deliveries ") {
+        return format!("delivered more than --max-deliveries {max}");
+    }
+    reason.to_string()
 }
 
 /// The arguments of the dead-letter XADD (after the key and `*`), as described above.
@@ -97,85 +183,119 @@ mod tests {
     }
 
     fn verdict(message: &Message, max: u64) -> Option<String> {
-        super::verdict(&message.entry(), max)
+        super::verdict(&message.entry(), max, &[])
     }
 
-    /// The original walkthrough's entries are valid readings; broken ones are poison.
+    fn required(message: &Message, rules: &[&str]) -> Option<String> {
+        let rules: Vec<Require> = rules.iter().map(|r| Require::parse(r).unwrap()).collect();
+        super::verdict(&message.entry(), 5, &rules)
+    }
+
+    /// Without `--require` no content is poison: other fields, binary values, repeated names,
+    /// a temperature that is no number.
     #[test]
-    fn judges_readings() {
+    fn any_content_is_data() {
+        for fields in [
+            &[(&b"item"[..], &b"book"[..]), (b"qty", b"2")][..],
+            &[(b"temperature", b"abc")],
+            &[(b"blob", b"\xff\x00\x01")],
+            &[(b"qty", b"1"), (b"qty", b"2")],
+            &[(b"\xff", b"1")],
+        ] {
+            assert_eq!(verdict(&message(fields), 5), None, "{fields:?}");
+        }
+    }
+
+    /// `--require` names the field and the rule in its reason; every value of a repeated
+    /// required field must pass.
+    #[test]
+    fn require_judges_each_rule() {
+        let reading = message(&[(b"sensor", b"1"), (b"temperature", b"-3.5")]);
         assert_eq!(
-            verdict(
-                &message(&[(b"temperature", b"26"), (b"humidity", b"10")]),
-                5
+            required(
+                &reading,
+                &["temperature:number", "sensor:integer", "sensor"]
             ),
             None
         );
         assert_eq!(
-            verdict(&message(&[(b"sensor", b"1"), (b"temperature", b"21")]), 5),
-            None
+            required(&message(&[(b"humidity", b"10")]), &["temperature:number"]).as_deref(),
+            Some("no temperature field (--require temperature:number)")
         );
         assert_eq!(
-            verdict(
-                &message(&[
-                    (b"sensor", b"2"),
-                    (b"temperature", b"-3.5"),
-                    (b"humidity", b"71")
-                ]),
-                5
-            ),
-            None
-        );
-        assert!(
-            verdict(&message(&[(b"humidity", b"10")]), 5)
-                .unwrap()
-                .contains("no temperature")
-        );
-        assert!(
-            verdict(&message(&[(b"temperature", b"warm")]), 5)
-                .unwrap()
-                .contains("temperature")
-        );
-        assert!(
-            verdict(
-                &message(&[(b"temperature", b"2"), (b"humidity", b"wet")]),
-                5
-            )
-            .unwrap()
-            .contains("humidity")
-        );
-        assert!(
-            verdict(&message(&[(b"temperature", b"2"), (b"sensor", b"1.5")]), 5)
-                .unwrap()
-                .contains("sensor")
-        );
-        assert!(
-            verdict(&message(&[(b"temperature", b"2"), (b"note", b"\xff")]), 5)
-                .unwrap()
-                .contains("UTF-8")
-        );
-        assert!(verdict(&message(&[(b"temperature", b"NaN")]), 5).is_some());
-        assert_eq!(
-            verdict(
-                &message(&[(b"temperature", b"25"), (b"temperature", b"hot")]),
-                5
+            required(
+                &message(&[(b"temperature", b"warm")]),
+                &["temperature:number"]
             )
             .as_deref(),
-            Some("field temperature appears twice")
+            Some("temperature \"warm\" is not a number (--require temperature:number)")
         );
+        assert!(
+            required(
+                &message(&[(b"temperature", b"NaN")]),
+                &["temperature:number"]
+            )
+            .is_some()
+        );
+        assert!(required(&message(&[(b"sensor", b"1.5")]), &["sensor:integer"]).is_some());
+        assert!(required(&message(&[(b"note", b"\xff")]), &["note:text"]).is_some());
+        assert_eq!(required(&message(&[(b"note", b"\xff")]), &["note"]), None);
+        assert!(
+            required(
+                &message(&[(b"temperature", b"25"), (b"temperature", b"hot")]),
+                &["temperature:number"]
+            )
+            .unwrap()
+            .contains("\"hot\"")
+        );
+    }
+
+    /// A bad `--require` is a usage error naming it; a field name may hold a colon when a kind
+    /// follows it.
+    #[test]
+    fn require_parses() {
+        assert_eq!(
+            Require::parse("temperature").unwrap(),
+            Require {
+                field: String::from("temperature"),
+                kind: Kind::Present
+            }
+        );
+        assert_eq!(Require::parse("a:b:integer").unwrap().field, "a:b");
+        assert!(Require::parse("").unwrap_err().contains("no field"));
+        assert!(Require::parse(":number").unwrap_err().contains("no field"));
+        assert!(
+            Require::parse("temperature:float")
+                .unwrap_err()
+                .contains("unknown kind \"float\"")
+        );
+    }
+
+    /// Reasons of one kind count together, whatever the entry.
+    #[test]
+    fn classes_of_reasons() {
+        assert_eq!(
+            class("temperature \"x\" is not a number (--require temperature:number)"),
+            "failed --require temperature:number"
+        );
+        assert_eq!(
+            class("no temperature field (--require temperature:number)"),
+            "failed --require temperature:number"
+        );
+        assert_eq!(
+            class("delivered 6 times, more than --max-deliveries 5"),
+            "delivered more than --max-deliveries 5"
+        );
+        assert_eq!(class("handler exited 3"), "handler exited 3");
     }
 
     /// A field name in a reason is escaped: the consumer prints the reason as one line.
     #[test]
     fn reasons_escape_field_names() {
-        let twice = message(&[(b"a\nb", b"1"), (b"a\nb", b"2")]);
+        let raw = message(&[(b"a\nb", b"x")]);
         assert_eq!(
-            verdict(&twice, 5).as_deref(),
-            Some("field a\\nb appears twice")
-        );
-        let raw = message(&[(b"temperature", b"2"), (b"\x1b[2J\xff", b"1")]);
-        assert_eq!(
-            verdict(&raw, 5).as_deref(),
-            Some("field \\x1b[2J\u{fffd} is not UTF-8")
+            required(&raw, &["a\nb:number"]).as_deref(),
+            Some("a\\nb \"x\" is not a number (--require a\\nb:number)")
         );
     }
 

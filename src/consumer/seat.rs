@@ -82,7 +82,7 @@ impl<'a, W: Write> Seat<'a, W> {
 
     /// Why `entry` is not processed, if it is poison.
     pub fn poison(&self, entry: &Entry<'_>) -> Option<String> {
-        poison::verdict(entry, self.settings.max_deliveries)
+        poison::verdict(entry, self.settings.max_deliveries, &self.settings.require)
     }
 
     /// Writes a dead letter of `entry` (with the handler's last stderr when given), once; the
@@ -104,6 +104,11 @@ impl<'a, W: Write> Seat<'a, W> {
             self.settings.name, entry.stream, entry.id
         );
         self.summary.dead_lettered += 1;
+        *self
+            .summary
+            .dead_reasons
+            .entry(poison::class(reason))
+            .or_default() += 1;
         self.counted(entry.stream, Outcome::DeadLettered, 1);
         Ok(())
     }

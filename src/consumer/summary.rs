@@ -1,5 +1,6 @@
 //! What a consumer did: counts printed on stderr when it stops.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What a consumer did, printed on stderr when it stops.
@@ -13,6 +14,8 @@ pub struct Summary {
     pub claimed: u64,
     /// Messages sent to the dead-letter stream.
     pub dead_lettered: u64,
+    /// The dead letters by the kind of their reason ([`super::poison::class`]).
+    pub dead_reasons: BTreeMap<String, u64>,
     /// Pending IDs acknowledged because their entry no longer exists.
     pub deleted: u64,
     /// Idle consumers deleted from the group.
@@ -34,11 +37,39 @@ impl Summary {
         self.recovered += other.recovered;
         self.claimed += other.claimed;
         self.dead_lettered += other.dead_lettered;
+        for (reason, n) in &other.dead_reasons {
+            *self.dead_reasons.entry(reason.clone()).or_default() += n;
+        }
         self.deleted += other.deleted;
         self.pruned += other.pruned;
         self.taken_by_others += other.taken_by_others;
         self.failed += other.failed;
         self.restarts += other.restarts;
+    }
+
+    /// Whether the run read messages and dead-lettered every one (processed none): a schema
+    /// or a handler that refuses everything, which a script should not take for success.
+    pub fn all_dead(&self) -> bool {
+        self.processed == 0 && self.dead_lettered > 0
+    }
+
+    /// The line of dead letters by reason, when there were any: `alice: 1461 of 1461
+    /// dead-lettered: 1461 failed --require temperature:number`.
+    pub fn dead_line(&self, name: &str) -> Option<String> {
+        if self.dead_lettered == 0 {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .dead_reasons
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        Some(format!(
+            "{name}: {} of {} dead-lettered: {}",
+            self.dead_lettered,
+            self.processed + self.dead_lettered,
+            reasons.join(", ")
+        ))
     }
 
     /// The one line printed on stderr at the end.
