@@ -475,7 +475,9 @@ fn chart_draws_within_the_width() {
     );
     assert!(lines.iter().all(|l| l.chars().count() <= 60), "{text}");
     assert!(lines[8].contains('█'), "{text}");
-    assert!(lines[10].trim_start().starts_with("00:00") && lines[10].ends_with("00:59"));
+    assert!(
+        lines[10].trim_start().starts_with("08-15 00:00") && lines[10].ends_with("08-15 00:59")
+    );
 
     let chart = &json_lines(&inspect_ok(
         &server,

@@ -105,6 +105,61 @@ fn stream_of<'a>(frame: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no stream {key} in {frame}"))
 }
 
+/// `serve --field` charts another field; a stream without `temperature` charts its first numeric
+/// field; the chart's span carries the date, and the year when it crosses one.
+#[test]
+fn serve_charts_any_numeric_field() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "60"],
+    ));
+    let mut con = server.con();
+    // Daily rows across a new year, without a temperature: its first numeric field is charted.
+    for (ms, weather, temp_max) in [
+        ("1356912000000", "rain", "8.3"),
+        ("1356998400000", "sun", "7.2"),
+        ("1357084800000", "rain", "6.1"),
+    ] {
+        let _: String = redis::cmd("XADD")
+            .arg("seattle")
+            .arg(format!("{ms}-0"))
+            .arg("weather")
+            .arg(weather)
+            .arg("temp_max")
+            .arg(temp_max)
+            .query(&mut con)
+            .unwrap();
+    }
+    let (mut serve, addr) = start_serve(&server, &["chennai", "seattle"], &["--interval", "200ms"]);
+    let frame = Events::open(&addr).next();
+    let chennai = stream_of(&frame, "chennai");
+    assert_eq!(chennai["field"], "temperature");
+    assert_eq!(chennai["span"], "08-15 00:00 – 08-15 00:00 UTC");
+    let seattle = stream_of(&frame, "seattle");
+    assert_eq!(seattle["field"], "temp_max");
+    assert_eq!(seattle["span"], "2012-12-31 00:00 – 2013-01-02 00:00 UTC");
+    let counted: u64 = seattle["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3);
+    signal(&serve.child, "INT");
+    assert_eq!(serve.wait(), Some(0), "{}", serve.errors());
+    let (mut serve, addr) = start_serve(
+        &server,
+        &["chennai"],
+        &["--interval", "200ms", "--field", "humidity"],
+    );
+    let frame = Events::open(&addr).next();
+    assert_eq!(stream_of(&frame, "chennai")["field"], "humidity");
+    signal(&serve.child, "INT");
+    assert_eq!(serve.wait(), Some(0), "{}", serve.errors());
+}
+
 /// Each `/events` frame carries, per stream, the object `inspect watch --json` prints (same
 /// keys, same figures while nothing moves) plus its chart points; `/metrics` parses and equals
 /// XINFO and XPENDING; `/healthz` answers; nothing else is served.
@@ -421,9 +476,12 @@ for (const card of document.querySelectorAll("[data-stream]")) {
     };
   }
   const length = card.querySelector(".length");
+  const span = card.querySelector(".chartbox .span");
   streams[card.dataset.stream] = {
     length: length ? Number(length.textContent.replace(/[^0-9]/g, "")) : null,
     consumers,
+    span: span ? span.textContent : null,
+    lines: card.querySelectorAll("polyline.mean").length,
   };
 }
 return {
@@ -541,6 +599,25 @@ fn heavy_browser_shows_the_walkthrough() {
     );
     let page = browser.eval(READ_PAGE);
     assert_eq!(page["status"], "live");
+    // The chart is labelled with its field and its span's dates (`MM-DD HH:MM`), one line
+    // while no reading is missing.
+    let chennai = &page["streams"]["chennai"];
+    let dated = |s: &str| {
+        let bytes = s.as_bytes();
+        bytes.len() == 11 && bytes[2] == b'-' && bytes[5] == b' ' && bytes[8] == b':'
+    };
+    assert!(
+        chennai["span"].as_str().is_some_and(|s| {
+            let times = s
+                .strip_prefix("temperature, ")
+                .and_then(|s| s.strip_suffix(" UTC"));
+            times
+                .and_then(|t| t.split_once(" – "))
+                .is_some_and(|(a, b)| dated(a) && dated(b))
+        }),
+        "{page}"
+    );
+    assert_eq!(chennai["lines"], 1, "{page}");
     assert_eq!(
         page["scrolls"], false,
         "two streams and three consumers fit 1280x720"

@@ -129,9 +129,10 @@ pub enum Command {
     Chart {
         /// Stream name (after --prefix).
         stream: String,
-        /// Numeric field to draw.
-        #[arg(long, default_value = "temperature")]
-        field: String,
+        /// Numeric field to draw [default: temperature where the entries have one, else the
+        /// first numeric field].
+        #[arg(long)]
+        field: Option<String>,
         /// First entry: an ID, milliseconds or an ISO 8601 UTC time [default: the start].
         #[arg(long, value_parser = parse_bound, value_name = "ID|MS|TIME")]
         from: Option<Bound>,
@@ -170,6 +171,10 @@ pub enum Command {
         /// Time between samples (and frames sent to the browsers).
         #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
         interval: Duration,
+        /// Numeric field charted [default: temperature where the entries have one, else the
+        /// first numeric field].
+        #[arg(long)]
+        field: Option<String>,
     },
     /// Memory a stream takes (MEMORY USAGE) and the server's used_memory, next to the original
     /// demo's 2.3 MB for 86,400 entries.
@@ -318,12 +323,14 @@ impl InspectArgs {
                 group,
                 claim_idle,
                 interval,
+                field,
             } => Request::Serve(serve::Serve {
                 keys: streams.iter().map(|s| key(s)).collect(),
                 group: group.clone(),
                 listen: *listen,
                 claim_idle: *claim_idle,
                 interval: (*interval).max(Duration::from_millis(100)),
+                field: field.clone(),
             }),
             Command::Memory { streams, json } => Request::Memory(memory::Memory {
                 keys: streams.iter().map(|s| key(s)).collect(),
@@ -407,7 +414,7 @@ mod tests {
         let Some(Request::Chart(chart)) = parse(&["chart", "chennai"]).request(false) else {
             panic!("not a chart");
         };
-        assert_eq!((chart.width, chart.field.as_str()), (80, "temperature"));
+        assert_eq!((chart.width, chart.field.as_deref()), (80, None));
         assert!(
             InspectArgs::try_parse_args_from(["inspect", "range", "chennai", "--from", "noon"])
                 .is_err()

@@ -1,5 +1,6 @@
-//! `inspect chart STREAM [--field temperature]`: a field over a time range as a terminal chart,
-//! e.g. the day's temperature curve, downsampled to the terminal width.
+//! `inspect chart STREAM [--field F]`: a field over a time range as a terminal chart, e.g. the
+//! day's temperature curve, downsampled to the terminal width. Without `--field`: `temperature`
+//! where the entries have one, else the first numeric field of the first entry that has one.
 //!
 //! ```text
 //! XRANGE chennai - + COUNT 10000       pages of entries; each entry's field parsed as a number
@@ -14,7 +15,9 @@
 //! ```
 //!
 //! Each column is the mean of the readings in its slice of time, drawn as a bar with eighth-block
-//! resolution; the chart's floor sits just below the smallest mean, so the shape shows.
+//! resolution; the chart's floor sits just below the smallest mean, so the shape shows. A slice
+//! without readings stays blank: a gap in time is a gap in the chart. The times under it carry
+//! the date, and the year when the span crosses one.
 
 use std::io::Write;
 
@@ -22,11 +25,15 @@ use chrono::DateTime;
 
 use super::bound::Bound;
 use crate::error::{Error, Result};
+use crate::message::Entry;
 use crate::server::Link;
 use crate::server::streams::{self, Direction};
 
 /// Entries fetched per round trip.
 const PAGE: u64 = 10_000;
+
+/// `(ms, value)` of readings, oldest first.
+type Points = Vec<(u64, f64)>;
 
 /// Partial blocks, from one eighth to seven eighths of a cell.
 const EIGHTHS: [char; 8] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇'];
@@ -36,8 +43,8 @@ const EIGHTHS: [char; 8] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇'
 pub struct Chart {
     /// The full stream key.
     pub key: String,
-    /// The numeric field to draw.
-    pub field: String,
+    /// The numeric field to draw; `None`: chosen from the entries ([`pick_field`]).
+    pub field: Option<String>,
     /// First entry to include.
     pub from: Bound,
     /// Last entry to include.
@@ -71,32 +78,33 @@ impl Chart {
     /// Reads the field over the range and writes the chart.
     pub fn run(&self, link: &mut Link, out: &mut impl Write) -> Result<()> {
         streams::require_stream(link, &self.key)?;
-        let points = self.read_points(link)?;
-        if points.is_empty() {
+        let (field, points) = self.read_points(link)?;
+        let Some(field) = field.filter(|_| !points.is_empty()) else {
+            let what = match &self.field {
+                Some(field) => format!("numeric --field {field}"),
+                None => String::from("numeric field"),
+            };
             return Err(Error::Usage(format!(
-                "stream {} has no numeric --field {} between {} and {}",
+                "stream {} has no {what} between {} and {}",
                 self.key,
-                self.field,
                 self.from.start_arg(),
                 self.to.end_arg()
             )));
-        }
+        };
         let columns = plot_width(self.width, &points);
         let buckets = downsample(&points, columns);
         let text = if self.json {
-            format!(
-                "{}\n",
-                to_json(&self.key, &self.field, points.len(), &buckets)
-            )
+            format!("{}\n", to_json(&self.key, &field, points.len(), &buckets))
         } else {
-            render(&self.key, &self.field, points.len(), &buckets, self.height)
+            render(&self.key, &field, points.len(), &buckets, self.height)
         };
         super::emit(out, &text)
     }
 
-    /// `(ms, value)` of every entry in range whose field parses as a number.
-    fn read_points(&self, link: &mut Link) -> Result<Vec<(u64, f64)>> {
+    /// The field drawn and `(ms, value)` of every entry in range whose field parses as a number.
+    fn read_points(&self, link: &mut Link) -> Result<(Option<String>, Points)> {
         let mut points = Vec::new();
+        let mut field = self.field.clone();
         streams::range_pages(
             link,
             &self.key,
@@ -105,18 +113,37 @@ impl Chart {
             PAGE,
             None,
             |page| {
-                points.extend(page.iter().filter_map(|m| {
-                    let value = std::str::from_utf8(m.field(&self.field)?).ok()?;
-                    Some((
-                        m.id.ms,
-                        value.trim().parse::<f64>().ok().filter(|v| v.is_finite())?,
-                    ))
-                }));
+                for entry in page.iter() {
+                    if field.is_none() {
+                        field = pick_field(&entry);
+                    }
+                    let value = field.as_deref().and_then(|f| value_of(&entry, f));
+                    points.extend(value.map(|v| (entry.id.ms, v)));
+                }
                 Ok(true)
             },
         )?;
-        Ok(points)
+        Ok((field, points))
     }
+}
+
+/// The field a chart draws when none is asked for, judged on `entry`: `temperature` when it
+/// has one, else its first field whose value is a number; `None` when it has neither.
+pub fn pick_field(entry: &Entry<'_>) -> Option<String> {
+    if entry.field("temperature").is_some() {
+        return Some(String::from("temperature"));
+    }
+    entry.fields?.iter().find_map(|(name, value)| {
+        let number = std::str::from_utf8(value).ok()?.trim().parse::<f64>();
+        number.ok().filter(|v| v.is_finite())?;
+        std::str::from_utf8(name).ok().map(str::to_string)
+    })
+}
+
+/// The value of `field` in `entry` as a finite number, if it is one.
+pub fn value_of(entry: &Entry<'_>, field: &str) -> Option<f64> {
+    let value = std::str::from_utf8(entry.field(field)?).ok()?;
+    value.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// Columns the plot gets once the axis labels took their share (at least 10).
@@ -232,14 +259,41 @@ pub fn render(
     text
 }
 
+/// How the times of a span from `first` to `last` (Unix ms) are written: always with the date,
+/// with the year when the span crosses one, and without the time of day over a month or more.
+pub fn time_format(first: u64, last: u64) -> &'static str {
+    let year = |ms: u64| {
+        i64::try_from(ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .map(|t| chrono::Datelike::year(&t))
+    };
+    let long = last - first >= 30 * 86_400_000;
+    match (year(first) != year(last), long) {
+        (true, true) => "%Y-%m-%d",
+        (true, false) => "%Y-%m-%d %H:%M",
+        (false, true) => "%m-%d",
+        (false, false) => "%m-%d %H:%M",
+    }
+}
+
+/// The span of a chart's times as the page shows it: `08-15 00:00 – 08-15 23:59 UTC`, in
+/// [`time_format`]'s form.
+pub fn span_label(first: u64, last: u64) -> String {
+    let format = time_format(first, last);
+    let at = |ms: u64| {
+        i64::try_from(ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .map_or_else(String::new, |t| t.format(format).to_string())
+    };
+    format!("{} – {} UTC", at(first), at(last))
+}
+
 /// Times under the chart: the first at the left, the last at the right, and the middle one
 /// between them when there is room.
 fn time_axis(first: u64, last: u64, columns: usize, indent: usize) -> String {
-    let format = if last - first < 86_400_000 {
-        "%H:%M"
-    } else {
-        "%m-%d %H:%M"
-    };
+    let format = time_format(first, last);
     let at = |ms: u64| {
         i64::try_from(ms)
             .ok()
@@ -324,10 +378,80 @@ mod tests {
         assert_eq!(lines[1], "23.0 ┤   █");
         assert_eq!(lines[4], "20.4 ┤▅███");
         assert_eq!(lines[5], "     └────");
-        assert_eq!(lines[6], "      00:00  03:00");
+        assert_eq!(lines[6], "      08-15 00:00  08-15 03:00");
         assert_eq!(lines[7], "      times UTC; each column: the mean of 45m00s");
         let wide = time_axis(1534291200000, 1534377599000, 40, 6);
-        assert_eq!(wide, format!("{:6}00:00{:13}11:59{:12}23:59\n", "", "", ""));
+        assert_eq!(
+            wide,
+            format!(
+                "{:6}08-15 00:00{:4}08-15 11:59{:3}08-15 23:59\n",
+                "", "", ""
+            )
+        );
+    }
+
+    /// The times carry the date; the year when the span crosses one; no time of day over a
+    /// month or more (four years of daily rows read 2012-01-01 .. 2015-12-31).
+    #[test]
+    fn time_labels_carry_date_and_year() {
+        let day = |date: &str| {
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis() as u64
+        };
+        let years = time_axis(day("2012-01-01"), day("2015-12-31"), 40, 0);
+        assert!(years.starts_with("2012-01-01"), "{years}");
+        assert!(years.trim_end().ends_with("2015-12-31"), "{years}");
+        let winter = time_axis(day("2012-12-31"), day("2013-01-02"), 40, 0);
+        assert!(winter.starts_with("2012-12-31 00:00"), "{winter}");
+        let spring = time_axis(day("2013-03-01"), day("2013-06-30"), 40, 0);
+        assert!(spring.starts_with("03-01"), "{spring}");
+        assert!(spring.trim_end().ends_with("06-30"), "{spring}");
+        assert_eq!(super::super::human_ms(20 * 86_400_000), "20d00h");
+    }
+
+    /// A slice of time without readings stays blank: a gap is a gap, not joined over.
+    #[test]
+    fn gaps_stay_gaps() {
+        let hour = 3_600_000;
+        let mut points: Vec<(u64, f64)> = (0..10).map(|i| (i * hour, 20.0)).collect();
+        points.extend((30..40).map(|i| (i * hour, 21.0)));
+        let buckets = downsample(&points, 40);
+        let text = render("x", "t", points.len(), &buckets, 2);
+        let bottom = text.lines().nth(2).unwrap();
+        let bars: Vec<char> = bottom.chars().skip_while(|c| *c != '┤').skip(1).collect();
+        assert_eq!(bars.len(), 40, "{text}");
+        assert!(bars[..10].iter().all(|c| *c != ' '), "{text}");
+        assert!(
+            bars[10..30].iter().all(|c| *c == ' '),
+            "the gap is blank: {text}"
+        );
+        assert!(bars[30..].iter().all(|c| *c != ' '), "{text}");
+    }
+
+    /// Without `--field`: temperature where the entry has one, else its first numeric field.
+    #[test]
+    fn picks_a_field() {
+        use crate::message::Message;
+        let message = |fields: &[(&[u8], &[u8])]| Message {
+            stream: std::sync::Arc::from("s"),
+            id: crate::StreamId::new(1, 0),
+            fields: Some(fields.iter().copied().collect()),
+            deliveries: 1,
+        };
+        let pick = |fields: &[(&[u8], &[u8])]| pick_field(&message(fields).entry());
+        assert_eq!(
+            pick(&[(b"humidity", b"40"), (b"temperature", b"x")]).as_deref(),
+            Some("temperature")
+        );
+        assert_eq!(
+            pick(&[(b"weather", b"rain"), (b"temp_max", b"12.8")]).as_deref(),
+            Some("temp_max")
+        );
+        assert_eq!(pick(&[(b"weather", b"rain")]), None);
     }
 
     /// The JSON has one point per non-empty column.

@@ -6,7 +6,7 @@
 //! XRANGE chennai (1534377599000-0 + ...   then only what is new
 //! ```
 
-use super::super::chart::{Bucket, downsample};
+use super::super::chart::{self, Bucket, downsample};
 use crate::error::Result;
 use crate::server::Link;
 use crate::server::streams::{self, Direction};
@@ -24,8 +24,11 @@ const PAGE: u64 = 10_000;
 pub struct Feed {
     /// The stream key.
     key: String,
-    /// The numeric field charted.
-    field: String,
+    /// The numeric field charted: the one asked for, or chosen from the first entry that has
+    /// one ([`chart::pick_field`]); `None` until then.
+    field: Option<String>,
+    /// Whether the field was asked for (`--field`), rather than chosen.
+    asked: bool,
     /// The last entry read.
     last: Option<StreamId>,
     /// `(ms, value)` of every reading read, oldest first (merged pairwise past [`MAX_POINTS`]).
@@ -33,14 +36,20 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// A feed of `field` of `key`, empty until updated.
-    pub fn new(key: &str, field: &str) -> Self {
+    /// A feed of `field` of `key` (`None`: chosen from the entries), empty until updated.
+    pub fn new(key: &str, field: Option<&str>) -> Self {
         Feed {
             key: key.to_string(),
-            field: field.to_string(),
+            field: field.map(str::to_string),
+            asked: field.is_some(),
             last: None,
             points: Vec::new(),
         }
+    }
+
+    /// The field charted, once known.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 
     /// Reads what is new. `first`/`newest` are the stream's first and newest entry now: points
@@ -58,7 +67,8 @@ impl Feed {
             _ => false,
         };
         if replaced {
-            *self = Feed::new(&self.key, &self.field);
+            let asked = self.field.clone().filter(|_| self.asked);
+            *self = Feed::new(&self.key.clone(), asked.as_deref());
         }
         if let Some(first) = first {
             let kept = self.points.partition_point(|p| p.0 < first.ms);
@@ -69,8 +79,7 @@ impl Feed {
         let start = self
             .last
             .map_or_else(|| String::from("-"), |id| id.successor().to_string());
-        let field = self.field.clone();
-        let (points, last) = (&mut self.points, &mut self.last);
+        let (points, last, field) = (&mut self.points, &mut self.last, &mut self.field);
         streams::range_pages(
             link,
             &self.key,
@@ -80,11 +89,13 @@ impl Feed {
             None,
             |page| {
                 *last = page.ids().last().or(*last);
-                points.extend(page.iter().filter_map(|m| {
-                    let value = std::str::from_utf8(m.field(&field)?).ok()?;
-                    let value = value.trim().parse::<f64>().ok().filter(|v| v.is_finite())?;
-                    Some((m.id.ms, value))
-                }));
+                for entry in page.iter() {
+                    if field.is_none() {
+                        *field = chart::pick_field(&entry);
+                    }
+                    let value = field.as_deref().and_then(|f| chart::value_of(&entry, f));
+                    points.extend(value.map(|v| (entry.id.ms, v)));
+                }
                 Ok(true)
             },
         )?;

@@ -40,9 +40,6 @@ use crate::shutdown::Shutdown;
 /// Chart columns sent to the page: enough for a projector's width.
 const CHART_COLUMNS: usize = 240;
 
-/// The field charted.
-const CHART_FIELD: &str = "temperature";
-
 /// `serve`: which streams and group, where to listen, how often to sample.
 #[derive(Debug, Clone)]
 pub struct Serve {
@@ -57,6 +54,9 @@ pub struct Serve {
     pub claim_idle: Duration,
     /// Time between samples (and frames).
     pub interval: Duration,
+    /// `--field`: the numeric field charted; `None`: `temperature` where present, else the
+    /// first numeric field.
+    pub field: Option<String>,
 }
 
 /// One stream as the reader follows it.
@@ -95,7 +95,7 @@ impl Serve {
                 key: key.clone(),
                 link: None,
                 watcher: watch::Watcher::new(key, &self.group),
-                feed: Feed::new(key, CHART_FIELD),
+                feed: Feed::new(key, self.field.as_deref()),
             })
             .collect();
         loop {
@@ -176,9 +176,21 @@ impl View {
         self.feed.update(link, info.first_entry, newest)?;
         let buckets = self.feed.buckets(CHART_COLUMNS);
         let mut json = watch::to_json(&frame);
-        let chart = chart::to_json(&self.key, CHART_FIELD, 0, &buckets);
+        let field = self.feed.field().unwrap_or_default();
+        let chart = chart::to_json(&self.key, field, 0, &buckets);
+        let present: Vec<&chart::Bucket> = buckets.iter().flatten().collect();
+        let (first, last) = match (present.first(), present.last()) {
+            (Some(first), Some(last)) => (first.start_ms, last.end_ms),
+            _ => (0, 0),
+        };
         if let Some(object) = json.as_object_mut() {
-            object.insert(String::from("field"), CHART_FIELD.into());
+            object.insert(String::from("field"), field.into());
+            // The page draws points by time and breaks the line where slices are missing.
+            let slice = (last - first + 1) / CHART_COLUMNS as u64;
+            object.insert(String::from("slice_ms"), slice.max(1).into());
+            if !present.is_empty() {
+                object.insert(String::from("span"), chart::span_label(first, last).into());
+            }
             object.insert(String::from("points"), chart["points"].clone());
         }
         let state = StreamState {
