@@ -2,7 +2,7 @@
 //! written twice) are printed or handed to handlers and acknowledged, never dead-lettered for
 //! their content; `--require` is the schema when a user wants one.
 
-use support::{Server, assert_ok, pending, run, stderr, stdout, xadd, xlen};
+use support::{Server, assert_ok, dead_letters, field, pending, run, stderr, stdout, xadd, xlen};
 
 /// Entries of an orders stream as another program writes them: plain fields, a binary value,
 /// a name twice. Returns their IDs in order.
@@ -167,20 +167,7 @@ fn require_dead_letters_exactly_the_violations() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains(&good));
-    let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg("chennai:dead")
-        .arg("-")
-        .arg("+")
-        .query(&mut con)
-        .unwrap();
-    let field = |entry: &(String, Vec<(String, String)>), name: &str| {
-        entry
-            .1
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
+    let dead = dead_letters(&mut con, "chennai:dead");
     assert_eq!(dead.len(), 2);
     assert_eq!(field(&dead[0], "id"), words);
     assert_eq!(

@@ -3,26 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use support::{DATE, Server, assert_ok, pending, run, stderr, stdout, wait_until, xlen};
-
-/// The dead letters of `key` as field lists.
-fn dead_letters(con: &mut redis::Connection, key: &str) -> Vec<Vec<(String, String)>> {
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query(con)
-        .unwrap();
-    entries.into_iter().map(|(_, fields)| fields).collect()
-}
-
-/// The value of field `name`.
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
-}
+use support::{
+    DATE, Server, assert_ok, dead_letters, field, pending, run, stderr, stdout, wait_until, xlen,
+};
 
 /// A handler that exits 0 acks each message once it ran: it got the JSON line on stdin and the
 /// MONSOON_* environment, and its stdout reaches the consumer's.

@@ -277,30 +277,34 @@ fn the_minute_mean_example_averages_each_minute() {
     assert_eq!(acked(&mut con), 180);
 }
 
+/// A server whose chennai holds three readings that consumer `name`'s `--pipe` handler failed on
+/// their only delivery allowed: all three in the dead letters, and the run exited 5 (every
+/// message dead-lettered, none processed).
+fn three_dead_letters(name: &str) -> Server {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    let failing = "awk '{ print \"fail\", $2, $3, \"not yet\"; fflush() }'";
+    let args = [
+        name,
+        "--pipe",
+        failing,
+        "--max-deliveries",
+        "1",
+        "--idle-exit",
+        "300ms",
+    ];
+    let out = run("consumer", &server, &args);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(xlen(&mut server.con(), "chennai:dead"), 3);
+    server
+}
+
 /// `--redrive --pipe`: dead letters left by a handler that failed them are handed to the fixed
 /// handler and deleted once it acks them.
 #[test]
 fn redrive_through_a_pipe_handler() {
-    let server = Server::start();
-    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
-    let failing = "awk '{ print \"fail\", $2, $3, \"not yet\"; fflush() }'";
-    let out = run(
-        "consumer",
-        &server,
-        &[
-            "alice",
-            "--pipe",
-            failing,
-            "--max-deliveries",
-            "1",
-            "--idle-exit",
-            "300ms",
-        ],
-    );
-    // Every message dead-lettered, none processed: exit 5.
-    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let server = three_dead_letters("alice");
     let mut con = server.con();
-    assert_eq!(xlen(&mut con, "chennai:dead"), 3);
     let fixed = "awk '{ print \"redriven\", $3; print \"ack\", $2, $3; fflush() }'";
     let out = run(
         "consumer",
@@ -317,23 +321,7 @@ fn redrive_through_a_pipe_handler() {
 /// totals were lost).
 #[test]
 fn redrive_through_a_pipe_passes_on_every_handler_line() {
-    let server = Server::start();
-    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
-    let failing = "awk '{ print \"fail\", $2, $3, \"not yet\"; fflush() }'";
-    let out = run(
-        "consumer",
-        &server,
-        &[
-            "dave",
-            "--pipe",
-            failing,
-            "--max-deliveries",
-            "1",
-            "--idle-exit",
-            "300ms",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let server = three_dead_letters("dave");
     let tee = "awk '{ print \"ack\", $2, $3; print \"after\", $3; fflush() } END { print \"total\", NR }'";
     let out = run("consumer", &server, &["dave", "--redrive", "--pipe", tee]);
     assert_ok(&out);

@@ -39,11 +39,13 @@ fn aggregates_from_the_csv() -> BTreeMap<String, String> {
     }
     years
         .into_iter()
-        .map(|(year, (days, rain, high))| {
-            let line = format!("days={days} total_precipitation={rain:.1} max_temp_max={high:.1}");
-            (year, line)
-        })
+        .map(|(year, (days, rain, high))| (year, totals_line(days.into(), rain, high)))
         .collect()
+}
+
+/// A year's totals as the handlers print them (one decimal).
+fn totals_line(days: f64, rain: f64, high: f64) -> String {
+    format!("days={days} total_precipitation={rain:.1} max_temp_max={high:.1}")
 }
 
 /// Imports the CSV into `seattle` with its own columns; a rerun inserts nothing.
@@ -161,10 +163,7 @@ awk -v r="$MONSOON_FIELD_PRECIPITATION" -v h="$MONSOON_FIELD_TEMP_MAX" \
             .collect::<Vec<_>>()
             .try_into()
             .unwrap();
-        computed.insert(
-            year,
-            format!("days={days} total_precipitation={rain:.1} max_temp_max={high:.1}"),
-        );
+        computed.insert(year, totals_line(days, rain, high));
     }
     assert_eq!(computed, expected);
     assert_eq!(pending(&mut con, "seattle", "exec"), 0);

@@ -21,13 +21,12 @@
 
 use std::io::Write;
 
-use chrono::DateTime;
-
 use super::bound::Bound;
 use crate::error::{Error, Result};
 use crate::message::Entry;
 use crate::server::Link;
 use crate::server::streams::{self, Direction};
+use crate::stream_id::StreamId;
 
 /// Entries fetched per round trip.
 const PAGE: u64 = 10_000;
@@ -263,9 +262,8 @@ pub fn render(
 /// with the year when the span crosses one, and without the time of day over a month or more.
 pub fn time_format(first: u64, last: u64) -> &'static str {
     let year = |ms: u64| {
-        i64::try_from(ms)
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
+        StreamId::new(ms, 0)
+            .time()
             .map(|t| chrono::Datelike::year(&t))
     };
     let long = last - first >= 30 * 86_400_000;
@@ -281,25 +279,21 @@ pub fn time_format(first: u64, last: u64) -> &'static str {
 /// [`time_format`]'s form.
 pub fn span_label(first: u64, last: u64) -> String {
     let format = time_format(first, last);
-    let at = |ms: u64| {
-        i64::try_from(ms)
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
-            .map_or_else(String::new, |t| t.format(format).to_string())
-    };
-    format!("{} – {} UTC", at(first), at(last))
+    format!("{} – {} UTC", written(first, format), written(last, format))
+}
+
+/// The time `ms` (Unix ms) written in `format`; empty past what chrono can represent.
+fn written(ms: u64, format: &str) -> String {
+    StreamId::new(ms, 0)
+        .time()
+        .map_or_else(String::new, |t| t.format(format).to_string())
 }
 
 /// Times under the chart: the first at the left, the last at the right, and the middle one
 /// between them when there is room.
 fn time_axis(first: u64, last: u64, columns: usize, indent: usize) -> String {
     let format = time_format(first, last);
-    let at = |ms: u64| {
-        i64::try_from(ms)
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
-            .map_or_else(String::new, |t| t.format(format).to_string())
-    };
+    let at = |ms: u64| written(ms, format);
     let (left, middle, right) = (at(first), at(first + (last - first) / 2), at(last));
     let mut line = format!("{:indent$}{left}", "");
     let right_at = (indent + columns)

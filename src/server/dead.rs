@@ -13,6 +13,7 @@
 //! consumers' dead letters of that moment, a handful), never the whole stream.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,17 +57,19 @@ impl DeadLetters {
     /// The link for `key`, opened on first use.
     fn link(&mut self, key: &str) -> Result<&mut Link> {
         let slot = if self.target.is_cluster() { key } else { "" };
-        if !self.links.contains_key(slot) {
-            let mut link = Link::open(&self.target, key, self.retry_for)?;
-            if let Some(stop) = &self.stop {
-                link.stop_on(stop);
+        match self.links.entry(slot.to_string()) {
+            Entry::Occupied(link) => Ok(link.into_mut()),
+            Entry::Vacant(place) => {
+                let mut link = Link::open(&self.target, key, self.retry_for)?;
+                if let Some(stop) = &self.stop {
+                    link.stop_on(stop);
+                }
+                if let Some(health) = &self.health {
+                    link.report_to(health);
+                }
+                Ok(place.insert(link))
             }
-            if let Some(health) = &self.health {
-                link.report_to(health);
-            }
-            self.links.insert(slot.to_string(), link);
         }
-        Ok(self.links.get_mut(slot).expect("inserted above"))
     }
 
     /// Writes the dead letter `fields` of the entry `origin` (its stream and ID, which the

@@ -557,6 +557,25 @@ pub fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) ->
     cmd.query(con).unwrap()
 }
 
+/// The dead letters of `key` as field lists.
+pub fn dead_letters(con: &mut redis::Connection, key: &str) -> Vec<Vec<(String, String)>> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap();
+    entries.into_iter().map(|(_, fields)| fields).collect()
+}
+
+/// The value of field `name` in `fields` (empty when it has none).
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// The binaries' bound on one connect attempt (`CONNECT_TIMEOUT` in the server layer): the
 /// bound of every wait that ends with one more attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
