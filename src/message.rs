@@ -302,9 +302,9 @@ fn write_time_chrono(out: &mut Vec<u8>, id: StreamId) {
 
 /// Appends the human line: `alice chennai 1534291200000-0 2018-08-15T00:00:00Z sensor=1 ...`.
 pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
-    write_escaped(out, consumer.as_bytes());
+    write_word(out, consumer.as_bytes());
     out.push(b' ');
-    write_escaped(out, message.stream.as_bytes());
+    write_word(out, message.stream.as_bytes());
     out.push(b' ');
     out.extend_from_slice(itoa::Buffer::new().format(message.id.ms).as_bytes());
     out.push(b'-');
@@ -333,13 +333,25 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
 /// one line. Bytes that are not UTF-8 (a binary value) are `\xNN` too, so the line is text.
 /// Bytes that need no escaping (nearly all) are copied in one go.
 pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
+    write_escaped_as(out, bytes, false);
+}
+
+/// Appends `bytes` as one word of the human line: [`write_escaped`], and a space as `\x20`,
+/// so a stream key or a consumer name with spaces (`new delhi`) stays one word, which a
+/// `--pipe` handler can echo back in its answer as it is ([`unescape_word`] reads it).
+pub fn write_word(out: &mut Vec<u8>, bytes: &[u8]) {
+    write_escaped_as(out, bytes, true);
+}
+
+/// [`write_escaped`], with spaces escaped too when `word`.
+fn write_escaped_as(out: &mut Vec<u8>, bytes: &[u8], word: bool) {
+    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\' || (word && b == b' ');
     if !bytes.iter().any(|&b| needs(b) || b >= 0x80) {
         out.extend_from_slice(bytes);
         return;
     }
     for chunk in bytes.utf8_chunks() {
-        write_escaped_text(out, chunk.valid().as_bytes());
+        write_escaped_text(out, chunk.valid().as_bytes(), word);
         for &b in chunk.invalid() {
             write_hex(out, b);
         }
@@ -358,8 +370,8 @@ fn write_hex(out: &mut Vec<u8>, b: u8) {
 }
 
 /// [`write_escaped`] of text already known to be UTF-8.
-fn write_escaped_text(out: &mut Vec<u8>, bytes: &[u8]) {
-    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
+fn write_escaped_text(out: &mut Vec<u8>, bytes: &[u8], word: bool) {
+    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\' || (word && b == b' ');
     for &b in bytes {
         match b {
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -370,6 +382,39 @@ fn write_escaped_text(out: &mut Vec<u8>, bytes: &[u8]) {
             b => out.push(b),
         }
     }
+}
+
+/// `text` as one word, escaped as [`write_word`] does (for stream keys in messages to people).
+pub fn word(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    write_word(&mut out, text.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads back a word [`write_word`] (or [`write_escaped`]) wrote: `\\`, `\n`, `\r`, `\t` and
+/// `\xNN` become their bytes again; `None` for any other escape or a `\` at the end.
+pub fn unescape_word(word: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(word.len());
+    let mut bytes = word.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next()? {
+            b'\\' => out.push(b'\\'),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'x' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                let hex = std::str::from_utf8(&hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// `text` with control characters escaped as [`write_escaped`] does.

@@ -147,7 +147,8 @@ pub struct ConsumerArgs {
 
     /// Start `sh -c CMD` once and write each message to its stdin (the line it would print, or
     /// JSON with --json); it answers `ack STREAM ID` (acknowledged) or `fail STREAM ID REASON`
-    /// per message on its stdout; other lines are passed on. Restarted when it stops.
+    /// per message on its stdout (STREAM as the line's second word prints it, or a JSON string);
+    /// other lines are passed on. Restarted when it stops.
     #[arg(long, value_name = "CMD", conflicts_with = "delay")]
     pub pipe: Option<String>,
 

@@ -79,7 +79,7 @@ impl ExecWorker {
         &mut self,
         seat: &mut Seat<'_, W>,
         work: &[Message],
-        (runs, since): (Vec<Run>, Instant),
+        (mut runs, since): (Vec<Run>, Instant),
     ) -> Result<()> {
         let settings = seat.settings;
         // A command that cannot run at all (a typo) must not dead-letter a stream: stop before
@@ -96,17 +96,16 @@ impl ExecWorker {
         }
         self.handler_ran |= !runs.is_empty();
         let mut done: Vec<Done> = Vec::new();
-        for (message, run) in work.iter().zip(&runs) {
+        for (message, run) in work.iter().zip(&mut runs) {
             // Each handler's output whole, never interleaved inside a line.
-            if !run.stdout.is_empty() {
-                seat.out.write_all(&run.stdout)?;
-                if !run.stdout.ends_with(b"\n") {
-                    seat.out.write_all(b"\n")?;
-                }
-            }
-            if !run.stderr.is_empty() {
-                let _ = std::io::stderr().write_all(&run.stderr);
-            }
+            run.pass_on(&mut seat.out, || {
+                format!(
+                    "{}: {} {}",
+                    settings.name,
+                    message::word(&message.stream),
+                    message.id
+                )
+            })?;
             if run.ended.is_done() {
                 seat.summary.processed += 1;
                 seat.counted(&message.stream, Outcome::Acked, 1);
@@ -119,7 +118,7 @@ impl ExecWorker {
                 eprintln!(
                     "{}: {} {} failed ({reason}, delivery {} of {}); it will be delivered again",
                     settings.name,
-                    message.stream,
+                    message::word(&message.stream),
                     message.id,
                     message.deliveries,
                     settings.max_deliveries

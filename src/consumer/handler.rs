@@ -8,16 +8,23 @@
 //! ```
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::output::{self, Output};
 use crate::message::Entry;
 
 /// How much of a handler's stderr a dead letter keeps (its end).
-pub const STDERR_TAIL: usize = 1024;
+pub const STDERR_TAIL: usize = output::TAIL;
+
+/// How long a handler's stdout and stderr are read after it ended: what it printed is in the
+/// pipe by then; only a process it left behind outside its group (`setsid cmd &`) keeps them
+/// open, and its exit is what counts.
+pub const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// How long a handler has between SIGTERM and SIGKILL once its time is up.
 const GRACE: Duration = Duration::from_secs(2);
@@ -91,20 +98,51 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// What one run of a handler left behind.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Run {
     /// How it ended.
     pub ended: Ended,
-    /// Everything it printed on stdout (passed on whole lines at a time).
-    pub stdout: Vec<u8>,
+    /// Everything it printed on stdout (passed on whole, never interleaved with another's).
+    pub stdout: Output,
     /// Everything it printed on stderr.
-    pub stderr: Vec<u8>,
+    pub stderr: Output,
+    /// Whether its output was still open [`OUTPUT_GRACE`] after it ended (a process it left
+    /// behind, outside its group, holds the pipe): what came after is not waited for.
+    pub output_cut: bool,
 }
 
 impl Run {
     /// The last [`STDERR_TAIL`] bytes of its stderr, for a dead letter.
     pub fn stderr_tail(&self) -> &[u8] {
-        &self.stderr[self.stderr.len().saturating_sub(STDERR_TAIL)..]
+        self.stderr.tail()
+    }
+
+    /// Passes its output on: stdout whole to `out` (ending in a newline, so the next
+    /// handler's output starts a line of its own), stderr to ours; `who` names the consumer
+    /// and the message when the output was cut short.
+    pub fn pass_on(
+        &mut self,
+        out: &mut impl Write,
+        who: impl FnOnce() -> String,
+    ) -> std::io::Result<()> {
+        if !self.stdout.is_empty() {
+            self.stdout.pass_on(out)?;
+            if !self.stdout.ends_with_newline() {
+                out.write_all(b"\n")?;
+            }
+        }
+        if !self.stderr.is_empty() {
+            let _ = self.stderr.pass_on(&mut std::io::stderr().lock());
+        }
+        if self.output_cut {
+            eprintln!(
+                "{}: the handler exited but left a process holding its output; what it printed \
+                 after {} more is not passed on",
+                who(),
+                humantime::format_duration(OUTPUT_GRACE)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -167,6 +205,11 @@ fn variable_name(field: &[u8]) -> Option<String> {
 /// it started) with a parent-death signal (so it dies with the consumer, even a SIGKILLed one;
 /// the signal follows the thread that spawned it, which here waits for it), and with the stop
 /// signals the consumer blocks unblocked again.
+///
+/// One thread writes its stdin and reads its stdout and stderr, all three without blocking
+/// (poll): a handler that never reads its input, or leaves a process holding its output, costs
+/// at most `timeout` (or [`OUTPUT_GRACE`] after its exit), never a hang; its output is held
+/// with bounded memory ([`Output`]).
 pub fn run(
     command: &str,
     input: &[u8],
@@ -179,26 +222,194 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = spawn(&mut cmd)?;
-    let feeder = child.stdin.take().map(|mut stdin| {
-        let input = input.to_vec();
-        // A handler that exits without reading its stdin is normal: EPIPE is no error.
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        })
-    });
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let ended = wait(&mut child, timeout)?;
-    // Whatever it started in its group goes too, so its pipes close.
+    let mut pipes = Pipes {
+        stdin: child.stdin.take().map(OwnedFd::from),
+        stdout: child.stdout.take().map(OwnedFd::from),
+        stderr: child.stderr.take().map(OwnedFd::from),
+        input,
+        out: Output::default(),
+        err: Output::default(),
+    };
+    pipes.nonblocking()?;
+    let ended = pipes.until_exit(&mut child, timeout)?;
+    // Whatever it started in its group goes too, so its pipes close; a process outside the
+    // group gets OUTPUT_GRACE, then the pipes close on our side.
     kill_group(&child, libc::SIGKILL);
-    if let Some(feeder) = feeder {
-        let _ = feeder.join();
-    }
+    drop(pipes.stdin.take());
+    let output_cut = !pipes.drain_until(Instant::now() + OUTPUT_GRACE);
     Ok(Run {
         ended,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout: pipes.out,
+        stderr: pipes.err,
+        output_cut,
     })
+}
+
+/// Our ends of a handler's three pipes, with what is still to write and what was read.
+struct Pipes<'a> {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    /// What is still to be written to its stdin.
+    input: &'a [u8],
+    out: Output,
+    err: Output,
+}
+
+impl Pipes<'_> {
+    /// Makes our three ends non-blocking, so no write or read can hang the thread.
+    fn nonblocking(&self) -> std::io::Result<()> {
+        for fd in [&self.stdin, &self.stdout, &self.stderr]
+            .into_iter()
+            .flatten()
+        {
+            set_nonblocking(fd)?;
+        }
+        Ok(())
+    }
+
+    /// Feeds and reads until the child exits: SIGTERM to its group at `timeout`, SIGKILL after
+    /// [`GRACE`].
+    fn until_exit(&mut self, child: &mut Child, timeout: Duration) -> std::io::Result<Ended> {
+        let mut deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        // Quick handlers end within a millisecond or two: look soon, then less and less often (a
+        // fixed 5 ms made `--exec true --jobs 2` wait 5 ms a round, 300 messages a second). A
+        // handler's exit closes its pipes, which wakes the poll at once.
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(match timed_out {
+                    true => Ended::TimedOut(timeout),
+                    false => Ended::of(status),
+                });
+            }
+            if Instant::now() >= deadline {
+                match timed_out {
+                    false => {
+                        kill_group(child, libc::SIGTERM);
+                        timed_out = true;
+                        deadline = Instant::now() + GRACE;
+                    }
+                    true => kill_group(child, libc::SIGKILL),
+                }
+            }
+            let idle = self.step(pause)?;
+            if idle {
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Reads what is left until both outputs close or `deadline`; whether they closed.
+    fn drain_until(&mut self, deadline: Instant) -> bool {
+        while self.stdout.is_some() || self.stderr.is_some() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.step(left.min(Duration::from_millis(50))).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One poll of the open pipes for at most `wait`, then what they allow: a write of input,
+    /// reads of output. Whether nothing happened.
+    fn step(&mut self, wait: Duration) -> std::io::Result<bool> {
+        let mut fds = Vec::with_capacity(3);
+        if let Some(fd) = self.stdin.as_ref().filter(|_| !self.input.is_empty()) {
+            fds.push(pollfd(fd, libc::POLLOUT));
+        }
+        for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
+            fds.push(pollfd(fd, libc::POLLIN));
+        }
+        if fds.is_empty() {
+            std::thread::sleep(wait);
+            return Ok(true);
+        }
+        let millis = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of pollfd of the length given.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if ready < 0 {
+            let error = std::io::Error::last_os_error();
+            return match error.kind() {
+                std::io::ErrorKind::Interrupted => Ok(true),
+                _ => Err(error),
+            };
+        }
+        if ready == 0 {
+            return Ok(true);
+        }
+        self.feed();
+        read_into(&mut self.stdout, &mut self.out);
+        read_into(&mut self.stderr, &mut self.err);
+        Ok(false)
+    }
+
+    /// Writes what the pipe takes of the input now; a handler that exited without reading it
+    /// all is normal (EPIPE is no error): the rest is dropped.
+    fn feed(&mut self) {
+        let Some(fd) = &self.stdin else { return };
+        while !self.input.is_empty() {
+            // SAFETY: writes from a valid slice to a file descriptor we own.
+            let n = unsafe {
+                libc::write(fd.as_raw_fd(), self.input.as_ptr().cast(), self.input.len())
+            };
+            match usize::try_from(n) {
+                Ok(n) => self.input = &self.input[n..],
+                Err(_) if would_block() => return,
+                Err(_) => self.input = &[],
+            }
+        }
+        // All of it written: the handler sees the end of its input.
+        self.stdin = None;
+    }
+}
+
+/// A `pollfd` asking for `events` on `fd`.
+fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    }
+}
+
+/// Reads what `pipe` has now into `output`; at its end (or an error) the pipe is closed.
+fn read_into(pipe: &mut Option<OwnedFd>, output: &mut Output) {
+    let Some(fd) = pipe else { return };
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        // SAFETY: reads into a valid buffer of the length given from a descriptor we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        match usize::try_from(n) {
+            Ok(0) => break,
+            Ok(n) => output.push(&chunk[..n]),
+            Err(_) if would_block() => return,
+            Err(_) => break,
+        }
+    }
+    *pipe = None;
+}
+
+/// Whether the last system call failed only because it would have blocked (or was
+/// interrupted: it is tried again at the next poll).
+fn would_block() -> bool {
+    matches!(
+        std::io::Error::last_os_error().kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// Sets `O_NONBLOCK` on `fd`.
+pub fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The watchdog: a small shell, in a process group of its own, told on its stdin which handler
@@ -277,47 +488,6 @@ pub fn command_for(command: &str) -> Command {
     cmd
 }
 
-/// Reads a pipe to its end on a thread of its own.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        bytes
-    })
-}
-
-/// Waits for `child` until `timeout`; then SIGTERM to its group, and SIGKILL after [`GRACE`].
-fn wait(child: &mut Child, timeout: Duration) -> std::io::Result<Ended> {
-    let started = Instant::now();
-    let mut deadline = started + timeout;
-    let mut timed_out = false;
-    // Quick handlers end within a millisecond or two: look soon, then less and less often (a
-    // fixed 5 ms made `--exec true --jobs 2` wait 5 ms a round, 300 messages a second).
-    let mut pause = Duration::from_micros(50);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(match timed_out {
-                true => Ended::TimedOut(timeout),
-                false => Ended::of(status),
-            });
-        }
-        if Instant::now() >= deadline {
-            match timed_out {
-                false => {
-                    kill_group(child, libc::SIGTERM);
-                    timed_out = true;
-                    deadline = Instant::now() + GRACE;
-                }
-                true => kill_group(child, libc::SIGKILL),
-            }
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
-    }
-}
-
 /// Sends `signal` to the child's whole process group; after SIGKILL the watchdog forgets it.
 pub fn kill_group(child: &Child, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {
@@ -393,8 +563,9 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap();
+        let mut run = run;
         assert_eq!(run.ended, Ended::Exited(3));
-        assert_eq!(run.stdout, b"got hello x\n");
+        assert_eq!(run.stdout.to_vec(), b"got hello x\n");
         assert_eq!(run.stderr_tail(), b"oops\n");
         let slow = super::run("sleep 5", b"", &[], Duration::from_millis(100)).unwrap();
         assert_eq!(slow.ended, Ended::TimedOut(Duration::from_millis(100)));

@@ -17,7 +17,8 @@
 //! - [`seat`]: what every worker shares: the group's link, dead letters, acks, the summary,
 //!   and keeping what is in hand from looking idle to the others.
 //! - [`worker`]: the work as a type, one per mode; [`print`]: print mode (`--delay`, `--json`);
-//!   [`exec`] and [`handler`]: `--exec`; [`pipe`]: `--pipe`.
+//!   [`exec`] and [`handler`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
+//!   held with bounded memory.
 //! - [`claim`]: taking over from dead consumers, step by step.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
 //! - [`reset`]: `--reset-to`: the group moved back (a replay) or on, without consuming.
@@ -27,6 +28,7 @@ mod claim;
 mod consume;
 mod exec;
 pub mod handler;
+pub mod output;
 mod pipe;
 pub mod poison;
 mod print;

@@ -103,9 +103,15 @@ fn redrive_all<W: Write>(
             done.handed += 1;
             let (failure, stderr) = match handler {
                 Handler::Exec(exec) => {
-                    let run = hand_over(exec, settings, &original)?;
-                    out.write_all(&run.stdout)?;
-                    let _ = std::io::stderr().write_all(&run.stderr);
+                    let mut run = hand_over(exec, settings, &original)?;
+                    run.pass_on(&mut *out, || {
+                        format!(
+                            "{}: {} {}",
+                            settings.name,
+                            message::word(&original.stream),
+                            original.id
+                        )
+                    })?;
                     let failure = (!run.ended.is_done()).then(|| run.ended.reason());
                     (failure, run.stderr_tail().to_vec())
                 }

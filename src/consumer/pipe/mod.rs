@@ -32,7 +32,7 @@ use crate::message::{self, Message};
 use crate::metrics::consumer::Outcome;
 use crate::server::Batch;
 use crate::server::group_link::Done;
-use process::{Answer, answer};
+use process::{Answer, Said};
 
 /// Acks gathered before one XACK goes out.
 const ACK_BATCH: usize = 500;
@@ -212,15 +212,15 @@ impl PipeWorker {
     fn heard<W: Write>(
         &mut self,
         seat: &mut Seat<'_, W>,
-        line: &[u8],
+        said: &Said,
         unanswered: &mut VecDeque<(Message, Instant)>,
         done: &mut Vec<Done>,
     ) -> Result<()> {
-        let (stream, id, failure) = match answer(line) {
+        let (stream, id, failure) = match said.answer() {
             Some(Answer::Ack(stream, id)) => (stream, id, None),
             Some(Answer::Fail(stream, id, reason)) => (stream, id, Some(reason)),
             None => {
-                seat.out.write_all(line)?;
+                seat.out.write_all(&said.bytes)?;
                 return Ok(());
             }
         };
@@ -229,8 +229,9 @@ impl PipeWorker {
             .position(|(m, _)| *m.stream == *stream && m.id == id)
         else {
             eprintln!(
-                "{}: the --pipe handler answered for {stream} {id}, which it was not sent; ignored",
-                seat.settings.name
+                "{}: the --pipe handler answered for {} {id}, which it was not sent; ignored",
+                seat.settings.name,
+                message::word(&stream)
             );
             return Ok(());
         };

@@ -1,23 +1,54 @@
 //! The `--pipe` handler process: starting it, writing to it, reading its answers.
+//!
+//! Writing and reading each have a thread of their own, so the consumer's own thread never
+//! blocks on the handler: a handler that stops reading its stdin stalls only the writer, and
+//! the consumer goes on keeping what is in hand claimed, timing the handler out, and honouring
+//! a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed on in pieces.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::os::fd::AsRawFd;
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::super::Pipe;
 use super::super::handler::{self, Ended};
 use crate::error::{Error, Result};
+use crate::message;
 use crate::stream_id::StreamId;
+
+/// The longest line of the handler's output held whole (an answer is far shorter); a longer
+/// one is passed on in pieces of this size and never read as an answer.
+pub(in crate::consumer) const MAX_LINE: usize = 64 * 1024;
+
+/// Lines (or pieces) read ahead of the consumer: with [`MAX_LINE`], what a handler's output
+/// can hold in memory at most (16 MiB); past it the handler waits to write, as on a pipe.
+const LINES_AHEAD: usize = 256;
+
+/// How often a writer stalled on a handler that does not read looks whether it must stop.
+const WRITER_WAKE: Duration = Duration::from_millis(100);
+
+/// What the handler printed: a line, or a piece of one longer than [`MAX_LINE`].
+#[derive(Debug, PartialEq, Eq)]
+pub(in crate::consumer) struct Said {
+    /// The bytes, the newline included when it ends a line.
+    pub bytes: Vec<u8>,
+    /// Whether this is a whole line (only a whole line can be an answer).
+    pub whole: bool,
+}
 
 /// A running `--pipe` handler.
 pub(in crate::consumer) struct PipeProcess {
     /// The `sh -c CMD` process (its own process group).
     pub(super) child: Child,
-    /// Where messages are written.
-    pub(super) stdin: Option<ChildStdin>,
+    /// Message lines for the writer thread (`None`: its stdin is being closed).
+    input: Option<Sender<Vec<u8>>>,
+    /// Tells a writer stalled on a full pipe to give up.
+    stop_writing: Arc<AtomicBool>,
     /// Its stdout, line by line (`None`: it closed).
-    pub(super) lines: Receiver<Option<Vec<u8>>>,
+    pub(super) lines: Receiver<Option<Said>>,
 }
 
 impl PipeProcess {
@@ -29,49 +60,43 @@ impl PipeProcess {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
         )?;
-        let stdin = child.stdin.take();
+        let stop_writing = Arc::new(AtomicBool::new(false));
+        let input = match child.stdin.take() {
+            Some(stdin) => Some(writer(stdin, Arc::clone(&stop_writing))?),
+            None => None,
+        };
+        let (sender, lines) = std::sync::mpsc::sync_channel(LINES_AHEAD);
         let stdout = child.stdout.take();
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let Some(stdout) = stdout else {
-                let _ = sender.send(None);
-                return;
-            };
-            let mut reader = BufReader::new(stdout);
-            loop {
-                let mut line = Vec::new();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => {
-                        let _ = sender.send(None);
-                        return;
-                    }
-                    Ok(_) => {
-                        if sender.send(Some(line)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        let command = command.to_string();
+        std::thread::Builder::new()
+            .name(String::from("pipe-reader"))
+            .spawn(move || read_lines(stdout, &sender, &command))?;
         Ok(PipeProcess {
             child,
-            stdin,
+            input,
+            stop_writing,
             lines,
         })
     }
 
-    /// Writes message lines; false when the handler no longer reads (it exited: EPIPE is no
-    /// error of ours).
+    /// Hands message lines to the writer; false when the handler no longer reads (it exited:
+    /// EPIPE is no error of ours). Never blocks.
     pub(super) fn send(&mut self, line: &[u8]) -> bool {
-        match &mut self.stdin {
-            Some(stdin) => stdin.write_all(line).and_then(|()| stdin.flush()).is_ok(),
+        match &self.input {
+            Some(input) => input.send(line.to_vec()).is_ok(),
             None => false,
         }
     }
 
+    /// Closes its stdin once what was sent is written, as a stop asks.
+    pub(super) fn close_input(&mut self) {
+        drop(self.input.take());
+    }
+
     /// Stops it and returns how it ended.
     pub(super) fn stop(&mut self) -> Ended {
-        drop(self.stdin.take());
+        self.close_input();
+        self.stop_writing.store(true, Ordering::Relaxed);
         if let Ok(Some(status)) = self.child.try_wait() {
             handler::kill_group(&self.child, libc::SIGKILL);
             return Ended::of(status);
@@ -92,9 +117,112 @@ impl PipeProcess {
 
 impl Drop for PipeProcess {
     fn drop(&mut self) {
-        drop(self.stdin.take());
+        self.close_input();
+        self.stop_writing.store(true, Ordering::Relaxed);
         handler::kill_group(&self.child, libc::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// Starts the thread that writes message lines to the handler's stdin, without blocking: a
+/// full pipe is waited on [`WRITER_WAKE`] at a time, so `stop` ends it within that even when
+/// the handler never reads again. Its stdin closes when the sender is dropped and everything
+/// sent is written, or at the first failed write.
+fn writer(stdin: ChildStdin, stop: Arc<AtomicBool>) -> std::io::Result<Sender<Vec<u8>>> {
+    handler::set_nonblocking(&stdin)?;
+    let (sender, lines) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::Builder::new()
+        .name(String::from("pipe-writer"))
+        .spawn(move || {
+            let mut stdin = stdin;
+            for line in lines {
+                if write_all(&mut stdin, &line, &stop).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(sender)
+}
+
+/// Writes all of `bytes` to the non-blocking `stdin`, waiting while the pipe is full, until
+/// `stop` is set.
+fn write_all(stdin: &mut ChildStdin, mut bytes: &[u8], stop: &AtomicBool) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("stopped"));
+        }
+        match stdin.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd {
+                    fd: stdin.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let wake = WRITER_WAKE.as_millis() as libc::c_int;
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut fd, 1, wake) };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads the handler's stdout into `sender` line by line, each held up to [`MAX_LINE`]; `None`
+/// at its end. A longer line goes in pieces, said once on stderr.
+fn read_lines(stdout: Option<ChildStdout>, sender: &SyncSender<Option<Said>>, command: &str) {
+    let Some(stdout) = stdout else {
+        let _ = sender.send(None);
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut line = Vec::new();
+    // Whether the line being read was already cut (its later pieces are pieces too).
+    let mut cut = false;
+    loop {
+        let buffered = match reader.fill_buf() {
+            Ok([]) | Err(_) => {
+                if !line.is_empty() {
+                    let _ = sender.send(Some(Said {
+                        bytes: line,
+                        whole: !cut,
+                    }));
+                }
+                let _ = sender.send(None);
+                return;
+            }
+            Ok(buffered) => buffered,
+        };
+        let room = MAX_LINE - line.len();
+        let (take, ends) = match buffered.iter().take(room).position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffered.len().min(room), false),
+        };
+        line.extend_from_slice(&buffered[..take]);
+        reader.consume(take);
+        if !ends && line.len() < MAX_LINE {
+            continue;
+        }
+        if !ends && !cut {
+            eprintln!(
+                "monsoon: the --pipe handler `{command}` printed a line longer than {MAX_LINE} \
+                 bytes: it is passed on in pieces and not read as an answer"
+            );
+        }
+        let whole = ends && !cut;
+        cut = !ends;
+        if sender
+            .send(Some(Said {
+                bytes: std::mem::take(&mut line),
+                whole,
+            }))
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
@@ -125,13 +253,13 @@ pub(in crate::consumer) fn ask_once(
                 .lines
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(Some(heard)) => match answer(&heard) {
+                Ok(Some(heard)) => match heard.answer() {
                     Some(Answer::Ack(s, i)) if s == stream && i == id => return Ok(Ok(())),
                     Some(Answer::Fail(s, i, reason)) if s == stream && i == id => {
                         return Ok(Err(format!("handler failed: {reason}")));
                     }
                     Some(_) => {}
-                    None => out.write_all(&heard)?,
+                    None => out.write_all(&heard.bytes)?,
                 },
                 Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -154,14 +282,14 @@ pub(in crate::consumer) fn finish(
     timeout: Duration,
     out: &mut impl Write,
 ) -> Result<()> {
-    drop(process.stdin.take());
+    process.close_input();
     let deadline = Instant::now() + timeout;
-    while let Ok(Some(line)) = process
+    while let Ok(Some(said)) = process
         .lines
         .recv_timeout(deadline.saturating_duration_since(Instant::now()))
     {
-        if answer(&line).is_none() {
-            out.write_all(&line)?;
+        if said.answer().is_none() {
+            out.write_all(&said.bytes)?;
         }
     }
     out.flush()?;
@@ -169,9 +297,16 @@ pub(in crate::consumer) fn finish(
     Ok(())
 }
 
+impl Said {
+    /// The answer this is, if it is a whole line that reads as one.
+    pub fn answer(&self) -> Option<Answer> {
+        self.whole.then(|| answer(&self.bytes)).flatten()
+    }
+}
+
 /// What the handler said about one message.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Answer {
+pub(in crate::consumer) enum Answer {
     /// `ack STREAM ID`.
     Ack(String, StreamId),
     /// `fail STREAM ID REASON...`.
@@ -179,23 +314,43 @@ pub(super) enum Answer {
 }
 
 /// Reads an answer line; `None` for any other line (passed on to stdout).
-pub(super) fn answer(line: &[u8]) -> Option<Answer> {
+///
+/// `STREAM` is the key as the human line prints it (a space as `\x20`, control characters
+/// and `\` escaped: [`message::unescape_word`]), so `awk '{print "ack", $2, $3}'` answers
+/// for any key, or a JSON string (`"new delhi"`), what a `--json` handler has at hand.
+pub(in crate::consumer) fn answer(line: &[u8]) -> Option<Answer> {
     let line = std::str::from_utf8(line)
         .ok()?
         .trim_end_matches(['\n', '\r']);
-    let mut words = line.splitn(4, ' ');
-    let verb = words.next()?;
-    let stream = words.next()?.to_string();
+    let (verb, rest) = line.split_once(' ')?;
+    if verb != "ack" && verb != "fail" {
+        return None;
+    }
+    let (stream, rest) = stream_word(rest)?;
+    let mut words = rest.splitn(2, ' ');
     let id = words.next()?.parse().ok()?;
     match verb {
         "ack" => Some(Answer::Ack(stream, id)),
-        "fail" => Some(Answer::Fail(
+        _ => Some(Answer::Fail(
             stream,
             id,
             words.next().unwrap_or("no reason given").to_string(),
         )),
-        _ => None,
     }
+}
+
+/// The stream key at the start of `text` (a JSON string, or an escaped word) and what follows
+/// the space after it.
+fn stream_word(text: &str) -> Option<(String, &str)> {
+    if text.starts_with('"') {
+        let mut strings = serde_json::Deserializer::from_str(text).into_iter::<String>();
+        let stream = strings.next()?.ok()?;
+        let rest = text[strings.byte_offset()..].strip_prefix(' ')?;
+        return Some((stream, rest));
+    }
+    let (word, rest) = text.split_once(' ')?;
+    let stream = String::from_utf8(message::unescape_word(word)?).ok()?;
+    Some((stream, rest))
 }
 
 #[cfg(test)]
@@ -219,5 +374,32 @@ mod tests {
         );
         assert_eq!(answer(b"mean 27.1\n"), None);
         assert_eq!(answer(b"ack chennai\n"), None);
+        assert_eq!(
+            answer(b"ack chennai 5-0 extra words\n"),
+            answer(b"ack chennai 5-0\n")
+        );
+    }
+
+    /// Any key can be answered for: as the human line escapes it, or as a JSON string; an
+    /// unquoted key with a plain space is not one word and is no answer.
+    #[test]
+    fn reads_answers_for_any_key() {
+        let delhi = Some(Answer::Ack(String::from("new delhi"), StreamId::new(5, 0)));
+        assert_eq!(answer(b"ack new\\x20delhi 5-0\n"), delhi);
+        assert_eq!(answer(b"ack \"new delhi\" 5-0\n"), delhi);
+        assert_eq!(answer(b"ack new delhi 5-0\n"), None);
+        assert_eq!(
+            answer(b"fail \"a\\\\b\" 5-1 bad value"),
+            Some(Answer::Fail(
+                String::from("a\\b"),
+                StreamId::new(5, 1),
+                String::from("bad value")
+            ))
+        );
+        assert_eq!(
+            answer(b"ack tab\\tkey 1-1"),
+            Some(Answer::Ack(String::from("tab\tkey"), StreamId::new(1, 1)))
+        );
+        assert_eq!(answer(b"ack bad\\q 1-1"), None);
     }
 }
