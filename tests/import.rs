@@ -2,30 +2,12 @@
 //! --csv`/`--json` out and back, every time form, bad rows by line, reruns, stdin, breaks.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::Stdio;
 
+use support::import_file as import;
 use support::{
-    DATE, Server, assert_ok, command, run, spawn_command, stderr, stdout, wait_until, xlen,
+    DATE, Server, assert_ok, command, entries, run, spawn_command, stderr, stdout, wait_until, xlen,
 };
-
-/// Every entry of `key` as (id, [(field, value)]).
-fn entries(con: &mut redis::Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
-    redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query(con)
-        .expect("XRANGE")
-}
-
-/// Runs `producer --from PATH` plus `args` into stream `city`.
-fn import(server: &Server, city: &str, path: &Path, args: &[&str]) -> std::process::Output {
-    let path = path.to_str().expect("a UTF-8 path");
-    let mut all = vec!["--city", city, "--from", path];
-    all.extend_from_slice(args);
-    run("producer", server, &all)
-}
 
 /// Runs `producer --from -` with `input` on stdin.
 fn import_stdin(server: &Server, city: &str, input: &[u8], args: &[&str]) -> std::process::Output {

@@ -615,7 +615,14 @@ fn range_exports_csv() {
         .collect();
     assert_eq!(
         header,
-        ["id", "time", "sensor", "temperature", "humidity", "note"]
+        [
+            "monsoon-id",
+            "time",
+            "sensor",
+            "temperature",
+            "humidity",
+            "note"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 6);

@@ -183,7 +183,7 @@ fn a_real_year_exported_and_charted() {
     let text = stdout(&out);
     let mut lines = text.lines();
     let exported: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(exported[..2], ["id", "time"]);
+    assert_eq!(exported[..2], ["monsoon-id", "time"]);
     assert_eq!(exported[2..], header[1..], "the input's own columns");
     let exported_rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(exported_rows.len(), rows.len());

@@ -63,8 +63,10 @@ pub enum Command {
         /// One JSON object per entry (JSON lines): stream, id, time, fields.
         #[arg(long, alias = "jsonl", conflicts_with = "csv")]
         json: bool,
-        /// CSV (RFC 4180): a header `id,time,<fields>` (fields in the order they first appear in
-        /// the range), then one row per entry; for spreadsheets, and `producer --from`.
+        /// CSV (RFC 4180): a header `monsoon-id,time,<fields>` (fields in the order they first
+        /// appear in the range), then one row per entry; an absent field is an empty cell, an
+        /// empty value `'`, and a value a spreadsheet would run as a formula gets a `'` before it
+        /// (`producer --from` takes it off again); for spreadsheets, and `producer --from`.
         #[arg(long)]
         csv: bool,
     },

@@ -14,7 +14,10 @@
 //! so a file of any size (or an endless stdin) takes the memory of a few batches.
 //!
 //! - [`records`]: the two formats, each row as its time and its fields, with its line.
+//! - [`dialect`]: monsoon's own CSV, which `inspect range --csv` writes and this reads back
+//!   exactly: absent fields, formulas neutralised for spreadsheets.
 
+pub mod dialect;
 pub mod records;
 
 use std::cell::Cell;

@@ -1,9 +1,12 @@
 //! The two formats `--from` reads, each row as its line, its time and its fields.
 //!
 //! - CSV: the header names the columns; every row has as many. The time column is the time,
-//!   every other column a field (or the `--fields` columns, in that order). The `id` column
-//!   that `inspect range --csv` writes first (`id,time,...`) is left out unless `--fields`
-//!   names it: the IDs are made again from the times.
+//!   every other column a field (or the `--fields` columns, in that order). The ID column
+//!   that `inspect range --csv` writes first (`monsoon-id,time,...`, and `id,time,...` before
+//!   0.2.0) is left out unless `--fields` names it: the IDs are made again from the times. A
+//!   file headed `monsoon-id` is our own export and is read in its [`dialect`]: an empty cell is
+//!   no field, and the `'` the export put before a cell is taken off; any other file is read
+//!   as it is (an empty cell is an empty field, a `'` stays).
 //! - JSON lines: one object per line (blank lines skipped). The time is a string or integer
 //!   milliseconds; every other key is a field, strings as they are and other values as JSON
 //!   text (a `null` is no field). A line shaped as `inspect range --json` and `consumer --json`
@@ -13,7 +16,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
-use super::Import;
+use super::{Import, dialect};
 use crate::error::{Error, Result};
 
 /// A row's time as the file holds it.
@@ -81,6 +84,8 @@ pub struct CsvRecords {
     time: usize,
     /// Indices of the field columns, in the order they are written.
     fields: Vec<usize>,
+    /// Our own export ([`dialect::MARK`]): cells are read in its [`dialect`].
+    marked: bool,
     record: csv::ByteRecord,
 }
 
@@ -91,11 +96,15 @@ impl CsvRecords {
             .flexible(true)
             .buffer_capacity(256 * 1024)
             .from_reader(input);
-        let header: Vec<Vec<u8>> = reader
-            .byte_headers()
-            .map_err(|e| unreadable(name, e))?
+        let cells = reader.byte_headers().map_err(|e| unreadable(name, e))?;
+        let marked = cells.get(0) == Some(dialect::MARK.as_bytes());
+        // In our own export a field's name is escaped like a value (and never empty).
+        let header: Vec<Vec<u8>> = cells
             .iter()
-            .map(<[u8]>::to_vec)
+            .map(|cell| match marked {
+                true => dialect::unescape(cell).unwrap_or(cell).to_vec(),
+                false => cell.to_vec(),
+            })
             .collect();
         if header.is_empty() {
             return Err(Error::Usage(format!(
@@ -128,9 +137,10 @@ impl CsvRecords {
                 .map(|n| find(n, "check --fields"))
                 .collect::<Result<Vec<_>>>()?,
             None => {
-                // `inspect range --csv` writes `id,time,...`: its IDs are made again from the
-                // times, so they are no field.
-                let exported_id = time == 1 && header.first().is_some_and(|h| h == b"id");
+                // `inspect range --csv` writes `monsoon-id,time,...` (`id,time,...` before
+                // 0.2.0): its IDs are made again from the times, so they are no field.
+                let exported_id =
+                    marked || (time == 1 && header.first().is_some_and(|h| h == b"id"));
                 (0..header.len())
                     .filter(|&i| i != time && !(exported_id && i == 0))
                     .collect()
@@ -141,8 +151,19 @@ impl CsvRecords {
             header,
             time,
             fields,
+            marked,
             record: csv::ByteRecord::new(),
         })
+    }
+
+    /// The value of column `i` of the current row: as it is, or in our own export read in its
+    /// [`dialect`] (`None`: an empty cell, no field).
+    fn value(&self, i: usize) -> Option<&[u8]> {
+        let cell = &self.record[i];
+        match self.marked {
+            true => dialect::unescape(cell),
+            false => Some(cell),
+        }
     }
 
     fn next_record(&mut self, name: &str) -> Result<Option<Record>> {
@@ -167,17 +188,16 @@ impl CsvRecords {
             };
             return Err(Error::Usage(format!("{name}:{line}: {reason}")));
         }
-        let time = match std::str::from_utf8(&self.record[self.time]) {
+        let time = self.value(self.time).unwrap_or_default();
+        let time = match std::str::from_utf8(time) {
             Ok(text) if text.trim().is_empty() => None,
             Ok(text) => Some(TimeValue::Text(text.to_string())),
-            Err(_) => Some(TimeValue::Text(
-                String::from_utf8_lossy(&self.record[self.time]).into_owned(),
-            )),
+            Err(_) => Some(TimeValue::Text(String::from_utf8_lossy(time).into_owned())),
         };
         let fields = self
             .fields
             .iter()
-            .map(|&i| (self.header[i].clone(), self.record[i].to_vec()))
+            .filter_map(|&i| Some((self.header[i].clone(), self.value(i)?.to_vec())))
             .collect();
         Ok(Some(Record { line, time, fields }))
     }

@@ -8,10 +8,12 @@
 //! A whole day is read in pages of [`PAGE`] and printed page by page, so memory stays flat and
 //! the first lines appear at once.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use super::bound::Bound;
 use crate::error::Result;
+use crate::import::dialect::{self, MARK};
 use crate::message::Entry;
 use crate::server::streams::{self, Direction};
 use crate::server::{Batch, Link};
@@ -87,15 +89,22 @@ impl Range {
             };
             Ok(true)
         })?;
-        let mut header = vec![b"id".to_vec(), b"time".to_vec()];
-        header.extend(fields.iter().cloned());
-        out.write_all(&csv_rows(&[header])?)?;
+        let mut header = Vec::new();
+        let names = fields.iter().map(|name| dialect::escape(name));
+        let cells: Vec<Cow<[u8]>> = [MARK.as_bytes(), b"time"]
+            .into_iter()
+            .map(Cow::Borrowed)
+            .chain(names)
+            .collect();
+        dialect::write_row(&mut header, cells.iter().map(|c| c.as_ref()));
+        out.write_all(&header)?;
         let Some(edge) = edge else {
             return Ok(out.flush()?);
         };
         self.pages(link, &edge.to_string(), |page| {
-            let rows: Vec<Vec<Vec<u8>>> = page.iter().map(|m| csv_row(&m, &fields)).collect();
-            out.write_all(&csv_rows(&rows)?)?;
+            let mut rows = Vec::new();
+            page.iter().for_each(|m| csv_row(&m, &fields, &mut rows));
+            out.write_all(&rows)?;
             Ok(true)
         })?;
         Ok(out.flush()?)
@@ -135,34 +144,26 @@ impl Range {
     }
 }
 
-/// An entry's CSV row: ID, time, then each of `fields` (empty where it has none).
-fn csv_row(message: &Entry<'_>, fields: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut row = vec![
-        message.id.to_string().into_bytes(),
-        message.id.iso_time().into_bytes(),
-    ];
-    row.extend(fields.iter().map(|name| {
+/// Appends an entry's CSV row to `out`: ID, time, then each of `fields` in monsoon's own
+/// dialect ([`dialect`]: an empty cell where the entry has no such field, formulas neutralised).
+fn csv_row(message: &Entry<'_>, fields: &[Vec<u8>], out: &mut Vec<u8>) {
+    let (id, time) = (message.id.to_string(), message.id.iso_time());
+    let values = fields.iter().map(|name| {
         message
             .fields
             .iter()
             .flat_map(|f| f.iter())
             .find(|(k, _)| k == name)
-            .map_or_else(Vec::new, |(_, v)| v.to_vec())
-    }));
-    row
-}
-
-/// Rows as RFC 4180 CSV: quoted where a value needs it (a comma, a quote, a line end).
-fn csv_rows(rows: &[Vec<Vec<u8>>]) -> Result<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-    for row in rows {
-        writer
-            .write_record(row)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-    }
-    writer
-        .into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()).into())
+            .map_or(Cow::Borrowed(&b""[..]), |(_, v)| dialect::escape(v))
+    });
+    let cells: Vec<Cow<[u8]>> = [
+        dialect::escape(id.as_bytes()),
+        dialect::escape(time.as_bytes()),
+    ]
+    .into_iter()
+    .chain(values)
+    .collect();
+    dialect::write_row(out, cells.iter().map(|c| c.as_ref()));
 }
 
 /// A page of entries as text: aligned columns (with the header when `header`), or JSON lines.
@@ -182,19 +183,29 @@ mod tests {
     use crate::stream_id::StreamId;
     use std::sync::Arc;
 
-    /// CSV rows quote what needs it, and a missing field is an empty cell.
+    /// A CSV row quotes what needs it, neutralises a formula, and leaves a missing field an
+    /// empty cell (an empty value is `'`).
     #[test]
-    fn csv_rows_quote_what_needs_it() {
+    fn csv_row_quotes_and_neutralises() {
         let message = Message {
             stream: Arc::from("chennai"),
             id: StreamId::new(1534291200000, 0),
-            fields: Some([("note", "hot, \"very\"")].into_iter().collect()),
+            fields: Some(
+                [("note", "hot, \"very\""), ("f", "=1+1"), ("e", "")]
+                    .into_iter()
+                    .collect(),
+            ),
             deliveries: 1,
         };
-        let fields = vec![b"note".to_vec(), b"humidity".to_vec()];
+        let fields: Vec<Vec<u8>> = ["note", "humidity", "f", "e"]
+            .iter()
+            .map(|f| f.as_bytes().to_vec())
+            .collect();
+        let mut row = Vec::new();
+        csv_row(&message.entry(), &fields, &mut row);
         assert_eq!(
-            String::from_utf8(csv_rows(&[csv_row(&message.entry(), &fields)]).unwrap()).unwrap(),
-            "1534291200000-0,2018-08-15T00:00:00Z,\"hot, \"\"very\"\"\",\n"
+            String::from_utf8(row).unwrap(),
+            "1534291200000-0,2018-08-15T00:00:00Z,\"hot, \"\"very\"\"\",,\"'=1+1\",\"'\"\n"
         );
     }
 

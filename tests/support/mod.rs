@@ -547,6 +547,24 @@ impl Drop for ThreadPeak {
     }
 }
 
+/// Every entry of `key` as (id, [(field, value)]), oldest first.
+pub fn entries(con: &mut redis::Connection, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+    redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .expect("XRANGE")
+}
+
+/// Runs `producer --city CITY --from PATH` plus `args` against `server`.
+pub fn import_file(server: &Server, city: &str, path: &Path, args: &[&str]) -> Output {
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut all = vec!["--city", city, "--from", path];
+    all.extend_from_slice(args);
+    run("producer", server, &all)
+}
+
 /// XADD of `fields` (raw bytes) to `key` with an ID the server picks; the ID.
 pub fn xadd(con: &mut redis::Connection, key: &str, fields: &[(&str, &[u8])]) -> String {
     let mut cmd = redis::cmd("XADD");
