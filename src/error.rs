@@ -130,6 +130,41 @@ pub enum Error {
         range_end: StreamId,
     },
 
+    /// A rerun's row at or before the stream's last ID that the stream does not hold (and no
+    /// trim explains): not written before, and an append-only stream cannot take it now.
+    #[error(
+        "{row}: stream {key} does not hold this row (ID {id}, {time}), yet it lies at or \
+         before the stream's last ID {last}, so it cannot be written there (streams are \
+         append-only); import the file into a new stream, or pass --replace"
+    )]
+    RowMissing {
+        /// The row, as `FILE:LINE`.
+        row: String,
+        /// The full key.
+        key: String,
+        /// The row's entry ID.
+        id: StreamId,
+        /// The row's time (UTC).
+        time: String,
+        /// The stream's last ID.
+        last: StreamId,
+    },
+
+    /// A rerun's row whose ID the stream holds with other fields: not what was written before.
+    #[error(
+        "{row}: stream {key} holds ID {id} with other fields than this row, so the row was not \
+         written before; streams are append-only: import the file into a new stream, or pass \
+         --replace"
+    )]
+    RowDiffers {
+        /// The row, as `FILE:LINE`.
+        row: String,
+        /// The full key.
+        key: String,
+        /// The row's entry ID.
+        id: StreamId,
+    },
+
     /// Ctrl-C or SIGTERM while waiting for a broken connection to come back.
     #[error("stopped while reconnecting to Redis at {address}")]
     Stopped {
@@ -194,6 +229,8 @@ impl Error {
             Error::Refused { .. }
             | Error::WrongType { .. }
             | Error::PastRange { .. }
+            | Error::RowMissing { .. }
+            | Error::RowDiffers { .. }
             | Error::SensorMismatch { .. }
             | Error::DeadLetter { .. } => exit::REFUSED,
             Error::Server { .. }

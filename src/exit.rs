@@ -10,7 +10,8 @@ pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The server could not be reached, or a broken connection could not be re-established.
 pub const CONNECT: i32 = 3;
-/// The server refused: authentication, permission, wrong key type, stream past the range.
+/// The server refused: authentication, permission, wrong key type, stream past the range (or
+/// past an import's row it lacks).
 pub const REFUSED: i32 = 4;
 /// A consumer read messages and dead-lettered every one of them (processed none).
 pub const ALL_DEAD: i32 = 5;
@@ -38,7 +39,8 @@ pub const CODES: &[(i32, &str)] = &[
     (
         REFUSED,
         "refused by the server: authentication, permission, wrong key type, a stream already \
-         past the range or written with other --sensors, a refused dead letter",
+         past the range or written with other --sensors, an import's row at or before the \
+         stream's last ID that it lacks, a refused dead letter",
     ),
     (
         ALL_DEAD,

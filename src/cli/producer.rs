@@ -150,7 +150,8 @@ pub struct ProducerArgs {
     /// (one object per line); - is stdin. A row's entry ID is <ms>-<n>: its time's Unix
     /// milliseconds (--time-column), n counting the rows of the same millisecond from 0. Rows
     /// must be in time order; a bad row is an error FILE:LINE (exit 2) after the rows before it
-    /// are written, and a rerun skips what the stream holds.
+    /// are written. A rerun skips the rows the stream holds; one at or before its last ID that it
+    /// lacks is an error (exit 4). An `inspect range --csv` export reads back exactly.
     #[arg(
         long,
         value_name = "FILE|-",

@@ -1,13 +1,15 @@
 //! `--from`: a file's rows written into one city's stream, pipelined and batched like a day,
 //! resuming after the stream's last ID.
 //!
-//! Rows at or before the stream's last ID are skipped (an earlier run wrote them), the rest are
-//! sent `--batch` at a time with `IN_FLIGHT` batches on the wire. The batches in flight are
-//! kept until their replies are read: after a break (or another writer moving the stream on),
-//! the stream's last ID is asked again and only what lies after it is sent again, so every row
-//! lands once. A bad row stops the import after everything before it is written; the error
-//! names its line, and a rerun of the fixed file writes the rest. With `--retain`, each batch
-//! ends with the retention trim, as a day's does, so a long file never sits whole in Redis.
+//! Rows at or before the stream's last ID are not written again: [`rerun`] checks that the
+//! stream holds them (an earlier run wrote them) before anything after them is sent, and a row
+//! it lacks is an error. The rest are sent `--batch` at a time with `IN_FLIGHT` batches on the
+//! wire. The batches in flight are kept until their replies are read: after a break (or another
+//! writer moving the stream on), the stream's last ID is asked again and only what lies after it
+//! is sent again, so every row lands once. A bad row stops the import after everything before it
+//! is written; the error names its line, and a rerun of the fixed file writes the rest. With
+//! `--retain`, each batch ends with the retention trim, as a day's does, so a long file never
+//! sits whole in Redis.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,10 +17,11 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 
 use super::day::take_settled;
+use super::rerun::{self, CHECK};
 use super::retain::Trimmer;
 use super::{CityReport, CityRun, Imported};
 use crate::error::{Error, Result};
-use crate::import::Rows;
+use crate::import::{Row, Rows};
 use crate::server::window::{Landed, Outgoing, Window};
 use crate::server::xadd::XaddEncoder;
 use crate::server::{Link, streams};
@@ -46,6 +49,8 @@ struct Importer<'a> {
     encoder: XaddEncoder,
     /// The stream's last ID when last asked: rows up to it are not written.
     last: Option<StreamId>,
+    /// Rows up to `last` read and not yet checked against the stream ([`rerun::check`]).
+    held: Vec<Row>,
     /// The newest row the server has acknowledged: a stream that ends before it after a break
     /// lost acknowledged writes.
     acknowledged: Option<StreamId>,
@@ -76,6 +81,7 @@ pub fn produce_import(
         trimmer,
         encoder: XaddEncoder::new(&run.key, run.maxlen),
         last: streams::last_generated_id(link, &run.key)?,
+        held: Vec::new(),
         acknowledged: None,
         window: Window::new(IN_FLIGHT),
         imported: Imported {
@@ -95,7 +101,7 @@ pub fn produce_import(
             if shutdown.is_requested() {
                 break;
             }
-            let (batch, end) = importer.read_batch(&mut rows);
+            let (batch, end) = importer.read_batch(link, &mut rows)?;
             match end {
                 Ok(end) => at_end = end,
                 Err(err) => bad_row = Some(err),
@@ -141,7 +147,10 @@ pub fn produce_import(
         written,
         total: imported.rows,
         elapsed: started.elapsed(),
-        already_complete: !interrupted && written == 0 && imported.skipped > 0,
+        already_complete: !interrupted
+            && written == 0
+            && imported.rows > 0
+            && imported.skipped.held == imported.rows,
         interrupted,
         trimmed: trimmer.trimmed(),
         only_trimmed: false,
@@ -152,8 +161,14 @@ pub fn produce_import(
 
 impl Importer<'_> {
     /// Up to `--batch` rows that the stream does not hold yet, encoded; and whether the file
-    /// ended. A bad row ends the batch with the error (the rows before it are still written).
-    fn read_batch(&mut self, rows: &mut Rows) -> (Outgoing, Result<bool>) {
+    /// ended. A bad row ends the batch with the error (the rows before it are still written);
+    /// a row up to the stream's last ID that it does not hold is the error of the whole run.
+    ///
+    /// The rows up to `last` are checked here, on the link, before any row after them is
+    /// pushed: they come first in the file (rows are in ID order), and whenever one is read
+    /// nothing is in flight (at the start nothing was sent; after a resync, a row still in
+    /// flight lies after `last`, and so does every row not read yet).
+    fn read_batch(&mut self, link: &mut Link, rows: &mut Rows) -> Result<(Outgoing, Result<bool>)> {
         let mut batch = Outgoing::new();
         batch.begin(&self.key);
         let end = loop {
@@ -167,15 +182,30 @@ impl Importer<'_> {
             };
             self.imported.rows += 1;
             if self.last.is_some_and(|last| row.id <= last) {
-                self.imported.skipped += 1;
+                self.held.push(row);
+                if self.held.len() >= CHECK {
+                    self.check_held(link)?;
+                }
                 continue;
             }
+            self.check_held(link)?;
             batch.push_fields(&self.encoder, row.id, &row.fields);
         };
+        self.check_held(link)?;
         if let (false, Some(trim)) = (batch.is_empty(), self.trimmer.pipelined()) {
             batch.push_trim(trim);
         }
-        (batch, end)
+        Ok((batch, end))
+    }
+
+    /// Checks the rows held back against the stream ([`rerun::check`]) and forgets them.
+    fn check_held(&mut self, link: &mut Link) -> Result<()> {
+        let Some(last) = self.last else {
+            return Ok(());
+        };
+        let held = std::mem::take(&mut self.held);
+        let (key, file) = (&self.run.key, &self.imported.from);
+        rerun::check(link, key, file, (&held, last), &mut self.imported.skipped)
     }
 
     /// Reads the replies of the oldest batch in flight.

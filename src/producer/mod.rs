@@ -9,11 +9,13 @@
 //! - [`retain`]: `--retain` and `--retain-dead`: the stream trimmed after every batch or tick
 //!   (never past what a consumer group still needs), the dead letters by the clock; with
 //!   `--count 0` ([`Mode::Trim`]) a run only trims, once.
-//! - [`file`]: `--from`: a file's rows written instead of readings, resumable like a day.
+//! - [`file`]: `--from`: a file's rows written instead of readings, resumable like a day;
+//!   [`rerun`]: where a rerun proves that the stream holds the rows it does not write again.
 
 pub mod day;
 pub mod file;
 pub mod live;
+pub mod rerun;
 pub mod retain;
 
 use std::collections::HashMap;
@@ -81,8 +83,8 @@ pub struct Imported {
     pub from: String,
     /// Rows read.
     pub rows: u64,
-    /// Rows at or before the stream's last ID, not written again.
-    pub skipped: u64,
+    /// Rows at or before the stream's last ID, not written again: held, or trimmed since.
+    pub skipped: rerun::Skipped,
 }
 
 /// What a producer run did for one city.
@@ -191,7 +193,8 @@ impl CityReport {
             "import": self.imported.as_ref().map(|i| serde_json::json!({
                 "from": i.from,
                 "rows": i.rows,
-                "skipped": i.skipped,
+                "skipped": i.skipped.held,
+                "trimmed": i.skipped.trimmed,
             })),
         })
     }
@@ -219,12 +222,17 @@ impl CityReport {
             );
         }
         let (ms, rate) = self.speed();
-        let skipped = match imported.skipped {
+        let held = match imported.skipped.held {
             0 => String::new(),
-            n => format!("; skipped {n} rows at or before the stream's last ID (written before)"),
+            n => format!("; skipped {n} rows already written (the stream holds them)"),
+        };
+        let trimmed = match imported.skipped.trimmed {
+            0 => String::new(),
+            n => format!("; skipped {n} rows written before and trimmed since"),
         };
         let line = format!(
-            "Inserted {} records into {} from {from} in {ms:.0} ms ({rate:.1} records/ms){skipped}{}",
+            "Inserted {} records into {} from {from} in {ms:.0} ms ({rate:.1} records/ms)\
+             {held}{trimmed}{}",
             self.written,
             self.key,
             self.trim_note()
