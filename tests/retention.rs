@@ -497,3 +497,97 @@ fn heavy_retain_on_a_cluster() {
     assert_eq!(xlen(&mut dead, "chennai:dead"), 1);
     assert_eq!(xlen(&mut con, "chennai"), 3_600);
 }
+
+/// XADDs an entry with each of `ids` (made by hand) to `key`.
+fn xadd_ids(con: &mut redis::Connection, key: &str, ids: &[&str]) {
+    for id in ids {
+        let _: String = redis::cmd("XADD")
+            .arg(key)
+            .arg(*id)
+            .arg("sensor")
+            .arg(1)
+            .query(con)
+            .expect("XADD");
+    }
+}
+
+/// Creates `group` on `key` at `id`.
+fn group_at(con: &mut redis::Connection, key: &str, group: &str, id: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg(id)
+        .query(con)
+        .expect("XGROUP CREATE");
+}
+
+/// Sequence numbers above 2^53 compare exactly: group `a` was given `5-9007199254740992` and pins
+/// `5-9007199254740993`, group `b` was given nothing and pins `5-9007199254740992`, so the guard
+/// keeps both and names `b` (as doubles the two pins are equal, and `b`'s unread entry was
+/// trimmed).
+#[test]
+fn guard_compares_sequences_above_2_pow_53_exactly() {
+    let server = Server::start();
+    let mut con = server.con();
+    let all = ["5-9007199254740992", "5-9007199254740993", "9-0"];
+    xadd_ids(&mut con, "chennai", &all);
+    group_at(&mut con, "chennai", "a", all[0]);
+    group_at(&mut con, "chennai", "b", "0");
+    let out = run(
+        "producer",
+        &server,
+        &["--city", "chennai", "--count", "0", "--retain", "1ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(ids(&mut con, "chennai"), all);
+    assert_eq!(stdout(&out), "Trimmed 0 entries from chennai\n");
+    assert!(
+        stderr(&out).contains("held back by group b at 5-9007199254740992: it still needs 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Times near 2^64 cut exactly: with `--retain 1ms` the cut is the newest entry's own ms (a
+/// double rounds 18446744073709548568 up, past the newest entry, and everything went, a group's
+/// unread entry with it); at the largest ms there is (u64::MAX) the cut is still an ID.
+#[test]
+fn retention_cuts_exactly_near_the_largest_time() {
+    let server = Server::start();
+    let mut con = server.con();
+    let (older, newest) = ("18446744073709548567-0", "18446744073709548568-0");
+    xadd_ids(&mut con, "chennai", &[older, newest]);
+    group_at(&mut con, "chennai", "late", "0");
+    let trim = || {
+        let out = run(
+            "producer",
+            &server,
+            &["--city", "chennai", "--count", "0", "--retain", "1ms"],
+        );
+        assert_ok(&out);
+        stdout(&out)
+    };
+    assert_eq!(trim(), "Trimmed 0 entries from chennai\n");
+    assert_eq!(ids(&mut con, "chennai"), [older, newest]);
+    let _: () = redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg("chennai")
+        .arg("late")
+        .arg(older)
+        .query(&mut con)
+        .expect("XGROUP SETID");
+    assert_eq!(trim(), "Trimmed 1 entries from chennai\n");
+    assert_eq!(ids(&mut con, "chennai"), [newest]);
+
+    let at_the_end = ["18446744073709551614-0", "18446744073709551615-3"];
+    xadd_ids(&mut con, "pune", &at_the_end);
+    let out = run(
+        "producer",
+        &server,
+        &["--city", "pune", "--count", "0", "--retain", "1ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "Trimmed 1 entries from pune\n");
+    assert_eq!(ids(&mut con, "pune"), [at_the_end[1]]);
+}

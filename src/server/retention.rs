@@ -23,25 +23,52 @@ use super::streams;
 use crate::error::Result;
 use crate::stream_id::StreamId;
 
-/// The trim as one script. ARGV[1]: DUR in milliseconds; ARGV[2]: `1` to ignore the groups.
-/// Returns `{deleted, wanted cut, applied cut, holding group}`, empty strings for none (a nil
-/// would end a Lua array). XINFO GROUPS answers a script with flat name/value lists (RESP2);
+/// The trim as one script. ARGV[1]: DUR in milliseconds, at least 1; ARGV[2]: `1` to ignore the
+/// groups. Returns `{deleted, wanted cut, applied cut, holding group}`, empty strings for none (a
+/// nil would end a Lua array). XINFO GROUPS answers a script with flat name/value lists (RESP2);
 /// `lag` may be nil, and is not read.
+///
+/// Lua's numbers are doubles, exact only to 2^53, and an ID's parts are u64s: `5-9007199254740993`
+/// would pass for `5-9007199254740992`, and a time near 2^64 rounds up past the stream's newest
+/// entry. So every ID part is split into two exact halves (the digits above the last nine, and
+/// the last nine), compared half by half, and the wanted cut is subtracted the same way, with a
+/// borrow. Lua 5.1, as Redis 7.0 and Valkey 8 embed it.
 const TRIM_RETAINED: &str = r"
+    local function split(digits)
+        local n = #digits
+        if n <= 9 then return 0, tonumber(digits) end
+        return tonumber(string.sub(digits, 1, n - 9)), tonumber(string.sub(digits, n - 8))
+    end
     local function parse(id)
         local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-        return tonumber(ms), tonumber(seq)
+        local ms_high, ms_low = split(ms)
+        local seq_high, seq_low = split(seq)
+        return {ms_high, ms_low, seq_high, seq_low}
     end
     local function below(a, b)
-        local am, aseq = parse(a)
-        local bm, bseq = parse(b)
-        return am < bm or (am == bm and aseq < bseq)
+        local x, y = parse(a), parse(b)
+        for i = 1, 4 do
+            if x[i] ~= y[i] then return x[i] < y[i] end
+        end
+        return false
     end
     local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
     if #newest == 0 then return {0, '', '', ''} end
-    local wanted_ms = parse(newest[1][1]) - tonumber(ARGV[1]) + 1
-    if wanted_ms <= 0 then return {0, '', '', ''} end
-    local wanted = string.format('%.0f-0', wanted_ms)
+    local newest_id = parse(newest[1][1])
+    local dur_high, dur_low = split(ARGV[1])
+    local high, low = newest_id[1] - dur_high, newest_id[2] - dur_low + 1
+    if low < 0 then
+        high, low = high - 1, low + 1e9
+    elseif low >= 1e9 then
+        high, low = high + 1, low - 1e9
+    end
+    if high < 0 or (high == 0 and low <= 0) then return {0, '', '', ''} end
+    local wanted
+    if high > 0 then
+        wanted = string.format('%.0f%09.0f-0', high, low)
+    else
+        wanted = string.format('%.0f-0', low)
+    end
     local cut, holder = wanted, ''
     if ARGV[2] ~= '1' then
         for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
@@ -97,7 +124,8 @@ pub fn trim_command(key: &str, keep_ms: u64, ignore_groups: bool) -> Command {
         .arg(TRIM_RETAINED)
         .arg(1u64)
         .arg(key)
-        .arg(keep_ms)
+        // The script's arithmetic needs DUR >= 1 (a cut past the newest ID could overflow).
+        .arg(keep_ms.max(1))
         .arg(if ignore_groups { "1" } else { "0" })
 }
 
