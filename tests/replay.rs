@@ -1,5 +1,6 @@
 //! `consumer --reset-to`: group time travel on a private redis-server. A day consumed, the
-//! group moved back to noon: the next read is exactly the noon entry and the lag says so.
+//! group moved back to noon: the next read is exactly the noon entry and the lag says so, also
+//! while another client writes to the stream.
 
 use support::{DATE, Server, assert_ok, run, stderr, stdout};
 
@@ -9,20 +10,35 @@ const BEFORE_NOON: &str = "1534334399000-0";
 /// The last entry of DATE.
 const LAST: &str = "1534377599000-0";
 
-/// The group's (last-delivered-id, lag) as XINFO GROUPS reports them.
-fn group_state(con: &mut redis::Connection, group: &str) -> (String, Option<u64>) {
+/// The group's fields as XINFO GROUPS reports them.
+fn group_info(
+    con: &mut redis::Connection,
+    group: &str,
+) -> std::collections::HashMap<String, redis::Value> {
     let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg("chennai")
         .query(con)
         .unwrap();
-    let info = groups
+    groups
         .into_iter()
         .find(|g| g.get("name") == Some(&redis::Value::BulkString(group.as_bytes().to_vec())))
-        .unwrap_or_else(|| panic!("no group {group}"));
+        .unwrap_or_else(|| panic!("no group {group}"))
+}
+
+/// The group's (last-delivered-id, lag) as XINFO GROUPS reports them.
+fn group_state(con: &mut redis::Connection, group: &str) -> (String, Option<u64>) {
+    let info = group_info(con, group);
     let last: String = redis::from_redis_value(info["last-delivered-id"].clone()).unwrap();
     let lag: Option<u64> = redis::from_redis_value(info["lag"].clone()).unwrap();
     (last, lag)
+}
+
+/// The group's (entries-read, lag) as XINFO GROUPS reports them.
+fn group_counters(con: &mut redis::Connection, group: &str) -> (Option<u64>, Option<u64>) {
+    let info = group_info(con, group);
+    let read = |name: &str| redis::from_redis_value(info[name].clone()).unwrap();
+    (read("entries-read"), read("lag"))
 }
 
 /// The ID of the next entry the group delivers to a new consumer.
@@ -193,4 +209,67 @@ fn reset_refuses_what_cannot_be() {
         "{}",
         stderr(&garbage)
     );
+}
+
+/// `--reset-to` while another client XADDs to the same stream without pause: after each reset the
+/// group's entries-read is exactly the entries up to its new position (43,200 before noon), and
+/// once the writer stops and the group has read everything its lag is 0. (Counting what lies after
+/// the position up to `+`, five pages of 10,000 while the writer adds between them, subtracted
+/// the writer's entries too: entries-read came out short by them, and the lag stayed that high.)
+#[test]
+fn heavy_reset_while_a_writer_writes_keeps_the_lag_exact() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE]));
+    let (stop, written) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let writer = {
+        let (stop, written, mut con) = (Arc::clone(&stop), Arc::clone(&written), server.con());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                support::xadd(&mut con, "chennai", &[("sensor", b"9")]);
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut con = server.con();
+    for _ in 0..3 {
+        let before = written.load(Ordering::Relaxed);
+        let out = run(
+            "consumer",
+            &server,
+            &["alice", "--reset-to", "2018-08-15T12:00:00Z"],
+        );
+        assert_ok(&out);
+        assert!(
+            written.load(Ordering::Relaxed) > before,
+            "the writer wrote while the reset ran"
+        );
+        assert_eq!(group_counters(&mut con, "mygroup").0, Some(43_200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("the writer");
+    loop {
+        let reply: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("mygroup")
+            .arg("drain")
+            .arg("COUNT")
+            .arg(10_000)
+            .arg("STREAMS")
+            .arg("chennai")
+            .arg(">")
+            .query(&mut con)
+            .unwrap();
+        if reply == redis::Value::Nil {
+            break;
+        }
+    }
+    let length = support::xlen(&mut con, "chennai");
+    assert_eq!(length, 86_400 + written.load(Ordering::Relaxed));
+    assert_eq!(group_counters(&mut con, "mygroup"), (Some(length), Some(0)));
 }

@@ -5,11 +5,14 @@
 //! ```text
 //! XREVRANGE chennai (1534334400000-0 - COUNT 1      the entry just before noon
 //! XRANGE chennai (1534334399000-0 + ...             counted: what the group will read again
+//! XINFO STREAM chennai                              entries-added and last-generated-id, at once
+//! XRANGE chennai (1534334399000-0 <last-generated-id> ...     counted: what lies after it
 //! XGROUP SETID chennai mygroup 1534334399000-0 ENTRIESREAD 43200     (CREATE when missing)
 //! ```
 //!
 //! ENTRIESREAD (Redis 7.0+, Valkey) keeps the group's lag exact: it is the number of entries
-//! ever added up to the new position, i.e. `entries-added` less what lies after it.
+//! ever added up to the new position, i.e. `entries-added` less what lies after it, both of one
+//! moment ([`group::entries_read_at`]) even while a producer writes.
 
 use std::io::Write;
 
@@ -146,14 +149,7 @@ fn reset_one(
         Some(from) if to > from => (0, between(link, from, to)?),
         _ => (0, 0),
     };
-    let info = streams::stream_info(link, key)?.unwrap_or_default();
-    let entries_read = match info.entries_added {
-        Some(added) => {
-            let after = count_entries(link, key, to.successor(), "+")?;
-            Some(added.saturating_sub(after))
-        }
-        None => None,
-    };
+    let entries_read = group::entries_read_at(link, key, to)?;
     if !dry_run {
         group::set_id(link, (key, group_name), to, entries_read, from.is_none())?;
     }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! XGROUP CREATE chennai mygroup 0 MKSTREAM        (BUSYGROUP: it exists, join it)
+//! XINFO STREAM chennai; XRANGE chennai (<id> <last-generated-id>    ENTRIESREAD n for <id>
 //! XGROUP SETID chennai mygroup <id> ENTRIESREAD n  (CREATE ... ENTRIESREAD n when missing)
 //! XPENDING chennai mygroup 1-0 9-0 100 alice       delivery counts of re-read entries
 //! XAUTOCLAIM chennai mygroup alice 30000 0-0 COUNT 10     a step: no more than it can finish
@@ -62,6 +63,30 @@ pub fn recreate(link: &mut Link, key: &str, group: &str, at: &str) -> Result<Opt
         },
     };
     Ok(Some(again))
+}
+
+/// The ENTRIESREAD of a group placed at `to` on `key`: how many entries were ever added up to
+/// `to`, i.e. `entries-added` less the entries after `to`; `None` where the server does not count
+/// (before 7.0) or the stream was never written.
+///
+/// The two must be of one moment. Counted up to `+` while a producer writes, what it added after
+/// `entries-added` was read would be subtracted too, and the group's lag would stay that much too
+/// high even once it has read everything. One XINFO STREAM answers `entries-added` and
+/// `last-generated-id` together (a command runs atomically), and the count stops at that ID: what
+/// is written later lies above it. The count runs page by page (it can be millions of entries,
+/// which a script or MULTI would count while the server does nothing else).
+pub fn entries_read_at(link: &mut Link, key: &str, to: StreamId) -> Result<Option<u64>> {
+    let Some(info) = streams::stream_info(link, key)? else {
+        return Ok(None);
+    };
+    let (Some(added), Some(last)) = (info.entries_added, info.last_generated_id) else {
+        return Ok(None);
+    };
+    let after = match to < last {
+        true => streams::count_entries(link, key, to.successor(), &last.to_string())?,
+        false => 0,
+    };
+    Ok(Some(added.saturating_sub(after)))
 }
 
 /// Moves `group` on `key` to `to` (XGROUP SETID), or creates it there when `create`, with
