@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::Value;
-use support::{DATE, Server, assert_ok, run, stderr, stdout, xlen};
+use support::{DATE, Server, assert_ok, entry_ids as ids, run, stderr, stdout, xlen};
 
 /// 2018-08-15 (DATE) at 05:00 and 23:00 UTC, in Unix milliseconds.
 const AT_05: u64 = 1_534_309_200_000;
@@ -22,17 +22,6 @@ fn first_id(con: &mut redis::Connection, key: &str) -> String {
         .query(con)
         .expect("XRANGE");
     rows.into_iter().next().expect("an entry").0
-}
-
-/// Every entry ID of `key`, oldest first.
-fn ids(con: &mut redis::Connection, key: &str) -> Vec<String> {
-    let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query(con)
-        .expect("XRANGE");
-    rows.into_iter().map(|(id, _)| id).collect()
 }
 
 /// XINFO STREAM's `entries-added` of `key`: what was ever written, trims notwithstanding.

@@ -1006,3 +1006,14 @@ pub fn forget_crate_env(cmd: &mut Command) -> &mut Command {
     }
     cmd
 }
+
+/// Every entry ID of `key`, oldest first.
+pub fn entry_ids(con: &mut redis::Connection, key: &str) -> Vec<String> {
+    let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .expect("XRANGE");
+    rows.into_iter().map(|(id, _)| id).collect()
+}
