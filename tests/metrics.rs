@@ -360,3 +360,151 @@ fn metrics_on_a_port_in_use_is_refused_before_consuming() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--metrics"), "{}", stderr(&out));
 }
+
+/// XINFO GROUPS's entries-read and lag of mygroup on chennai.
+fn entries_read_and_lag(con: &mut redis::Connection) -> (u64, Option<u64>) {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(con)
+        .unwrap();
+    let Some(group) = groups.first() else {
+        return (0, None);
+    };
+    (
+        redis::from_redis_value(group["entries-read"].clone()).unwrap_or(0),
+        redis::from_redis_value(group["lag"].clone()).unwrap(),
+    )
+}
+
+/// Counters of one scrape of alice on chennai: (acked, claimed, reconnects).
+fn counters(addr: &str) -> (f64, f64, f64) {
+    let scraped = scrape(addr);
+    let reconnects = value(&scraped, "monsoon_consumer_reconnects_total", &[]);
+    (
+        messages(&scraped, "acked").unwrap_or(0.0),
+        messages(&scraped, "claimed").unwrap_or(0.0),
+        reconnects.expect("the reconnects counter"),
+    )
+}
+
+/// Asserts that no counter in `samples` (scrapes in order) ever went down.
+fn assert_never_backwards(samples: &[(f64, f64, f64)]) {
+    for pair in samples.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(
+            b.0 >= a.0 && b.1 >= a.1 && b.2 >= a.2,
+            "a counter went backwards: {a:?} then {b:?}"
+        );
+    }
+}
+
+/// Across a server restart (SIGKILL, then the same port and append-only file) alice's counters,
+/// scraped all along, never go backwards; she is down (`up` 0) while it is gone, counts the break
+/// as a reconnect, and once caught up `acked` is what she printed, every entry among it.
+#[test]
+fn heavy_counters_survive_a_server_restart() {
+    let mut server = Server::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "600"],
+    ));
+    let mut alice = spawn(
+        "consumer",
+        &server,
+        &["alice", "--delay", "5ms", "--metrics", "127.0.0.1:0"],
+    );
+    let addr = metrics_addr(&alice);
+    let mut samples = Vec::new();
+    wait_until("alice acked 100", || {
+        samples.push(counters(&addr));
+        samples.last().unwrap().0 >= 100.0
+    });
+    server.kill();
+    wait_until("alice is down", || {
+        samples.push(counters(&addr));
+        value(&scrape(&addr), "monsoon_consumer_up", &[]) == Some(0.0)
+    });
+    samples.push(counters(&addr));
+    server.restart();
+    let mut con = server.con();
+    wait_until("alice caught up after the restart", || {
+        samples.push(counters(&addr));
+        pending(&mut con, "chennai", "mygroup") == 0
+            && group_lag(&mut con).0 == Some(0)
+            && support::stream_ids(&alice.lines()).len() == 600
+    });
+    let (acked, _, reconnects) = counters(&addr);
+    samples.push((acked, 0.0, reconnects));
+    assert_never_backwards(&samples);
+    assert!(reconnects >= 1.0, "the restart was not counted");
+    assert_eq!(value(&scrape(&addr), "monsoon_consumer_up", &[]), Some(1.0));
+    assert_eq!(
+        acked,
+        alice.lines().len() as f64,
+        "acked is what she printed"
+    );
+    signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+}
+
+/// Bob's `--pipe` handler answers his first 16 messages and then none; bob, stuck on the rest of
+/// that batch, is SIGKILLed, and alice claims what he held: her `claimed` counter rises to
+/// exactly that, counters never go backwards, and her `acked` total is the other 184 entries
+/// (claimed and new), each printed once, nothing pending.
+#[test]
+fn heavy_counters_across_a_claim() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "200"],
+    ));
+    let mut con = server.con();
+    let answers_sixteen = "awk 'NR <= 16 { print \"ack\", $2, $3; fflush() }'";
+    let bob_args = [
+        "bob",
+        "--pipe",
+        answers_sixteen,
+        "--handler-timeout",
+        "60s",
+        "--claim-idle",
+        "120s",
+    ];
+    let mut bob = spawn("consumer", &server, &bob_args);
+    // Once his 16 are acked, bob waits on the rest of their batch (up to --handler-timeout)
+    // before reading more: what he holds then is what he holds when killed.
+    wait_until("bob acked 16 and holds the rest of his batch", || {
+        let (read, _) = entries_read_and_lag(&mut con);
+        let held = pending_of(&mut con, "bob");
+        held > 0 && read - held == 16
+    });
+    let held = pending_of(&mut con, "bob");
+    signal(&bob.child, "KILL");
+    bob.wait();
+    assert_eq!(pending_of(&mut con, "bob"), held);
+
+    let mut alice = spawn(
+        "consumer",
+        &server,
+        &["alice", "--claim-idle", "1s", "--metrics", "127.0.0.1:0"],
+    );
+    let addr = metrics_addr(&alice);
+    let mut samples = Vec::new();
+    wait_until("alice claimed bob's and read the rest", || {
+        samples.push(counters(&addr));
+        pending(&mut con, "chennai", "mygroup") == 0 && samples.last().unwrap().1 >= held as f64
+    });
+    let last = counters(&addr);
+    samples.push(last);
+    assert_never_backwards(&samples);
+    assert_eq!(last.1, held as f64, "claimed: what bob held");
+    assert_eq!(last.0, 184.0, "acked: all but bob's 16");
+    assert_eq!(alice.lines().len(), 184);
+    assert_eq!(support::stream_ids(&alice.lines()).len(), 184);
+    assert_eq!(entries_read_and_lag(&mut con), (200, Some(0)));
+    assert_eq!(messages(&scrape(&addr), "failed"), Some(0.0));
+    signal(&alice.child, "TERM");
+    assert_eq!(alice.wait(), Some(0), "{}", alice.errors());
+}
