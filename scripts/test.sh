@@ -53,7 +53,7 @@ if [ -z "${SERVER_BIN:-}" ]; then
     # What does not depend on the server runs once, above: the unit tests, the project-level
     # checks (the demo and its release build, cargo install, README, the terminal, the browser)
     # and TLS (always redis-server: the wheel is built without TLS).
-    once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/)"
+    once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/) | test(/_over_tls/)"
     SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not ($once) and ($filter)"
   else
     echo "WARNING: the Valkey run was NOT done: no valkey-server could be found or fetched" >&2
