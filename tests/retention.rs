@@ -540,7 +540,8 @@ fn guard_compares_sequences_above_2_pow_53_exactly() {
 
 /// Times near 2^64 cut exactly: with `--retain 1ms` the cut is the newest entry's own ms (a
 /// double rounds 18446744073709548568 up, past the newest entry, and everything went, a group's
-/// unread entry with it); at the largest ms there is (u64::MAX) the cut is still an ID.
+/// unread entry with it); at the largest ms there is (u64::MAX) the cut is still an ID, and a
+/// cut that borrows across the script's two halves of a number is right too.
 #[test]
 fn retention_cuts_exactly_near_the_largest_time() {
     let server = Server::start();
@@ -579,4 +580,15 @@ fn retention_cuts_exactly_near_the_largest_time() {
     assert_ok(&out);
     assert_eq!(stdout(&out), "Trimmed 1 entries from pune\n");
     assert_eq!(ids(&mut con, "pune"), [at_the_end[1]]);
+
+    // The cut crosses the split between the halves: 1000000000 - 2 + 1 is 999999999.
+    let across = ["999999998-5", "999999999-0", "1000000000-0"];
+    xadd_ids(&mut con, "kochi", &across);
+    let out = run(
+        "producer",
+        &server,
+        &["--city", "kochi", "--count", "0", "--retain", "2ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(ids(&mut con, "kochi"), across[1..]);
 }
