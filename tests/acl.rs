@@ -219,6 +219,13 @@ fn acl_row_inspect_memory() {
     );
 }
 
+/// README's row for `inspect server` is exactly what it needs.
+#[test]
+fn acl_row_inspect_server() {
+    let server = Server::start();
+    needs_row(&server, "inspect server", "info", ("inspect", &["server"]));
+}
+
 /// README's row for `consumer --exec` and `--pipe` (keeping what waits for a handler in hand) is
 /// what they need.
 #[test]

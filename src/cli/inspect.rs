@@ -13,7 +13,7 @@ use crate::exit;
 use crate::inspect::Request;
 use crate::inspect::bound::{Bound, parse_bound};
 use crate::inspect::tail::{Start, parse_start};
-use crate::inspect::{chart, groups, memory, pending, range, serve, tail, watch};
+use crate::inspect::{chart, groups, memory, pending, range, serve, server, tail, watch};
 use crate::metrics::parse_listen;
 
 /// Chart width when stdout is not a terminal.
@@ -178,6 +178,20 @@ pub enum Command {
         #[arg(long)]
         field: Option<String>,
     },
+    /// Where it is connected: each master's address, server and replication offset, and its
+    /// replicas with how far each lags (INFO replication); every master of a cluster. With
+    /// --interval, again every interval, riding out a failover (for a demo).
+    Server {
+        /// Show it again every DUR [default: once].
+        #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+        interval: Option<Duration>,
+        /// Stop after N frames (with --interval) [default: until Ctrl-C].
+        #[arg(long, value_name = "N", requires = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+        frames: Option<u64>,
+        /// One JSON object per frame: time, nodes (address, server, role, offset, replicas).
+        #[arg(long)]
+        json: bool,
+    },
     /// Memory a stream takes (MEMORY USAGE) and the server's used_memory, next to the original
     /// demo's 2.3 MB for 86,400 entries.
     Memory {
@@ -333,6 +347,15 @@ impl InspectArgs {
                 claim_idle: *claim_idle,
                 interval: (*interval).max(Duration::from_millis(100)),
                 field: field.clone(),
+            }),
+            Command::Server {
+                interval,
+                frames,
+                json,
+            } => Request::Server(server::Server {
+                interval: interval.map(|i| i.max(Duration::from_millis(100))),
+                frames: *frames,
+                json: *json,
             }),
             Command::Memory { streams, json } => Request::Memory(memory::Memory {
                 keys: streams.iter().map(|s| key(s)).collect(),

@@ -11,6 +11,7 @@
 //! - [`watch`]: `watch STREAM`: a live view redrawn every second while consumers run.
 //! - [`chart`]: `chart STREAM`: a field over time, downsampled to the terminal width.
 //! - [`serve`]: `serve STREAM...`: the live view as a web page, Server-Sent Events and metrics.
+//! - [`server`]: `server`: where it is connected: role, replicas and how far they lag.
 //! - [`memory`]: `memory STREAM...` (MEMORY USAGE, INFO memory): what a day costs in Redis.
 //! - [`bound`]: `--from`/`--to`: full IDs, millisecond timestamps or ISO 8601 UTC times.
 //! - [`table`]: aligned columns.
@@ -22,6 +23,7 @@ pub mod memory;
 pub mod pending;
 pub mod range;
 pub mod serve;
+pub mod server;
 pub mod table;
 pub mod tail;
 pub mod watch;
@@ -58,6 +60,8 @@ pub enum Request {
     Memory(memory::Memory),
     /// `serve STREAM...`.
     Serve(serve::Serve),
+    /// `server`.
+    Server(server::Server),
 }
 
 /// Runs `request` against `target`, writing to `out`; `shutdown` ends `tail` and `watch`.
@@ -85,6 +89,7 @@ pub fn run<W: Write + Send>(
         Request::Chart(chart) => chart.run(&mut open(&chart.key)?, out),
         Request::Memory(memory) => memory.run(target, out),
         Request::Serve(serve) => serve.run(target, shutdown, out),
+        Request::Server(server) => stopped_is_done(server.run(target, shutdown, out)),
     }
 }
 

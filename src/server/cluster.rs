@@ -70,6 +70,21 @@ fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Res
     Err(fault::error(seed.address(), what(), &failure, false))
 }
 
+/// Every master of the slot map, once each, as targets with the seed's credentials and TLS
+/// settings (and not themselves cluster seeds: each is asked on its own).
+pub fn masters(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Vec<Target>> {
+    let mut seen: Vec<(String, u16)> = Vec::new();
+    for (_, _, host, port) in slot_ranges(cluster_slots(seed, limit, stop)?) {
+        let host = if host.is_empty() { seed.host() } else { host };
+        if !seen.contains(&(host.clone(), port)) {
+            seen.push((host, port));
+        }
+    }
+    seen.into_iter()
+        .map(|(host, port)| Ok(seed.at(&host, port)?.in_cluster(false)))
+        .collect()
+}
+
 /// The keys grouped by the master that owns them (one CLUSTER SLOTS for all), in the order
 /// given; off a cluster, one group.
 pub fn by_node(

@@ -26,6 +26,7 @@
 //! - [`cluster`]: Redis Cluster routing: which node owns a key's slot.
 //!
 //! Named operations:
+//! - [`replication`]: a node's role and its replicas' offsets (INFO replication).
 //! - [`streams`]: what everyone asks of a stream: its type, XINFO, XPENDING, XRANGE pages, XREAD.
 //! - [`info`]: XINFO and XPENDING replies, parsed.
 //! - [`group`]: a consumer group: join, re-create, move, claim, keep in hand, prune, ack.
@@ -47,6 +48,7 @@ pub mod info;
 pub mod link;
 pub mod pins;
 pub mod redact;
+pub mod replication;
 pub mod resp;
 pub mod retention;
 pub mod streams;
