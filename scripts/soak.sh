@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Chaos soak: producers, four consumers (one of them slow), random SIGKILLs of consumers, a dead
+# Chaos soak: producers, five consumers (one slow, one behind a --pipe handler that stalls and
+# prints over-long lines), random SIGKILLs of consumers, a dead
 # consumer's backlog to claim every round (claims under contention), CLIENT KILLs of every
 # connection, a server restart (AOF on) and injected poison entries, on a private redis-server;
 # ends with a table
@@ -63,6 +64,21 @@ incarnation=$((incarnation + 1))
   >"$work/out.dave.$incarnation" 2>>"$work/err.dave" &
 consumer_pid[dave]=$!
 pids+=($!)
+# erin works behind a --pipe handler that misbehaves: it prints each message and acks it, but
+# every 3000th message it stops reading for 3 s (past --handler-timeout: it is timed out and
+# restarted while its stdin is full), and every 5000th it prints a 128 KiB line (passed on in
+# pieces, never read as an answer).
+cat >"$work/erin.awk" <<'AWK'
+BEGIN { s = "x"; while (length(s) < 131072) s = s s }
+{ print; print "ack", $2, $3; fflush() }
+NR % 3000 == 0 { system("sleep 3") }
+NR % 5000 == 0 { print s; fflush() }
+AWK
+"$bin/consumer" erin --redis-url "$url" --city soak --pipe "awk -f $work/erin.awk" --in-flight 50 \
+  --handler-timeout 1s --claim-idle 2s --require temperature:number \
+  >"$work/out.erin" 2>>"$work/err.erin" &
+consumer_pid[erin]=$!
+pids+=($!)
 
 deadline=$(( $(date +%s) + minutes * 60 ))
 restart_at=$(( $(date +%s) + minutes * 30 ))
@@ -105,12 +121,13 @@ drained() {
 }
 for _ in $(seq 240); do drained && break; sleep 0.5; done
 drained || { echo "soak: consumers did not drain within 2 minutes" >&2; cli xinfo groups soak >&2; }
-for name in alice bob carol dave; do kill -TERM "${consumer_pid[$name]}" 2>/dev/null || true; done
-for name in alice bob carol dave; do wait "${consumer_pid[$name]}" 2>/dev/null || true; done
+for name in alice bob carol dave erin; do kill -TERM "${consumer_pid[$name]}" 2>/dev/null || true; done
+for name in alice bob carol dave erin; do wait "${consumer_pid[$name]}" 2>/dev/null || true; done
 
 # The stream is the truth of what was produced; poison entries are not readings.
 cli --raw xrange soak - + | grep -E '^[0-9]+-[0-9]+$' | sort >"$work/stream.ids"
-grep -h . "$work"/out.* | awk '{print $3}' | sort >"$work/processed.ids" || true
+# The third word of each printed line is its ID (erin's long lines have no third word).
+grep -h . "$work"/out.* | awk 'NF >= 3 {print $3}' | sort >"$work/processed.ids" || true
 cli --raw xrange soak:dead - + | awk 'prev=="id"{print} {prev=$0}' | sort -u >"$work/dead.ids"
 sort -u "$work/processed.ids" "$work/dead.ids" >"$work/handled.ids"
 stream_total=$(wc -l <"$work/stream.ids")
@@ -121,12 +138,14 @@ unique=$(sort -u "$work/processed.ids" | wc -l)
 duplicates=$((processed - unique))
 lost=$(comm -23 "$work/stream.ids" "$work/handled.ids" | wc -l)
 # In hand when a connection or a consumer was killed: a batch per consumer per kill.
-in_hand=$(( (kills + client_kills * 4) * batch ))
+in_hand=$(( (kills + client_kills * 5) * batch ))
+# erin's handler restarts, from her summary (each a stall ridden out).
+stalls=$(grep -o '[0-9]* handler restarts' "$work/err.erin" | awk '{s += $1} END {print s + 0}')
 
 printf '\n%-10s %-10s %-11s %-14s %-5s\n' produced processed duplicates dead-lettered lost
 printf '%-10s %-10s %-11s %-14s %-5s\n' "$produced" "$unique" "$duplicates" "$dead" "$lost"
-printf '\n%s rounds, %s consumer SIGKILLs, %s CLIENT KILLs (at most %s messages in hand), %s entries held by a dead consumer and claimed, %s server restart, %s poison entries injected\n' \
-  "$round" "$kills" "$client_kills" "$in_hand" "$ghosted" "$restarted" "$poison"
+printf '\n%s rounds, %s consumer SIGKILLs, %s CLIENT KILLs (at most %s messages in hand), %s entries held by a dead consumer and claimed, %s server restart, %s poison entries injected, %s stalls of a --pipe handler ridden out\n' \
+  "$round" "$kills" "$client_kills" "$in_hand" "$ghosted" "$restarted" "$poison" "$stalls"
 status=0
 [ "$lost" -eq 0 ] || { echo "FAIL: $lost entries lost"; status=1; }
 [ "$duplicates" -le "$in_hand" ] || echo "note: duplicates exceed the messages in hand at kills (the server restart can lose up to a second of acks)"
