@@ -35,6 +35,8 @@
 //!   memory, a web view.
 //!
 //! Shared by all of them:
+//! - [`http`]: the one HTTP server (`--metrics`, `inspect serve`): a thread per connection;
+//!   connections, streams, a request head's size and time, and every write bounded.
 //! - [`fanout`]: one thread per city/stream/slot, one locked output; a panic is an internal error.
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal, or quiet).
@@ -50,6 +52,7 @@ pub mod edge;
 pub mod error;
 pub mod exit;
 pub mod fanout;
+pub mod http;
 pub mod import;
 pub mod inspect;
 pub mod message;

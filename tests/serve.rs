@@ -349,7 +349,7 @@ fn heavy_browsers_come_and_go_without_leaking() {
     let first = staying.next()["time"].clone();
     let later = staying.next()["time"].clone();
     assert_ne!(first, later, "the staying browser gets new frames");
-    // tiny_http keeps a few idle workers; what matters is that the count comes back down.
+    // A browser's thread ends as it leaves, the last ones a moment after: the count comes back.
     wait_until("the threads of browsers that left end", || {
         threads(pid) <= before + 4
     });

@@ -221,8 +221,8 @@ impl Exporter for ConsumerExporter {
         &self.registry
     }
 
-    fn health(&self) -> &Health {
-        &self.health
+    fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
     }
 }
 

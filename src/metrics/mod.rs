@@ -11,19 +11,21 @@
 //! - [`producer`]: entries written per stream, reconnects.
 //! - [`streams`]: `inspect serve`'s streams, groups and consumers, from its latest sample.
 //!
-//! The format is prometheus-client's; the endpoint is tiny_http on one thread of its own,
-//! which fits the rest of the program (blocking, no async runtime) and a scraper's pace.
+//! The format is prometheus-client's; the endpoint is the program's HTTP server
+//! ([`crate::http`]: threads and blocking calls, no async runtime, bounded against hostile
+//! clients), the one `inspect serve` runs on too.
 
 pub mod consumer;
 pub mod producer;
 pub mod streams;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::thread;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::registry::Registry;
 
 use crate::error::{Error, Result};
+use crate::http::{self, Handler, Reply, Request};
 use crate::server::Health;
 
 /// What the endpoint serves: the registry as text, sampled afresh by `refresh` first.
@@ -33,7 +35,7 @@ pub trait Exporter: Send + 'static {
     /// The registry to encode.
     fn registry(&self) -> &Registry;
     /// The connection's health, for `/healthz`.
-    fn health(&self) -> &Health;
+    fn health(&self) -> Arc<Health>;
 }
 
 /// Reads `--metrics`: `HOST:PORT` (an IP address), or a bare port, which listens on loopback
@@ -51,13 +53,13 @@ pub fn parse_listen(text: &str) -> std::result::Result<SocketAddr, String> {
 /// before anything is read or written.
 pub struct Endpoint {
     /// The listening server.
-    server: tiny_http::Server,
+    server: http::Server,
 }
 
 impl Endpoint {
     /// Listens on `addr`; a port in use (or not ours to take) is [`Error::Usage`] naming it.
     pub fn bind(addr: SocketAddr) -> Result<Self> {
-        let server = tiny_http::Server::http(addr).map_err(|e| {
+        let server = http::Server::bind(addr).map_err(|e| {
             Error::Usage(format!(
                 "invalid value for --metrics: cannot listen on {addr}: {e}"
             ))
@@ -67,19 +69,17 @@ impl Endpoint {
 
     /// The address it listens on (the port the system chose for port 0).
     pub fn addr(&self) -> Option<SocketAddr> {
-        self.server.server_addr().to_ip()
+        self.server.local_addr().ok()
     }
 
-    /// Serves `exporter` on a thread of its own until the program ends.
-    pub fn serve(self, mut exporter: impl Exporter) {
-        thread::Builder::new()
-            .name(String::from("metrics"))
-            .spawn(move || {
-                for request in self.server.incoming_requests() {
-                    let _ = answer(request, &mut exporter);
-                }
-            })
-            .map(drop)
+    /// Serves `exporter` until the program ends.
+    pub fn serve(self, exporter: impl Exporter) {
+        let scrapes = Scrapes {
+            health: exporter.health(),
+            exporter: Mutex::new(exporter),
+        };
+        self.server
+            .spawn("metrics", scrapes)
             .unwrap_or_else(|e| eprintln!("monsoon: --metrics: cannot start its thread: {e}"));
     }
 }
@@ -101,48 +101,38 @@ pub fn encode(registry: &Registry) -> Option<String> {
     Some(text)
 }
 
-/// Answers one request; a scraper that went away is no concern of ours.
-fn answer(request: tiny_http::Request, exporter: &mut impl Exporter) -> std::io::Result<()> {
-    let (get, path) = get_path(&request);
-    let (status, content_type, body) = match (get, path.as_str()) {
-        (true, "/metrics") => {
-            exporter.refresh();
-            match encode(exporter.registry()) {
-                Some(text) => (200, CONTENT_TYPE, text),
-                None => (500, "text/plain", String::from("encoding failed\n")),
+/// The routes: the exporter behind a lock (one scrape samples at a time), its health beside
+/// it (a health check never waits for a scrape).
+struct Scrapes<E> {
+    /// What `/metrics` encodes.
+    exporter: Mutex<E>,
+    /// What `/healthz` reads.
+    health: Arc<Health>,
+}
+
+impl<E: Exporter> Handler for Scrapes<E> {
+    fn answer(&self, request: &Request) -> Reply {
+        match (request.is_get(), request.path()) {
+            (true, "/metrics") => {
+                // A scrape that panicked left nothing half-done that encoding could trip on.
+                let mut exporter = self
+                    .exporter
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                exporter.refresh();
+                match encode(exporter.registry()) {
+                    Some(text) => Reply::whole(200, CONTENT_TYPE, text),
+                    None => Reply::whole(500, "text/plain", "encoding failed\n"),
+                }
             }
+            (true, "/healthz") => match self.health.is_up() {
+                true => Reply::whole(200, "text/plain", "ok\n"),
+                false => Reply::whole(503, "text/plain", "reconnecting to Redis\n"),
+            },
+            (true, _) => Reply::whole(404, "text/plain", "not found: try /metrics\n"),
+            (false, _) => Reply::whole(405, "text/plain", "only GET\n"),
         }
-        (true, "/healthz") => match exporter.health().is_up() {
-            true => (200, "text/plain", String::from("ok\n")),
-            false => (503, "text/plain", String::from("reconnecting to Redis\n")),
-        },
-        (true, _) => (404, "text/plain", String::from("not found: try /metrics\n")),
-        (false, _) => (405, "text/plain", String::from("only GET\n")),
-    };
-    respond(request, status, content_type, body)
-}
-
-/// Whether `request` is a GET, and its path without the query.
-pub fn get_path(request: &tiny_http::Request) -> (bool, String) {
-    let get = *request.method() == tiny_http::Method::Get;
-    let path = request.url().split('?').next().unwrap_or_default();
-    (get, path.to_string())
-}
-
-/// Answers `request` with `status` and `body` of `content_type`.
-pub fn respond(
-    request: tiny_http::Request,
-    status: u16,
-    content_type: &str,
-    body: String,
-) -> std::io::Result<()> {
-    let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-        .map_err(|()| std::io::Error::other("bad header"))?;
-    request.respond(
-        tiny_http::Response::from_string(body)
-            .with_status_code(status)
-            .with_header(header),
-    )
+    }
 }
 
 #[cfg(test)]

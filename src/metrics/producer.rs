@@ -81,8 +81,8 @@ impl Exporter for ProducerExporter {
         &self.registry
     }
 
-    fn health(&self) -> &Health {
-        &self.health
+    fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
     }
 }
 

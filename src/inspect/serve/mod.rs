@@ -15,7 +15,7 @@
 //!
 //! - `board.rs`: the latest sample, and the signal for the browsers waiting for the next.
 //! - `feed.rs`: a stream's chart that grows as readings arrive.
-//! - `http.rs`: the endpoints, one thread each for the browsers' event streams.
+//! - `http.rs`: the routes, one thread each for the browsers' event streams (at most 32).
 //! - `page.html`: the page.
 
 mod board;
@@ -75,18 +75,21 @@ impl Serve {
     /// Listens, then samples and publishes until Ctrl-C. A port that cannot be listened on is a
     /// usage error (exit 2). The URL to open is printed on `out`.
     pub fn run(&self, target: &Target, shutdown: &Shutdown, out: &mut impl Write) -> Result<()> {
-        let server = tiny_http::Server::http(self.listen).map_err(|e| {
+        let server = crate::http::Server::bind(self.listen).map_err(|e| {
             Error::Usage(format!(
                 "invalid value for --listen: cannot listen on {}: {e}",
                 self.listen
             ))
         })?;
-        let addr = server.server_addr().to_ip().unwrap_or(self.listen);
+        let addr = server.local_addr().unwrap_or(self.listen);
+        let board = Arc::new(Board::new().map_err(|e| Error::Internal {
+            what: String::from("setting up the web server's board"),
+            message: e.to_string(),
+        })?);
         super::emit(
             out,
             &format!("inspect serve: open http://{addr}/ (Ctrl-C to stop)\n"),
         )?;
-        let board = Arc::new(Board::default());
         http::spawn(server, Arc::clone(&board))?;
         let mut views: Vec<View> = self
             .keys
