@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod netns;
+pub use netns::Namespace;
+
 /// How long any awaited condition may take on a slow, shared 2-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -28,6 +31,10 @@ pub struct Server {
     extra: Vec<String>,
     /// Serves TLS only (on `port`); readiness is then a TCP connect.
     tls: bool,
+    /// Where it listens: 127.0.0.1, or the address of its own network namespace.
+    host: String,
+    /// The network namespace it runs in (`None`: ours).
+    netns: Option<String>,
 }
 
 impl Server {
@@ -48,6 +55,8 @@ impl Server {
                 child: None,
                 extra: extra.clone(),
                 tls: false,
+                host: String::from("127.0.0.1"),
+                netns: None,
             };
             if server.spawn() {
                 return server;
@@ -83,6 +92,8 @@ impl Server {
                 child: None,
                 extra: args,
                 tls: true,
+                host: String::from("127.0.0.1"),
+                netns: None,
             };
             if server.spawn() {
                 return server;
@@ -91,14 +102,49 @@ impl Server {
         panic!("could not start redis-server with TLS after 10 tries");
     }
 
+    /// Starts a plain server inside `namespace` (see [`Namespace`]), listening on its address
+    /// only, so that [`Namespace::partition`] cuts every client off it. Protected mode is off:
+    /// the clients come from outside the server's loopback.
+    pub fn start_in(namespace: &Namespace, extra: &[&str]) -> Server {
+        let mut args = vec![String::from("--protected-mode"), String::from("no")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let dir = tempfile::tempdir().expect("a temp dir for the server");
+        let mut server = Server {
+            // The namespace is new and empty: every port in it is free.
+            port: 6380,
+            dir,
+            child: None,
+            extra: args,
+            tls: false,
+            host: namespace.address().to_string(),
+            netns: Some(namespace.name().to_string()),
+        };
+        assert!(
+            server.spawn(),
+            "could not start {} in network namespace {}: {}",
+            server_bin(),
+            namespace.name(),
+            server.log()
+        );
+        server
+    }
+
     /// The server's command line: `bin` on `port` (0: no plain port) in the temp dir, saving
     /// nothing on its own, logging to server.log, with the extra arguments.
     fn command(&self, bin: &str, port: u16) -> Command {
-        let mut cmd = Command::new(bin);
+        // `ip netns exec` execs the server in place: the child's PID is the server's.
+        let mut cmd = match &self.netns {
+            None => Command::new(bin),
+            Some(name) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", name, bin]);
+                cmd
+            }
+        };
         cmd.arg("--port")
             .arg(port.to_string())
             .arg("--bind")
-            .arg("127.0.0.1")
+            .arg(&self.host)
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--save")
@@ -178,9 +224,9 @@ impl Server {
         false
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://<host>:<port>` (the host is 127.0.0.1 but in a [`Namespace`]).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.host, self.port)
     }
 
     /// A fresh connection for the test's own checks.
@@ -1016,4 +1062,35 @@ pub fn entry_ids(con: &mut redis::Connection, key: &str) -> Vec<String> {
         .query(con)
         .expect("XRANGE");
     rows.into_iter().map(|(id, _)| id).collect()
+}
+
+/// Asserts that `key` holds a whole day of [`DATE`] with `sensors` readings a second, each
+/// exactly once and in order (`<ms>-0` to `<ms>-<sensors - 1>` for every second), read a page
+/// at a time.
+pub fn assert_day_once(con: &mut redis::Connection, key: &str, sensors: u64) {
+    const DAY_MS: u64 = 1_534_291_200_000;
+    assert_eq!(xlen(con, key), 86_400 * sensors, "XLEN of {key}");
+    let mut expected = (0..86_400u64)
+        .flat_map(|s| (0..sensors).map(move |i| format!("{}-{i}", DAY_MS + s * 1000)));
+    let mut from = String::from("-");
+    loop {
+        let page: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(20_000)
+            .query(con)
+            .expect("XRANGE");
+        let Some(last) = page.last() else { break };
+        from = format!("({}", last.0);
+        for (id, _) in &page {
+            assert_eq!(
+                Some(id.clone()),
+                expected.next(),
+                "gap or duplicate in {key}"
+            );
+        }
+    }
+    assert_eq!(expected.next(), None, "entries missing at the end of {key}");
 }
