@@ -131,9 +131,9 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             &settings.streams,
             who,
             settings.block,
-            settings.retry_for,
+            (settings.retry_for, shutdown),
         )?;
-        group.watch(shutdown, health);
+        group.report_to(health);
         if let Some(meter) = settings.meter.clone() {
             group.on_acked(move |done| {
                 for (_, _, since) in done {

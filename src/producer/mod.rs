@@ -323,8 +323,7 @@ pub fn produce_cities<W: Write + Send>(
                     (Mode::Import, Some(import)) => Some(import.open()?),
                     _ => None,
                 };
-                let mut link = open(target, run)?;
-                link.stop_on(shutdown);
+                let mut link = open(target, run, shutdown)?;
                 let retain = (run.retention, run.retain_dead);
                 let mut trimmer = Trimmer::new(target, &run.key, retain, run.retry_for, shutdown)?;
                 let report = match (mode, rows) {
@@ -380,11 +379,10 @@ fn produce_live_cities<W: Write + Send>(
             let Some(first) = group.first() else {
                 return Ok(Vec::new());
             };
-            let mut link = open(target, first)?;
+            let mut link = open(target, first, shutdown)?;
             for run in &group[1..] {
                 prepare(&mut link, run)?;
             }
-            link.stop_on(shutdown);
             let mut cities = group
                 .iter()
                 .map(|run| {
@@ -427,9 +425,10 @@ fn trim_only(link: &mut Link, run: &CityRun, trimmer: &mut Trimmer) -> Result<Ci
     })
 }
 
-/// Opens a city's link, checks its key is a stream or missing, and deletes it on `--replace`.
-fn open(target: &Target, run: &CityRun) -> Result<Link> {
-    let mut link = Link::open(target, &run.key, run.retry_for)?;
+/// Opens a city's link (every wait for the server, its first connect's included, ended by a
+/// stop), checks its key is a stream or missing, and deletes it on `--replace`.
+fn open(target: &Target, run: &CityRun, shutdown: &Shutdown) -> Result<Link> {
+    let mut link = Link::open_until(target, &run.key, run.retry_for, Some(shutdown))?;
     if let Some(meter) = &run.meter {
         link.report_to(meter.health());
     }

@@ -11,7 +11,7 @@
 //! [`super::Link`] to judge.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{self, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::fault::{Failure, Fault};
 use super::resp::{Command, Framer, Reply};
+use crate::shutdown::Shutdown;
 
 /// The default of `--timeout`: how long one command's reply may take before the connection
 /// counts as broken, unless the caller sets its own (a blocking read needs more than its BLOCK).
@@ -40,6 +41,17 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// socket timeout must never fire first (a late reply would leave delivered entries pending,
 /// unseen).
 pub const READ_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
+
+/// How long a read or write still waits for the server once a stop (Ctrl-C) is asked for: long
+/// enough for a blocking read of the default `--block` (1 s) to be answered, with room for the
+/// server's timer, so that a stop on a healthy server never leaves a batch delivered and unseen;
+/// a server that stays silent (a network partition) is given up on then, not after `--timeout`.
+pub const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// The most one socket call blocks (its SO_RCVTIMEO/SO_SNDTIMEO): between calls, a read or a
+/// write looks at its own bound and at a stop. A read or write that goes on never waits for
+/// this: the call returns as soon as bytes move.
+const SLICE: Duration = Duration::from_millis(100);
 
 /// The least free room a read is given, so a big reply comes in few reads.
 const MIN_READ: usize = 64 * 1024;
@@ -115,20 +127,18 @@ enum Socket {
 }
 
 impl Socket {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(tcp) => tcp.set_read_timeout(timeout),
-            Socket::Unix(unix) => unix.set_read_timeout(timeout),
-            Socket::Tls(tls) => tls.sock.set_read_timeout(timeout),
-        }
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(tcp) => tcp.set_write_timeout(timeout),
-            Socket::Unix(unix) => unix.set_write_timeout(timeout),
-            Socket::Tls(tls) => tls.sock.set_write_timeout(timeout),
-        }
+    /// Makes every read and write call block at most `slice`.
+    fn set_slice(&self, slice: Duration) -> io::Result<()> {
+        let tcp = match self {
+            Socket::Tcp(tcp) => tcp,
+            Socket::Tls(tls) => &tls.sock,
+            Socket::Unix(unix) => {
+                unix.set_read_timeout(Some(slice))?;
+                return unix.set_write_timeout(Some(slice));
+            }
+        };
+        tcp.set_read_timeout(Some(slice))?;
+        tcp.set_write_timeout(Some(slice))
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -139,21 +149,51 @@ impl Socket {
         }
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Writes what it can of `bytes` within one [`SLICE`]: how many of them it took, and
+    /// whether anything moved (a TLS connection first sends what it holds encrypted).
+    fn write_some(&mut self, bytes: &[u8]) -> io::Result<(usize, bool)> {
+        let written = match self {
+            Socket::Tcp(tcp) => tcp.write(bytes),
+            Socket::Unix(unix) => unix.write(bytes),
+            Socket::Tls(tls) if tls.conn.wants_write() => {
+                return stalled_is_none(tls.conn.write_tls(&mut tls.sock)).map(|n| (0, n > 0));
+            }
+            Socket::Tls(tls) => tls.conn.writer().write(bytes),
+        };
+        stalled_is_none(written).map(|n| (n, n > 0))
+    }
+
+    /// Whether bytes taken are still to go out (TLS records not yet on the socket).
+    fn holds_unsent(&self) -> bool {
         match self {
-            Socket::Tcp(tcp) => tcp.write_all(bytes),
-            Socket::Unix(unix) => unix.write_all(bytes),
-            Socket::Tls(tls) => tls.write_all(bytes).and_then(|()| tls.flush()),
+            Socket::Tls(tls) => tls.conn.wants_write(),
+            Socket::Tcp(_) | Socket::Unix(_) => false,
         }
     }
 
     fn shutdown(&self) {
         let _ = match self {
-            Socket::Tcp(tcp) => tcp.shutdown(Shutdown::Both),
-            Socket::Unix(unix) => unix.shutdown(Shutdown::Both),
-            Socket::Tls(tls) => tls.sock.shutdown(Shutdown::Both),
+            Socket::Tcp(tcp) => tcp.shutdown(net::Shutdown::Both),
+            Socket::Unix(unix) => unix.shutdown(net::Shutdown::Both),
+            Socket::Tls(tls) => tls.sock.shutdown(net::Shutdown::Both),
         };
     }
+}
+
+/// A socket call that timed out (its [`SLICE`] passed) or was interrupted moved nothing.
+fn stalled_is_none(result: io::Result<usize>) -> io::Result<usize> {
+    match result {
+        Err(err) if is_stall(&err) || err.kind() == io::ErrorKind::Interrupted => Ok(0),
+        other => other,
+    }
+}
+
+/// Whether a socket call gave up for its timeout.
+fn is_stall(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// An open, logged-in connection.
@@ -165,14 +205,23 @@ pub struct Conn {
     end: usize,
     /// Where the reply at `start` has been scanned to.
     framer: Framer,
-    /// The read timeout now set, for the words of a timeout.
+    /// How long a reply may take (`None`: for ever).
     read_timeout: Option<Duration>,
+    /// How long a write may take no byte.
+    write_timeout: Duration,
+    /// A stop that ends a wait for the server after [`STOP_GRACE`].
+    stop: Option<Shutdown>,
+    /// When a wait first saw the stop raised.
+    stop_seen: Option<Instant>,
+    /// Whether a read or write failed: the connection is then out of step with the server (a
+    /// reply half read, a command half written), and every later use fails at once.
+    failed: bool,
 }
 
 impl Conn {
     /// Connects to `node`, completes TLS when given, and logs in, all within `limit`; `phase`
     /// follows how far it got (for the words of a timeout seen from another thread). Replies
-    /// then may take `timeout` (writes may stall at most [`WRITE_TIMEOUT`] of it).
+    /// then may take `timeout` (a write may take no byte for at most [`WRITE_TIMEOUT`] of it).
     pub fn open(
         node: &Node,
         login: &Login,
@@ -199,26 +248,23 @@ impl Conn {
             }
             Node::Unix(path) => Socket::Unix(UnixStream::connect(path).map_err(OpenFailure::Io)?),
         };
+        socket.set_slice(SLICE).map_err(OpenFailure::Io)?;
         let mut conn = Conn {
             socket,
             buf: Vec::new(),
             start: 0,
             end: 0,
             framer: Framer::default(),
-            read_timeout: None,
+            read_timeout: Some(left()),
+            write_timeout: left(),
+            stop: None,
+            stop_seen: None,
+            failed: false,
         };
-        conn.set_read_timeout(Some(left()))
-            .map_err(OpenFailure::Io)?;
-        conn.socket
-            .set_write_timeout(Some(left()))
-            .map_err(OpenFailure::Io)?;
         phase.store(LOGIN, Ordering::Relaxed);
         conn.login(login)?;
-        conn.set_read_timeout(Some(timeout))
-            .map_err(OpenFailure::Io)?;
-        conn.socket
-            .set_write_timeout(Some(WRITE_TIMEOUT.min(timeout)))
-            .map_err(OpenFailure::Io)?;
+        conn.read_timeout = Some(timeout);
+        conn.write_timeout = WRITE_TIMEOUT.min(timeout);
         Ok(conn)
     }
 
@@ -266,12 +312,51 @@ impl Conn {
     /// Sets the read timeout (a blocking read needs more than its BLOCK).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.read_timeout = timeout;
-        self.socket.set_read_timeout(timeout)
+        Ok(())
     }
 
-    /// Writes `bytes` (one or more encoded commands).
+    /// Makes every wait for the server give up [`STOP_GRACE`] after `stop` is raised, with an
+    /// [`io::ErrorKind::Interrupted`] error: a silent server must not keep a stop waiting for
+    /// `--timeout`.
+    pub fn stop_on(&mut self, stop: Option<&Shutdown>) {
+        self.stop = stop.cloned();
+    }
+
+    /// Writes `bytes` (one or more encoded commands). Fails once the server has taken no byte
+    /// for the write timeout (however many calls the write needs: a server that stopped reading,
+    /// or a network that went silent, costs one timeout, not one per partial write), or a stop
+    /// was asked for [`STOP_GRACE`] ago.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.socket.write_all(bytes)
+        self.unless_failed(|conn| conn.write(bytes))
+    }
+
+    /// Runs `io` on a connection that has not failed yet, and marks it failed if `io` fails.
+    fn unless_failed<T>(&mut self, io: impl FnOnce(&mut Self) -> io::Result<T>) -> io::Result<T> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection failed before",
+            ));
+        }
+        let outcome = io(self);
+        self.failed = outcome.is_err();
+        outcome
+    }
+
+    /// [`Conn::send`]'s writing.
+    fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let mut moved = Instant::now();
+        while !bytes.is_empty() || self.socket.holds_unsent() {
+            let (taken, progress) = self.socket.write_some(bytes)?;
+            bytes = &bytes[taken..];
+            match progress {
+                true => moved = Instant::now(),
+                false => {
+                    self.still_waiting(moved, Some(self.write_timeout), "the server took no bytes")?
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends one command and reads its reply as a value (an error reply included).
@@ -296,7 +381,7 @@ impl Conn {
                 }
                 return Ok(&self.buf[at..at + len]);
             }
-            self.fill()?;
+            self.unless_failed(Conn::fill)?;
         }
     }
 
@@ -315,34 +400,54 @@ impl Conn {
         if self.buf.len() < self.end + room {
             self.buf.resize(self.end + room, 0);
         }
-        let n = match self.socket.read(&mut self.buf[self.end..]) {
-            Ok(0) => {
+        let asked = Instant::now();
+        loop {
+            match self.socket.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection",
+                    ));
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(err) if is_stall(&err) || err.kind() == io::ErrorKind::Interrupted => {
+                    self.still_waiting(asked, self.read_timeout, "no answer")?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Fails a wait for the server begun at `since` once it has lasted `limit` ("`words`
+    /// within 2s", a [`io::ErrorKind::TimedOut`]), or [`STOP_GRACE`] after a stop was first
+    /// seen ([`io::ErrorKind::Interrupted`]).
+    fn still_waiting(
+        &mut self,
+        since: Instant,
+        limit: Option<Duration>,
+        words: &str,
+    ) -> io::Result<()> {
+        if let Some(limit) = limit
+            && since.elapsed() >= limit
+        {
+            let limit = Duration::from_millis(limit.as_millis() as u64);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{words} within {}", humantime::format_duration(limit)),
+            ));
+        }
+        if self.stop.as_ref().is_some_and(Shutdown::is_requested) {
+            let seen = *self.stop_seen.get_or_insert_with(Instant::now);
+            if seen.elapsed() >= STOP_GRACE {
                 return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
+                    io::ErrorKind::Interrupted,
+                    "stopped while waiting for the server",
                 ));
             }
-            Ok(n) => n,
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                let waited = self.read_timeout.unwrap_or_default();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "no answer within {}",
-                        humantime::format_duration(
-                            Duration::from_millis(waited.as_millis() as u64)
-                        )
-                    ),
-                ));
-            }
-            Err(err) => return Err(err),
-        };
-        self.end += n;
+        }
         Ok(())
     }
 }

@@ -96,15 +96,15 @@ pub struct GroupLink {
 
 impl GroupLink {
     /// Connects for `consumer` of `group` on `streams` (all on one node), with reads that may
-    /// block up to `block`.
+    /// block up to `block`; a stop ends every wait for the server, the first connect's included.
     pub fn open(
         target: &Target,
         streams: &[String],
         (group, consumer): (&str, &str),
         block: Duration,
-        retry_for: Option<Duration>,
+        (retry_for, stop): (Option<Duration>, &Shutdown),
     ) -> Result<Self> {
-        let mut link = Link::open(target, &streams[0], retry_for)?;
+        let mut link = Link::open_until(target, &streams[0], retry_for, Some(stop))?;
         link.block_for(block)?;
         let streams: Vec<Arc<str>> = streams.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut slots: Vec<(u16, Vec<usize>)> = Vec::new();
@@ -142,9 +142,8 @@ impl GroupLink {
         self.on_acked = Some(Box::new(observer));
     }
 
-    /// Stops every wait for the server on `stop`, and reports breaks to `health`.
-    pub fn watch(&mut self, stop: &Shutdown, health: Option<&Arc<Health>>) {
-        self.link.stop_on(stop);
+    /// Reports breaks to `health`.
+    pub fn report_to(&mut self, health: Option<&Arc<Health>>) {
         if let Some(health) = health {
             self.link.report_to(health);
         }

@@ -101,19 +101,31 @@ impl Link {
     /// the node that owns the key's slot (found again after a redirect or a break). Failing to
     /// reach the server at start is reported at once, never retried.
     pub fn open(target: &Target, key: &str, retry_for: Option<Duration>) -> Result<Self> {
+        Link::open_until(target, key, retry_for, None)
+    }
+
+    /// As [`Link::open`], with every wait, the first connect's included, given up within a
+    /// moment once `stop` is raised ([`Error::Stopped`]; see [`Link::stop_on`]).
+    pub fn open_until(
+        target: &Target,
+        key: &str,
+        retry_for: Option<Duration>,
+        stop: Option<&Shutdown>,
+    ) -> Result<Self> {
         let (node, route) = if target.is_cluster() {
             let route = Route {
                 seed: target.clone(),
                 key: key.to_string(),
             };
             (
-                cluster::node_for(target, key, CONNECT_TIMEOUT, None)?,
+                cluster::node_for(target, key, CONNECT_TIMEOUT, stop)?,
                 Some(route),
             )
         } else {
             (target.clone(), None)
         };
-        let conn = node.connect()?;
+        let mut conn = node.connect_within(CONNECT_TIMEOUT, stop)?;
+        conn.stop_on(stop);
         Ok(Link {
             target: node,
             conn,
@@ -121,7 +133,7 @@ impl Link {
             read_timeout: Some(target.timeout()),
             route,
             spell: None,
-            stop: None,
+            stop: stop.cloned(),
             health: None,
             epoch: 0,
         })
@@ -132,6 +144,7 @@ impl Link {
     /// the server.
     pub fn stop_on(&mut self, stop: &Shutdown) {
         self.stop = Some(stop.clone());
+        self.conn.stop_on(self.stop.as_ref());
     }
 
     /// Reports this link's breaks and reconnects to `health`.
@@ -358,6 +371,10 @@ impl Link {
     /// [`Error::GaveUp`] once the spell has lasted `retry_for`. No wait outlives that bound by
     /// more than one short connect attempt.
     fn reconnect(&mut self, cause: &str, redirect: bool) -> Result<()> {
+        // A wait the stop cut short, or a break after the spell ran out (an ack flushed on the
+        // way out), is no outage to announce.
+        self.pause(Duration::ZERO)?;
+        self.check_spell(cause)?;
         if redirect {
             // A cluster that is down or moving slots answers at once, again and again: pause
             // between tries, say so once, and count the whole spell against --retry-for.
@@ -412,6 +429,7 @@ impl Link {
                 Ok((target, mut conn)) => {
                     conn.set_read_timeout(self.read_timeout)
                         .map_err(|e| self.local_error("setting a read timeout", &e))?;
+                    conn.stop_on(self.stop.as_ref());
                     if !redirect || !target.same_node(&self.target) {
                         notice::note(&format!("monsoon: reconnected to {}", target.address()));
                     }
