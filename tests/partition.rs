@@ -58,9 +58,11 @@ fn resumed(binary: &Running, since: Instant) -> Duration {
     })
 }
 
-/// Waits for `binary` to exit: its code and how long that took.
-fn exits(binary: &mut Running) -> (Option<i32>, Duration) {
+/// Sends SIGINT (Ctrl-C) to `binary` and waits for it to exit: its code and how long since the
+/// signal was sent.
+fn interrupt(binary: &mut Running) -> (Option<i32>, Duration) {
     let began = Instant::now();
+    support::signal(&binary.child, "INT");
     let code = binary.wait();
     (code, began.elapsed())
 }
@@ -362,16 +364,14 @@ fn heavy_partition_ctrl_c_stops_within_a_moment() {
     namespace.partition();
     // The first of each: stopped at once, in the middle of an exchange with the silent server.
     for (binary, code) in [(&mut consumers[0], 0), (&mut producers[0], 130)] {
-        support::signal(&binary.child, "INT");
-        let (exit, took) = exits(binary);
+        let (exit, took) = interrupt(binary);
         within("stopped mid-exchange", took, STOP_GRACE + SLACK, binary);
         assert_eq!(exit, Some(code), "{}", binary.errors());
     }
     // The second of each: stopped while it reconnects.
     for (binary, code) in [(&mut consumers[1], 0), (&mut producers[1], 130)] {
         noticed(binary, &server, Instant::now());
-        support::signal(&binary.child, "INT");
-        let (exit, took) = exits(binary);
+        let (exit, took) = interrupt(binary);
         within("stopped while reconnecting", took, SLACK, binary);
         assert_eq!(exit, Some(code), "{}", binary.errors());
     }
@@ -438,8 +438,7 @@ fn heavy_partition_at_start_fails_to_connect_in_time() {
     for (mut binary, code) in binaries().into_iter().zip([0, 130]) {
         // Well into its first connect attempt, which no answer ends.
         std::thread::sleep(Duration::from_millis(500));
-        support::signal(&binary.child, "INT");
-        let (exit, took) = exits(&mut binary);
+        let (exit, took) = interrupt(&mut binary);
         within("stopped while connecting", took, SLACK, &binary);
         assert_eq!(exit, Some(code), "{}", binary.errors());
     }
