@@ -10,8 +10,8 @@
 //! A connection never retries anything itself: a failure is a [`Fault`] for its
 //! [`super::Link`] to judge.
 
-use std::io::{self, Read, Write};
-use std::net::{self, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::fault::{Failure, Fault};
 use super::resp::{Command, Framer, Reply};
+use super::socket::{SLICE, Socket, Wait, is_stall};
 use crate::shutdown::Shutdown;
 
 /// The default of `--timeout`: how long one command's reply may take before the connection
@@ -30,10 +31,9 @@ use crate::shutdown::Shutdown;
 /// Long enough to ride out a server that is busy for a while (a large pipeline, a slow disk).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The most one socket write may make no progress (less when `--timeout` is less). A server that
-/// reads at all drains the socket buffer continuously, so a stalled write means a stalled
-/// server; shorter than [`DEFAULT_TIMEOUT`] because a large batch is written in several calls,
-/// each with this bound.
+/// The most a write may go without the server taking a byte (less when `--timeout` is less),
+/// however many socket calls it needs. A server that reads at all drains the socket buffer
+/// continuously, so a write that moves nothing means a stalled server or a silent network.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most a blocking read's reply may take beyond its BLOCK before the connection counts as
@@ -41,17 +41,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// socket timeout must never fire first (a late reply would leave delivered entries pending,
 /// unseen).
 pub const READ_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
-
-/// How long a read or write still waits for the server once a stop (Ctrl-C) is asked for: long
-/// enough for a blocking read of the default `--block` (1 s) to be answered, with room for the
-/// server's timer, so that a stop on a healthy server never leaves a batch delivered and unseen;
-/// a server that stays silent (a network partition) is given up on then, not after `--timeout`.
-pub const STOP_GRACE: Duration = Duration::from_millis(1500);
-
-/// The most one socket call blocks (its SO_RCVTIMEO/SO_SNDTIMEO): between calls, a read or a
-/// write looks at its own bound and at a stop. A read or write that goes on never waits for
-/// this: the call returns as soon as bytes move.
-const SLICE: Duration = Duration::from_millis(100);
 
 /// The least free room a read is given, so a big reply comes in few reads.
 const MIN_READ: usize = 64 * 1024;
@@ -119,83 +108,6 @@ pub enum OpenFailure {
     Login(Failure),
 }
 
-/// The socket under a connection.
-enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Socket {
-    /// Makes every read and write call block at most `slice`.
-    fn set_slice(&self, slice: Duration) -> io::Result<()> {
-        let tcp = match self {
-            Socket::Tcp(tcp) => tcp,
-            Socket::Tls(tls) => &tls.sock,
-            Socket::Unix(unix) => {
-                unix.set_read_timeout(Some(slice))?;
-                return unix.set_write_timeout(Some(slice));
-            }
-        };
-        tcp.set_read_timeout(Some(slice))?;
-        tcp.set_write_timeout(Some(slice))
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(tcp) => tcp.read(buf),
-            Socket::Unix(unix) => unix.read(buf),
-            Socket::Tls(tls) => tls.read(buf),
-        }
-    }
-
-    /// Writes what it can of `bytes` within one [`SLICE`]: how many of them it took, and
-    /// whether anything moved (a TLS connection first sends what it holds encrypted).
-    fn write_some(&mut self, bytes: &[u8]) -> io::Result<(usize, bool)> {
-        let written = match self {
-            Socket::Tcp(tcp) => tcp.write(bytes),
-            Socket::Unix(unix) => unix.write(bytes),
-            Socket::Tls(tls) if tls.conn.wants_write() => {
-                return stalled_is_none(tls.conn.write_tls(&mut tls.sock)).map(|n| (0, n > 0));
-            }
-            Socket::Tls(tls) => tls.conn.writer().write(bytes),
-        };
-        stalled_is_none(written).map(|n| (n, n > 0))
-    }
-
-    /// Whether bytes taken are still to go out (TLS records not yet on the socket).
-    fn holds_unsent(&self) -> bool {
-        match self {
-            Socket::Tls(tls) => tls.conn.wants_write(),
-            Socket::Tcp(_) | Socket::Unix(_) => false,
-        }
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Socket::Tcp(tcp) => tcp.shutdown(net::Shutdown::Both),
-            Socket::Unix(unix) => unix.shutdown(net::Shutdown::Both),
-            Socket::Tls(tls) => tls.sock.shutdown(net::Shutdown::Both),
-        };
-    }
-}
-
-/// A socket call that timed out (its [`SLICE`] passed) or was interrupted moved nothing.
-fn stalled_is_none(result: io::Result<usize>) -> io::Result<usize> {
-    match result {
-        Err(err) if is_stall(&err) || err.kind() == io::ErrorKind::Interrupted => Ok(0),
-        other => other,
-    }
-}
-
-/// Whether a socket call gave up for its timeout.
-fn is_stall(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 /// An open, logged-in connection.
 pub struct Conn {
     socket: Socket,
@@ -209,10 +121,8 @@ pub struct Conn {
     read_timeout: Option<Duration>,
     /// How long a write may take no byte.
     write_timeout: Duration,
-    /// A stop that ends a wait for the server after [`STOP_GRACE`].
+    /// A stop that ends a wait for the server after [`STOP_GRACE`](super::socket::STOP_GRACE).
     stop: Option<Shutdown>,
-    /// When a wait first saw the stop raised.
-    stop_seen: Option<Instant>,
     /// Whether a read or write failed: the connection is then out of step with the server (a
     /// reply half read, a command half written), and every later use fails at once.
     failed: bool,
@@ -258,7 +168,6 @@ impl Conn {
             read_timeout: Some(left()),
             write_timeout: left(),
             stop: None,
-            stop_seen: None,
             failed: false,
         };
         phase.store(LOGIN, Ordering::Relaxed);
@@ -315,7 +224,7 @@ impl Conn {
         Ok(())
     }
 
-    /// Makes every wait for the server give up [`STOP_GRACE`] after `stop` is raised, with an
+    /// Makes every wait for the server give up [`STOP_GRACE`](super::socket::STOP_GRACE) after `stop` is raised, with an
     /// [`io::ErrorKind::Interrupted`] error: a silent server must not keep a stop waiting for
     /// `--timeout`.
     pub fn stop_on(&mut self, stop: Option<&Shutdown>) {
@@ -325,7 +234,7 @@ impl Conn {
     /// Writes `bytes` (one or more encoded commands). Fails once the server has taken no byte
     /// for the write timeout (however many calls the write needs: a server that stopped reading,
     /// or a network that went silent, costs one timeout, not one per partial write), or a stop
-    /// was asked for [`STOP_GRACE`] ago.
+    /// was asked for [`STOP_GRACE`](super::socket::STOP_GRACE) ago.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.unless_failed(|conn| conn.write(bytes))
     }
@@ -345,15 +254,13 @@ impl Conn {
 
     /// [`Conn::send`]'s writing.
     fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        let mut moved = Instant::now();
+        let mut wait = Wait::new(Some(self.write_timeout), "the server took no bytes");
         while !bytes.is_empty() || self.socket.holds_unsent() {
             let (taken, progress) = self.socket.write_some(bytes)?;
             bytes = &bytes[taken..];
             match progress {
-                true => moved = Instant::now(),
-                false => {
-                    self.still_waiting(moved, Some(self.write_timeout), "the server took no bytes")?
-                }
+                true => wait.since = Instant::now(),
+                false => wait.check(self.stop.as_ref())?,
             }
         }
         Ok(())
@@ -400,7 +307,7 @@ impl Conn {
         if self.buf.len() < self.end + room {
             self.buf.resize(self.end + room, 0);
         }
-        let asked = Instant::now();
+        let mut wait = Wait::new(self.read_timeout, "no answer");
         loop {
             match self.socket.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
@@ -414,41 +321,11 @@ impl Conn {
                     return Ok(());
                 }
                 Err(err) if is_stall(&err) || err.kind() == io::ErrorKind::Interrupted => {
-                    self.still_waiting(asked, self.read_timeout, "no answer")?;
+                    wait.check(self.stop.as_ref())?;
                 }
                 Err(err) => return Err(err),
             }
         }
-    }
-
-    /// Fails a wait for the server begun at `since` once it has lasted `limit` ("`words`
-    /// within 2s", a [`io::ErrorKind::TimedOut`]), or [`STOP_GRACE`] after a stop was first
-    /// seen ([`io::ErrorKind::Interrupted`]).
-    fn still_waiting(
-        &mut self,
-        since: Instant,
-        limit: Option<Duration>,
-        words: &str,
-    ) -> io::Result<()> {
-        if let Some(limit) = limit
-            && since.elapsed() >= limit
-        {
-            let limit = Duration::from_millis(limit.as_millis() as u64);
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{words} within {}", humantime::format_duration(limit)),
-            ));
-        }
-        if self.stop.as_ref().is_some_and(Shutdown::is_requested) {
-            let seen = *self.stop_seen.get_or_insert_with(Instant::now);
-            if seen.elapsed() >= STOP_GRACE {
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "stopped while waiting for the server",
-                ));
-            }
-        }
-        Ok(())
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`tls`]: rustls set up from `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure`.
 //! - [`conn`]: one connection: the socket (TCP, unix, TLS), the login, replies framed as they
 //!   arrive.
+//! - [`socket`]: the socket under it, and each wait's bounds: a reply's timeout, a write that
+//!   moves nothing, a stop (Ctrl-C) given a short grace.
 //! - [`resp`]: RESP2: commands encoded, replies framed and read into values.
 //! - [`batch`]: stream entries read straight from a reply's bytes, without a value per entry.
 //! - [`xadd`]: where a batch is encoded: XADDs straight into a reusable buffer.
@@ -51,6 +53,7 @@ pub mod redact;
 pub mod replication;
 pub mod resp;
 pub mod retention;
+pub mod socket;
 pub mod streams;
 pub mod target;
 pub mod tls;
