@@ -100,6 +100,27 @@ pub enum Error {
         last: StreamId,
     },
 
+    /// `--wait-replicas N`: the replicas that have a write stayed fewer than N for `--retry-for`.
+    #[error(
+        "Redis at {address} had {what} on {shown}, not the {wanted} --wait-replicas asks for, \
+         for {waited} (--retry-for): not known to survive a failover; {outcome}",
+        shown = replicas(*.got)
+    )]
+    NotReplicated {
+        /// `host:port` of the master.
+        address: String,
+        /// What was to be confirmed, e.g. "the writes to chennai".
+        what: String,
+        /// Replicas asked for.
+        wanted: u64,
+        /// Replicas the last WAIT reported.
+        got: u64,
+        /// How long WAIT kept coming back short, as a human duration.
+        waited: String,
+        /// What the failure leaves as it is (what was confirmed; the entry stays pending).
+        outcome: String,
+    },
+
     /// A rerun asked for another sensor count than the stream was written with.
     #[error(
         "stream {key} was written with {written} sensors, not --sensors {asked}; rerun with \
@@ -226,6 +247,7 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Connect { .. } | Error::GaveUp { .. } => exit::CONNECT,
             Error::Stopped { .. } => exit::INTERRUPTED,
+            Error::NotReplicated { .. } => exit::NOT_REPLICATED,
             Error::Refused { .. }
             | Error::WrongType { .. }
             | Error::PastRange { .. }
@@ -241,6 +263,14 @@ impl Error {
             | Error::NoGroup { .. }
             | Error::Internal { .. } => exit::FAILURE,
         }
+    }
+}
+
+/// "1 replica", "0 replicas": how errors and reports count replicas.
+pub fn replicas(count: u64) -> String {
+    match count {
+        1 => String::from("1 replica"),
+        n => format!("{n} replicas"),
     }
 }
 

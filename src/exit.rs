@@ -15,6 +15,8 @@ pub const CONNECT: i32 = 3;
 pub const REFUSED: i32 = 4;
 /// A consumer read messages and dead-lettered every one of them (processed none).
 pub const ALL_DEAD: i32 = 5;
+/// `--wait-replicas N`: fewer than N replicas confirmed a write within `--retry-for`.
+pub const NOT_REPLICATED: i32 = 6;
 /// Stopped by a signal before the work was done.
 pub const INTERRUPTED: i32 = 130;
 
@@ -46,6 +48,12 @@ pub const CODES: &[(i32, &str)] = &[
         ALL_DEAD,
         "a consumer dead-lettered every message it read and processed none (its last line on \
          stderr counts them by reason)",
+    ),
+    (
+        NOT_REPLICATED,
+        "not replicated: with --wait-replicas N, fewer than N replicas confirmed a write within \
+         --retry-for (it is on the master, maybe not on a replica that a failover promotes; a \
+         consumer's entry whose dead letter it was stays pending)",
     ),
     (
         INTERRUPTED,

@@ -22,7 +22,8 @@
 //!   and the named operations everyone uses: a stream's XINFO and XRANGE pages, a group's
 //!   reads with read-ahead and its acks ([`server::group_link`]), dead letters written exactly
 //!   once, the producer's pipelined write window (where a batch is encoded and written:
-//!   [`server::xadd`], [`server::window`]), and the retention trim.
+//!   [`server::xadd`], [`server::window`]), durable writes (`--wait-replicas`: WAIT until N
+//!   replicas have a write, [`server::replicas`]), and the retention trim.
 //!
 //! What runs on it:
 //! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.

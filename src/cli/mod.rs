@@ -91,6 +91,27 @@ impl ConnectionArgs {
         Ok(target)
     }
 
+    /// `--wait-replicas N` with `--wait-timeout`, checked against `--timeout`: a WAIT blocks
+    /// its timeout, and a reply that takes `--timeout` counts as a broken connection.
+    pub fn replicas(
+        &self,
+        wanted: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<crate::server::replicas::Replicas>> {
+        let Some(wanted) = wanted else {
+            return Ok(None);
+        };
+        if timeout >= self.timeout {
+            return Err(Error::Usage(format!(
+                "invalid value for --wait-timeout: {} must stay below --timeout {}, or a WAIT \
+                 would count as a broken connection",
+                humantime::format_duration(timeout),
+                humantime::format_duration(self.timeout)
+            )));
+        }
+        Ok(Some(crate::server::replicas::Replicas { wanted, timeout }))
+    }
+
     /// The stream key of a city (or any stream name given on the command line).
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
@@ -117,6 +138,18 @@ impl ConnectionArgs {
         let mut seen = std::collections::HashSet::new();
         named.retain(|(_, key)| seen.insert(key.clone()));
         Ok(named)
+    }
+}
+
+/// `--wait-timeout`: at least 1ms (`WAIT N 0` would block for ever), whole milliseconds.
+fn parse_wait_timeout(text: &str) -> std::result::Result<Duration, String> {
+    match parse_duration(text)? {
+        wait if wait >= Duration::from_millis(1) && wait.subsec_nanos() % 1_000_000 == 0 => {
+            Ok(wait)
+        }
+        _ => Err(String::from(
+            "must be whole milliseconds, at least 1ms (WAIT 0 would block for ever)",
+        )),
     }
 }
 

@@ -178,9 +178,23 @@ pub struct ProducerArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = parse_name, requires = "from")]
     pub fields: Option<Vec<String>>,
 
-    /// How long to keep reconnecting after the connection breaks before giving up (exit 3).
+    /// How long to keep reconnecting after the connection breaks before giving up (exit 3);
+    /// with --wait-replicas, also how long fewer than N replicas may have a batch (exit 6).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Duration,
+
+    /// Count a batch as written only once N replicas have it: WAIT N after each batch, in the
+    /// same pipeline; while fewer have it, no new batch is sent and WAIT is asked again. After a
+    /// break, what the stream lacks is sent again (exactly once) and waited for. Fewer than N
+    /// for --retry-for is an error (exit 6). The report says how many entries were confirmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with = "live")]
+    pub wait_replicas: Option<u64>,
+
+    /// How long one WAIT of --wait-replicas blocks for the replicas (at least 1ms, below
+    /// --timeout).
+    #[arg(long, default_value = "1s", value_parser = super::parse_wait_timeout, value_name = "DUR")]
+    pub wait_timeout: Duration,
 
     /// Print no report and no progress bars, and no notes on reconnecting (errors and warnings
     /// still go to stderr).
@@ -243,6 +257,9 @@ impl ProducerArgs {
             .date
             .unwrap_or_else(|| Utc::now().date_naive().pred_opt().unwrap_or_default());
         let interval_ms = self.interval.as_millis() as u64;
+        let wait = self
+            .connection
+            .replicas(self.wait_replicas, self.wait_timeout)?;
         let meter = self.metrics.map(|_| ProducerMeter::default());
         let retention = self.retain.map(|keep| Retention {
             keep,
@@ -264,6 +281,7 @@ impl ProducerArgs {
                 retention,
                 retain_dead: self.retain_dead,
                 import: import.clone(),
+                wait,
             })
             .collect())
     }

@@ -7,13 +7,17 @@
 //! ...                                        (--batch commands, then the next batch is sent
 //!                                             before the replies of the previous are read)
 //! EVAL "<trim>" 1 chennai 3600000 0          with --retain: the trim, last in each batch
+//! WAIT 1 1000                                with --wait-replicas: last of all ([`durable`])
 //! ```
+//!
+//! [`durable`]: super::durable
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
+use super::durable::Confirmation;
 use super::retain::Trimmer;
 use super::{CityReport, CityRun};
 use crate::error::{Error, Result};
@@ -46,10 +50,15 @@ pub fn produce_day(
     bar: &ProgressBar,
 ) -> Result<CityReport> {
     let total = run.schedule.total();
+    let mut confirmation = Confirmation::of(run);
     let resumed = resume(link, run)?;
     trimmer.trim(link)?;
     let Some(mut position) = resumed else {
         trimmer.trim_dead()?;
+        // A rerun of a complete day confirms that the replicas hold all of it.
+        if let Some(confirmation) = &mut confirmation {
+            while !confirmation.confirm(link, total)? {}
+        }
         return Ok(CityReport {
             key: run.key.clone(),
             written: 0,
@@ -61,27 +70,49 @@ pub fn produce_day(
             only_trimmed: false,
             live: None,
             imported: None,
+            replicated: confirmation.as_ref().map(Confirmation::report),
         });
     };
     bar.set_length(total);
     bar.set_position(position);
     let started = Instant::now();
+    let first = position;
     let mut written = 0;
     loop {
-        let progress = (position, &mut written);
-        match write_from(link, run, trimmer, progress, shutdown, bar)? {
+        let progress = (first, position, &mut written);
+        let wrote = write_from(
+            link,
+            run,
+            trimmer,
+            progress,
+            &mut confirmation,
+            (shutdown, bar),
+        );
+        match wrote? {
+            // What was written and not confirmed yet (after a break, with nothing left to send
+            // whose WAIT would cover it) is confirmed now; a break meanwhile asks again.
             Written::To(end) => {
                 position = end;
-                break;
+                let done = position - first;
+                match &mut confirmation {
+                    Some(c) if !c.covers(done) && !shutdown.is_requested() => {
+                        if c.confirm(link, done)? {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
             }
             // A break (ridden out), or another writer got there first (a second producer on the
             // same range): what the server kept is the truth, not what we counted (a crash can
             // lose acknowledged writes), so ask again where the stream ends.
-            Written::Resync => {
-                position = resume(link, run)?.unwrap_or(total);
-                bar.set_position(position);
-            }
+            Written::Resync => {}
         }
+        position = resume(link, run)?.unwrap_or(total);
+        if let Some(confirmation) = &mut confirmation {
+            confirmation.held(position.saturating_sub(first));
+        }
+        bar.set_position(position);
     }
     bar.finish_and_clear();
     trimmer.trim(link)?;
@@ -104,6 +135,7 @@ pub fn produce_day(
         only_trimmed: false,
         live: None,
         imported: None,
+        replicated: confirmation.as_ref().map(Confirmation::report),
     })
 }
 
@@ -210,8 +242,11 @@ fn check_sensors(link: &mut Link, run: &CityRun, last: StreamId) -> Result<()> {
 }
 
 /// Writes entries `from..` until done or asked to stop, through a window of [`IN_FLIGHT`]
-/// batches; returns the index after the last confirmed entry, or that the stream must be asked
+/// batches; returns the index after the last acknowledged entry, or that the stream must be asked
 /// again. Counts the entries the server took in `written`.
+///
+/// With `--wait-replicas` ([`Confirmation`]), a batch's WAIT answered short stops new batches:
+/// those in flight are settled, then WAIT is asked again until the replicas have it all.
 ///
 /// With `--retain`, each batch ends with the retention trim, whose reply is read after the
 /// batch's XADD replies; a group that held it back is named by the caller's last trim, when no
@@ -221,9 +256,9 @@ fn write_from(
     link: &mut Link,
     run: &CityRun,
     trimmer: &mut Trimmer,
-    (from, written): (u64, &mut u64),
-    shutdown: &Shutdown,
-    bar: &ProgressBar,
+    (first, from, written): (u64, u64, &mut u64),
+    confirmation: &mut Option<Confirmation>,
+    (shutdown, bar): (&Shutdown, &ProgressBar),
 ) -> Result<Written> {
     let encoder = XaddEncoder::new(&run.key, run.maxlen);
     let key: Arc<str> = Arc::from(run.key.as_str());
@@ -233,11 +268,21 @@ fn write_from(
         .entries(Weather::new(run.seed, run.schedule.sensors))
         .skip(from as usize)
         .peekable();
-    let mut window = Window::new(IN_FLIGHT);
-    let mut confirmed = from;
+    let mut window = Window::new(IN_FLIGHT).waiting_for(run.wait);
+    // The index after the last entry the server acknowledged.
+    let mut acked = from;
     let mut taken = false;
     loop {
-        let stop = taken || shutdown.is_requested() || entries.peek().is_none();
+        let short = confirmation.as_ref().is_some_and(Confirmation::is_short);
+        if short && window.is_empty() && !shutdown.is_requested() {
+            let done = acked - first;
+            match confirmation.as_mut().map(|c| c.confirm(link, done)) {
+                Some(Ok(true)) | None => continue,
+                Some(Ok(false)) => return Ok(Written::Resync),
+                Some(Err(err)) => return Err(err),
+            }
+        }
+        let stop = taken || short || shutdown.is_requested() || entries.peek().is_none();
         if !stop && !window.is_full() {
             let mut outgoing = Outgoing::new();
             outgoing.begin(&key);
@@ -255,13 +300,13 @@ fn write_from(
         if window.is_empty() {
             return Ok(match taken {
                 true => Written::Resync,
-                false => Written::To(confirmed),
+                false => Written::To(acked),
             });
         }
         let before = *written;
         match window.settle_oldest(link)? {
             Landed::Broke => return Ok(Written::Resync),
-            Landed::Settled(settled) => {
+            Landed::Settled(settled, replicas) => {
                 match take_settled(settled, trimmer, written) {
                     Ok(was_taken) => taken |= was_taken,
                     Err(err) => {
@@ -270,8 +315,14 @@ fn write_from(
                     }
                 }
                 if !taken {
-                    confirmed += *written - before;
-                    bar.set_position(confirmed);
+                    acked += *written - before;
+                    bar.set_position(acked);
+                    if let (Some(c), Some(got)) = (confirmation.as_mut(), replicas)
+                        && let Err(err) = c.answered(link, got, acked - first)
+                    {
+                        window.drain(link);
+                        return Err(err);
+                    }
                 }
             }
         }

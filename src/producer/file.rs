@@ -9,7 +9,8 @@
 //! is sent again, so every row lands once. A bad row stops the import after everything before it
 //! is written; the error names its line, and a rerun of the fixed file writes the rest. With
 //! `--retain`, each batch ends with the retention trim, as a day's does, so a long file never
-//! sits whole in Redis.
+//! sits whole in Redis. With `--wait-replicas`, each batch ends with a WAIT, as a day's does
+//! ([`super::durable`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 
 use super::day::take_settled;
+use super::durable::Confirmation;
 use super::rerun::{self, CHECK};
 use super::retain::Trimmer;
 use super::{CityReport, CityRun, Imported};
@@ -57,6 +59,8 @@ struct Importer<'a> {
     window: Window,
     imported: Imported,
     written: u64,
+    /// `--wait-replicas`: how many of the rows written N replicas have.
+    confirmation: Option<Confirmation>,
 }
 
 /// Writes the `rows` of an opened file into the run's stream; see the module docs. A bad row is an
@@ -83,12 +87,13 @@ pub fn produce_import(
         last: streams::last_generated_id(link, &run.key)?,
         held: Vec::new(),
         acknowledged: None,
-        window: Window::new(IN_FLIGHT),
+        window: Window::new(IN_FLIGHT).waiting_for(run.wait),
         imported: Imported {
             from: rows.name().to_string(),
             ..Imported::default()
         },
         written: 0,
+        confirmation: Confirmation::of(run),
     };
     let mut bad_row = None;
     let mut at_end = false;
@@ -97,7 +102,17 @@ pub fn produce_import(
     // Another writer moved the stream on: read the replies still due, then resync.
     let mut draining = false;
     loop {
-        while !resync && !draining && !at_end && bad_row.is_none() && !importer.window.is_full() {
+        let short = importer
+            .confirmation
+            .as_ref()
+            .is_some_and(Confirmation::is_short);
+        while !resync
+            && !draining
+            && !short
+            && !at_end
+            && bad_row.is_none()
+            && !importer.window.is_full()
+        {
             if shutdown.is_requested() {
                 break;
             }
@@ -118,6 +133,16 @@ pub fn produce_import(
                 resync = true;
                 continue;
             }
+            // Short: WAIT again. Not short, yet not confirmed: written on a connection that
+            // broke since, and nothing is left to send whose WAIT would cover it.
+            let written = importer.written;
+            if let Some(c) = &mut importer.confirmation
+                && !c.covers(written)
+                && !shutdown.is_requested()
+            {
+                resync = !c.confirm(link, written)?;
+                continue;
+            }
             break;
         }
         match importer.settle_oldest(link)? {
@@ -127,6 +152,7 @@ pub fn produce_import(
         }
     }
     bar.finish_and_clear();
+    let replicated = importer.confirmation.as_ref().map(Confirmation::report);
     let (written, imported) = (importer.written, importer.imported);
     // The last batch's trim may have been lost to a break; the groups that held a trim back
     // are named now that nothing is in flight.
@@ -156,6 +182,7 @@ pub fn produce_import(
         only_trimmed: false,
         live: None,
         imported: Some(imported),
+        replicated,
     })
 }
 
@@ -217,7 +244,7 @@ impl Importer<'_> {
             .and_then(|b| b.ids().last().copied());
         match self.window.settle_oldest(link)? {
             Landed::Broke => Ok(Settle::Broke),
-            Landed::Settled(settled) => {
+            Landed::Settled(settled, replicas) => {
                 match take_settled(settled, self.trimmer, &mut self.written) {
                     Ok(true) => return Ok(Settle::Taken),
                     Ok(false) => {}
@@ -227,6 +254,12 @@ impl Importer<'_> {
                     }
                 }
                 self.acknowledged = self.acknowledged.max(newest);
+                if let (Some(c), Some(got)) = (&mut self.confirmation, replicas)
+                    && let Err(err) = c.answered(link, got, self.written)
+                {
+                    self.window.drain(link);
+                    return Err(err);
+                }
                 Ok(Settle::Done)
             }
         }

@@ -92,7 +92,7 @@ pub fn produce_live(
         }
         if window.send(link, tick)? {
             match window.settle_oldest(link)? {
-                Landed::Settled(settled) => settle(cities, settled)?,
+                Landed::Settled(settled, _) => settle(cities, settled)?,
                 Landed::Broke => window.clear(),
             }
         } else {
@@ -128,6 +128,7 @@ pub fn produce_live(
             only_trimmed: false,
             live: Some((ticks, worst_lag)),
             imported: None,
+            replicated: None,
         })
         .collect())
 }

@@ -9,10 +9,12 @@
 //! - [`retain`]: `--retain` and `--retain-dead`: the stream trimmed after every batch or tick
 //!   (never past what a consumer group still needs), the dead letters by the clock; with
 //!   `--count 0` ([`Mode::Trim`]) a run only trims, once.
+//! - [`durable`]: `--wait-replicas`: a batch counted as confirmed once N replicas have it.
 //! - [`file`]: `--from`: a file's rows written instead of readings, resumable like a day;
 //!   [`rerun`]: where a rerun proves that the stream holds the rows it does not write again.
 
 pub mod day;
+pub mod durable;
 pub mod file;
 pub mod live;
 pub mod rerun;
@@ -28,6 +30,7 @@ use crate::import::Import;
 use crate::metrics::producer::ProducerMeter;
 use crate::progress;
 use crate::schedule::Schedule;
+use crate::server::replicas::Replicas;
 use crate::server::target::CONNECT_TIMEOUT;
 use crate::server::{Link, Target, cluster, streams};
 use crate::shutdown::Shutdown;
@@ -74,6 +77,19 @@ pub struct CityRun {
     pub retain_dead: Option<Duration>,
     /// `--from`: the file to write instead of readings.
     pub import: Option<Import>,
+    /// `--wait-replicas`: a batch counts as written once this many replicas have it.
+    pub wait: Option<Replicas>,
+}
+
+/// `--wait-replicas`: how many entries of a run were confirmed on how many replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicated {
+    /// Replicas asked for (N of `--wait-replicas N`).
+    pub replicas: u64,
+    /// Entries this run wrote that N replicas were seen to have, counted from where it began,
+    /// so also those whose replies a break took (a rerun of a complete day: the whole day,
+    /// which it confirms).
+    pub entries: u64,
 }
 
 /// What an import read (`--from`).
@@ -110,6 +126,8 @@ pub struct CityReport {
     pub live: Option<(u64, Duration)>,
     /// `--from`: what the import read.
     pub imported: Option<Imported>,
+    /// `--wait-replicas`: the entries confirmed on N replicas.
+    pub replicated: Option<Replicated>,
 }
 
 impl CityReport {
@@ -190,6 +208,8 @@ impl CityReport {
                 "ticks": ticks,
                 "worst_lag_ms": lag.as_millis() as u64,
             })),
+            "replicas": self.replicated.map(|r| r.replicas),
+            "confirmed": self.replicated.map(|r| r.entries),
             "import": self.imported.as_ref().map(|i| serde_json::json!({
                 "from": i.from,
                 "rows": i.rows,
@@ -257,9 +277,21 @@ impl CityReport {
         stream.into_iter().chain(dead).collect()
     }
 
-    /// [`CityReport::trims`] to append to a line: empty without `--retain`/`--retain-dead`.
+    /// [`CityReport::trims`] and what `--wait-replicas` confirmed, to append to a line: empty
+    /// without `--retain`/`--retain-dead`/`--wait-replicas`.
     fn trim_note(&self) -> String {
-        self.trims().iter().map(|t| format!("; {t}")).collect()
+        let confirmed = self.replicated.map(|r| {
+            format!(
+                "{} confirmed on {}",
+                r.entries,
+                crate::error::replicas(r.replicas)
+            )
+        });
+        self.trims()
+            .into_iter()
+            .chain(confirmed)
+            .map(|t| format!("; {t}"))
+            .collect()
     }
 }
 
@@ -422,6 +454,7 @@ fn trim_only(link: &mut Link, run: &CityRun, trimmer: &mut Trimmer) -> Result<Ci
         only_trimmed: true,
         live: None,
         imported: None,
+        replicated: None,
     })
 }
 

@@ -122,6 +122,13 @@ pub fn is_taken(err: &ServerError) -> bool {
         .contains("equal or smaller than the target stream top item")
 }
 
+/// Whether XSETID was refused because the stream already holds a later entry (another writer
+/// appended since its last ID was read).
+pub fn is_taken_by_setid(err: &ServerError) -> bool {
+    err.detail()
+        .contains("smaller than the target stream top item")
+}
+
 /// Whether the server lost the group (or the stream under a blocked read): NOGROUP, or Redis 7's
 /// UNBLOCKED for a stream deleted while a read waited on it.
 pub fn is_no_group(err: &ServerError) -> bool {

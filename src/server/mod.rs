@@ -35,6 +35,7 @@
 //! - [`group_link`]: one consumer's link to its group: reads with read-ahead, deferred acks.
 //! - [`dead`]: dead letters, exactly once across breaks, on whichever node holds them.
 //! - [`window`]: the producer's pipelined write window.
+//! - [`replicas`]: durable writes (`--wait-replicas`): WAIT after a write, again while short.
 //! - [`pins`]: what a group still needs of its stream (its pin), which retention never trims.
 //! - [`retention`]: trimming a stream to its last DUR in one script that never cuts into what a
 //!   consumer group still needs, and a dead-letter stream by the clock.
@@ -50,6 +51,7 @@ pub mod info;
 pub mod link;
 pub mod pins;
 pub mod redact;
+pub mod replicas;
 pub mod replication;
 pub mod resp;
 pub mod retention;

@@ -14,13 +14,17 @@
 //! stream holds and sends the rest again ([`Window::keep_after`], [`Window::resend`]) or starts
 //! over from there ([`Window::clear`]). A batch with server-assigned IDs is never resent (it
 //! would write twice).
+//!
+//! With `--wait-replicas` each batch ends with `WAIT N TIMEOUT` ([`Window::waiting_for`]): its
+//! answer, read last, says how many replicas have every write of the connection up to there.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::fault::{self, Failure, Fault, Verdict};
 use super::link::Link;
-use super::resp::{Reply, ServerError};
+use super::replicas::{self, Replicas};
+use super::resp::{BadReply, Reply, ServerError};
 use super::retention;
 use super::xadd::XaddEncoder;
 use crate::error::{Error, Result};
@@ -160,8 +164,9 @@ pub struct Settled {
 /// How settling a batch went.
 #[derive(Debug)]
 pub enum Landed {
-    /// Its replies, segment by segment.
-    Settled(Vec<Settled>),
+    /// Its replies, segment by segment, and with `--wait-replicas` what its WAIT said: how many
+    /// replicas have every write of this connection up to the batch's end.
+    Settled(Vec<Settled>, Option<u64>),
     /// The connection broke and was re-established: every batch in flight is in doubt.
     Broke,
 }
@@ -170,6 +175,8 @@ pub enum Landed {
 pub struct Window {
     depth: usize,
     in_flight: VecDeque<Outgoing>,
+    /// `WAIT N TIMEOUT`, packed, sent after each batch (`--wait-replicas`).
+    wait: Option<Vec<u8>>,
 }
 
 impl Window {
@@ -178,7 +185,14 @@ impl Window {
         Window {
             depth: depth.max(1),
             in_flight: VecDeque::with_capacity(depth + 1),
+            wait: None,
         }
+    }
+
+    /// Ends every batch with a WAIT for `replicas` (none: no WAIT).
+    pub fn waiting_for(mut self, replicas: Option<Replicas>) -> Self {
+        self.wait = replicas.map(|r| r.command().packed());
+        self
     }
 
     /// Whether `depth` batches are in flight: settle one before sending the next.
@@ -202,7 +216,7 @@ impl Window {
         if batch.is_empty() {
             return Ok(true);
         }
-        let sent = link.conn().send(&batch.commands);
+        let sent = Self::send_one(link, &batch, self.wait.as_deref());
         self.in_flight.push_back(batch);
         match sent {
             Ok(()) => Ok(true),
@@ -214,7 +228,7 @@ impl Window {
     /// the connection stays in step.
     pub fn settle_oldest(&mut self, link: &mut Link) -> Result<Landed> {
         let Some(batch) = self.in_flight.front() else {
-            return Ok(Landed::Settled(Vec::new()));
+            return Ok(Landed::Settled(Vec::new(), None));
         };
         let cluster = link.is_routed();
         let address = link.target().address().to_string();
@@ -222,6 +236,8 @@ impl Window {
         // An answer that is a break in disguise (LOADING, READONLY after a failover, a cluster
         // redirect): ridden out once every reply is read.
         let mut ride: Option<ServerError> = None;
+        // The WAIT's answer, or its refusal (NOPERM) as the error to report.
+        let mut waited: Option<Result<u64>> = None;
         let outcome = (|| -> std::result::Result<(), Fault> {
             let conn = link.conn();
             for segment in &batch.segments {
@@ -270,13 +286,30 @@ impl Window {
                 }
                 settled.push(one);
             }
+            if self.wait.is_some() {
+                waited = match Reply::parse(conn.next_reply()?)? {
+                    Reply::Error(err) if rides(&err, cluster) => {
+                        ride.get_or_insert(err);
+                        None
+                    }
+                    Reply::Error(err) => {
+                        Some(Err(answer(&address, String::from("WAIT"), err, cluster)))
+                    }
+                    reply => match replicas::read_reply(&reply) {
+                        Some(got) => Some(Ok(got)),
+                        None => {
+                            return Err(Fault::Garbled(BadReply("WAIT did not answer a number")));
+                        }
+                    },
+                };
+            }
             Ok(())
         })();
         match (outcome, ride) {
             (Ok(()), None) => {
                 self.in_flight.pop_front();
                 link.settled();
-                Ok(Landed::Settled(settled))
+                Ok(Landed::Settled(settled, waited.transpose()?))
             }
             (Ok(()), Some(err)) => {
                 let key = settled
@@ -304,7 +337,7 @@ impl Window {
     /// unread has them dropped).
     pub fn drain(&mut self, link: &mut Link) {
         while !self.in_flight.is_empty() {
-            if !matches!(self.settle_oldest(link), Ok(Landed::Settled(_))) {
+            if !matches!(self.settle_oldest(link), Ok(Landed::Settled(..))) {
                 break;
             }
         }
@@ -329,11 +362,22 @@ impl Window {
     /// Sends every batch in flight again (after [`Window::keep_after`]); `false`: it broke again.
     pub fn resend(&mut self, link: &mut Link) -> Result<bool> {
         for index in 0..self.in_flight.len() {
-            if let Err(err) = link.conn().send(&self.in_flight[index].commands) {
+            let sent = Self::send_one(link, &self.in_flight[index], self.wait.as_deref());
+            if let Err(err) = sent {
                 return self.broke(link, Fault::Io(err)).map(|()| false);
             }
         }
         Ok(true)
+    }
+
+    /// Writes one batch's commands, and its WAIT when there is one.
+    fn send_one(link: &mut Link, batch: &Outgoing, wait: Option<&[u8]>) -> std::io::Result<()> {
+        let conn = link.conn();
+        conn.send(&batch.commands)?;
+        match wait {
+            Some(wait) => conn.send(wait),
+            None => Ok(()),
+        }
     }
 }
 
