@@ -176,6 +176,18 @@ pub struct ConsumerArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Option<Duration>,
 
+    /// Acknowledge a dead-lettered entry (and, with --redrive, delete a dead letter written
+    /// again) only once N replicas have its dead letter: WAIT N on the dead-letter stream's node
+    /// after its XADD. Fewer than N for --retry-for is an error (exit 6); the entry stays pending.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with = "reset_to")]
+    pub wait_replicas: Option<u64>,
+
+    /// How long one WAIT of --wait-replicas blocks for the replicas (at least 1ms, below
+    /// --timeout).
+    #[arg(long, default_value = "1s", value_parser = super::parse_wait_timeout, value_name = "DUR")]
+    pub wait_timeout: Duration,
+
     /// Move the group (--group) so that its next read starts at TIME (ISO 8601, e.g.
     /// 2018-08-15T12:00:00Z, a zone-less time being UTC), Unix milliseconds, or an entry ID: its
     /// last-delivered-id becomes the entry just before; print what moved and exit without
@@ -293,6 +305,9 @@ impl ConsumerArgs {
             dead_letter: self.dead_letter.as_deref().map(|k| self.connection.key(k)),
             prune_idle: self.prune_idle,
             retry_for: self.retry_for,
+            wait: self
+                .connection
+                .replicas(self.wait_replicas, self.wait_timeout)?,
             meter: self.metrics.map(|_| {
                 Meter::new(
                     &self.group,

@@ -145,6 +145,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
         group.join(&settings.start)?;
         let mut dead = DeadLetters::new(target, settings.retry_for);
         dead.watch(shutdown, health);
+        dead.wait_for(settings.wait);
         let worker = work.worker::<W>(settings);
         group.set_max_count(worker.max_count(settings.batch.max(1)));
         let epoch = group.epoch();

@@ -86,8 +86,12 @@ pub struct Settings {
     pub dead_letter: Option<String>,
     /// Delete consumers idle longer than this once they hold nothing.
     pub prune_idle: Option<Duration>,
-    /// How long to keep reconnecting after a break (`None`: for ever).
+    /// How long to keep reconnecting after a break (`None`: for ever); with `--wait-replicas`,
+    /// also how long fewer replicas than asked for may have a dead letter.
     pub retry_for: Option<Duration>,
+    /// `--wait-replicas`: a dead letter counts as written (and its entry is acknowledged) only
+    /// once this many replicas have it.
+    pub wait: Option<crate::server::replicas::Replicas>,
     /// `--metrics`: where what happens to messages is counted.
     pub meter: Option<Meter>,
 }

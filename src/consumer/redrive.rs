@@ -60,6 +60,7 @@ pub fn run<W: Write>(
     let mut pipe_process = None;
     let mut dead = DeadLetters::new(target, settings.retry_for);
     dead.watch(shutdown, None);
+    dead.wait_for(settings.wait);
     let mut done = Redriven::default();
     let outcome = redrive_all(
         settings,

@@ -115,7 +115,8 @@ impl<'a, W: Write> Seat<'a, W> {
 
     /// Entries no handler gets: deleted ones are counted, poison is dead-lettered; all are
     /// acknowledged. A refused dead letter leaves its entry pending and is the error, once the
-    /// others are acknowledged.
+    /// others are acknowledged; so does one that too few replicas confirmed (`--wait-replicas`),
+    /// and the entries after it stay pending too (each would wait as long).
     pub fn set_aside(&mut self, entries: &Batch) -> Result<()> {
         let now = Instant::now();
         let mut done = Vec::with_capacity(entries.len());
@@ -128,6 +129,10 @@ impl<'a, W: Write> Seat<'a, W> {
                     Err(err @ Error::DeadLetter { .. }) => {
                         refused.get_or_insert(err);
                         continue;
+                    }
+                    Err(err @ Error::NotReplicated { .. }) => {
+                        refused = Some(err);
+                        break;
                     }
                     Err(err) => return Err(err),
                 },

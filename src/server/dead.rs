@@ -5,8 +5,13 @@
 //! XINFO STREAM chennai:dead                      its last ID before we write (once per letter)
 //! XADD chennai:dead * stream chennai id 1534291200000-0 reason ... field:temperature abc
 //! (a break:) XRANGE chennai:dead (<that last ID> +   did the XADD land before the break?
+//! WAIT 1 1000                                     --wait-replicas: before the entry's XACK
 //! XDEL chennai:dead <id>                          a redriven letter, handled
 //! ```
+//!
+//! With `--wait-replicas N` a letter is written only once N replicas have it, on the link that
+//! wrote it (on a cluster, the node of the dead-letter stream): the caller acknowledges the
+//! entry after that, so a failover cannot leave an entry acknowledged whose letter is lost.
 //!
 //! An XADD with `*` repeated blindly after a break writes a second dead letter; so after a break
 //! only what was added since the stream's last ID before the attempt is looked through (other
@@ -19,6 +24,7 @@ use std::time::Duration;
 
 use super::fault::{self, Failure, Verdict};
 use super::link::{Health, Link};
+use super::replicas::{Durability, Replicas};
 use super::resp::Command;
 use super::streams::{self, Direction};
 use super::target::Target;
@@ -32,6 +38,8 @@ pub struct DeadLetters {
     retry_for: Option<Duration>,
     stop: Option<Shutdown>,
     health: Option<Arc<Health>>,
+    /// `--wait-replicas`: a letter counts as written once this many replicas have it.
+    replicas: Option<Replicas>,
     /// Links by dead-letter key on a cluster; one link (under `""`) off a cluster.
     links: HashMap<String, Link>,
 }
@@ -44,8 +52,14 @@ impl DeadLetters {
             retry_for,
             stop: None,
             health: None,
+            replicas: None,
             links: HashMap::new(),
         }
+    }
+
+    /// Counts a letter as written only once `replicas` have it (`--wait-replicas`).
+    pub fn wait_for(&mut self, replicas: Option<Replicas>) {
+        self.replicas = replicas;
     }
 
     /// Stops every wait on `stop`, and reports breaks to `health`.
@@ -73,49 +87,39 @@ impl DeadLetters {
     }
 
     /// Writes the dead letter `fields` of the entry `origin` (its stream and ID, which the
-    /// letter's `stream` and `id` fields carry) into `key`, exactly once. A refusal by the server
-    /// is [`Error::DeadLetter`]: the entry stays pending.
+    /// letter's `stream` and `id` fields carry) into `key`, exactly once, and with
+    /// `--wait-replicas` waits until N replicas have it. A refusal by the server is
+    /// [`Error::DeadLetter`], too few replicas for `--retry-for` [`Error::NotReplicated`]: the
+    /// entry stays pending.
     pub fn write(
         &mut self,
         key: &str,
         fields: &[(Vec<u8>, Vec<u8>)],
         origin: (&str, StreamId),
     ) -> Result<()> {
+        let (replicas, retry_for) = (self.replicas, self.retry_for);
         let link = self.link(key)?;
         let before = last_id(link, key)?;
-        let command = Command::new("XADD")
-            .arg(key)
-            .arg("*")
-            .args(fields.iter().flat_map(|(name, value)| [name, value]));
-        let what = || format!("XADD {key}");
-        let refused = |reason: String| Error::DeadLetter {
-            key: key.to_string(),
-            entry: format!("{} {}", origin.0, origin.1),
-            reason,
+        let mut earlier = add(link, key, fields, (before, origin))?;
+        let Some(replicas) = replicas else {
+            return Ok(());
         };
-        loop {
-            let failure = match link.attempt(&command) {
-                Ok(Ok(_)) => {
-                    link.settled();
-                    return Ok(());
-                }
-                Ok(Err(answer)) => Failure::Answer(answer),
-                Err(fault) => Failure::Fault(fault),
-            };
-            let verdict = fault::judge(&failure, link.is_routed());
-            if matches!(verdict, Verdict::Refused | Verdict::Answer) {
-                return Err(match link.error(&what, &failure) {
-                    Error::Server { reason, .. } | Error::Refused { reason, .. } => refused(reason),
-                    other => other,
-                });
-            }
-            // An error answer means it was not written; a lost reply may mean it was.
-            let lost = matches!(failure, Failure::Fault(_));
-            link.ride_out(&what, failure)?;
-            if lost && landed(link, key, before, origin)? {
-                return Ok(());
+        let mut durability = Durability::new(replicas, retry_for);
+        let about = || {
+            (
+                format!("the dead letter of {} {} in {key}", origin.0, origin.1),
+                String::from("the entry stays pending (not acknowledged: nothing is lost)"),
+            )
+        };
+        // A break while waiting: the (maybe new) master may not hold the letter; it is written
+        // again unless it does, and waited for again.
+        while !durability.confirm(link, (key, earlier), &about)? {
+            earlier = landed(link, key, before, origin)?;
+            if !earlier {
+                earlier = add(link, key, fields, (before, origin))?;
             }
         }
+        Ok(())
     }
 
     /// Deletes the entries `ids` of `key` (a redriven dead letter that was handled).
@@ -146,6 +150,50 @@ impl DeadLetters {
             None,
             |page| each(page),
         )
+    }
+}
+
+/// XADDs the dead letter `fields` of `origin` into `key` once, across breaks (`before`: the
+/// stream's last ID before the first attempt). Returns whether it landed on an earlier
+/// connection (its reply lost to a break, the letter found after it).
+fn add(
+    link: &mut Link,
+    key: &str,
+    fields: &[(Vec<u8>, Vec<u8>)],
+    (before, origin): (Option<StreamId>, (&str, StreamId)),
+) -> Result<bool> {
+    let command = Command::new("XADD")
+        .arg(key)
+        .arg("*")
+        .args(fields.iter().flat_map(|(name, value)| [name, value]));
+    let what = || format!("XADD {key}");
+    let refused = |reason: String| Error::DeadLetter {
+        key: key.to_string(),
+        entry: format!("{} {}", origin.0, origin.1),
+        reason,
+    };
+    loop {
+        let failure = match link.attempt(&command) {
+            Ok(Ok(_)) => {
+                link.settled();
+                return Ok(false);
+            }
+            Ok(Err(answer)) => Failure::Answer(answer),
+            Err(fault) => Failure::Fault(fault),
+        };
+        let verdict = fault::judge(&failure, link.is_routed());
+        if matches!(verdict, Verdict::Refused | Verdict::Answer) {
+            return Err(match link.error(&what, &failure) {
+                Error::Server { reason, .. } | Error::Refused { reason, .. } => refused(reason),
+                other => other,
+            });
+        }
+        // An error answer means it was not written; a lost reply may mean it was.
+        let lost = matches!(failure, Failure::Fault(_));
+        link.ride_out(&what, failure)?;
+        if lost && landed(link, key, before, origin)? {
+            return Ok(true);
+        }
     }
 }
 
