@@ -277,3 +277,47 @@ fn acl_row_producer_retain() {
         .unwrap();
     assert_eq!(exists, 0);
 }
+
+/// `--wait-replicas` needs no row: WAIT is in `@connection` and the touch before a rerun's WAIT
+/// (XSETID) in `@stream`, so README's base user runs a day, its rerun and a consumer's dead
+/// letters with it; a user denied WAIT is refused (NOPERM, exit 4) naming it.
+#[test]
+fn wait_replicas_needs_no_row() {
+    let server = Server::start();
+    let _replica = Server::start_replica(&server);
+    let url = city_user(&server);
+    let args = ["--date", DATE, "--count", "100", "--wait-replicas", "1"];
+    for _ in 0..2 {
+        let out = run_as("producer", &url, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("confirmed on 1 replica"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let mut con = server.con();
+    support::create_stream_user(&mut con, &["chennai"], &["-wait"]);
+    let refused = run_as("producer", &url, &args);
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("WAIT") && err.contains("NOPERM") && !err.contains("pw-sensor-7"),
+        "{err}"
+    );
+    support::create_stream_user(&mut con, &["chennai"], &[] as &[&str]);
+    support::xadd(&mut con, "chennai", &[("temperature", b"bad")]);
+    let consumer = [
+        "alice",
+        "--idle-exit",
+        "300ms",
+        "--require",
+        "temperature:number",
+        "--wait-replicas",
+        "1",
+    ];
+    let out = run_as("consumer", &url, &consumer);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(xlen(&mut con, "chennai:dead"), 1);
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+}

@@ -303,6 +303,37 @@ impl Server {
         });
     }
 
+    /// Starts a replica of `master` (`--replicaof`) and waits until it is in sync: its link to
+    /// the master is up and the master counts it online.
+    pub fn start_replica(master: &Server) -> Server {
+        let port = master.port.to_string();
+        let replica = Server::start_with(&["--replicaof", "127.0.0.1", &port]);
+        wait_until("the replica's link to its master is up", || {
+            replica
+                .info("replication")
+                .contains("master_link_status:up")
+        });
+        let mark = format!("port={},state=online", replica.port);
+        wait_until("the master counts the replica online", || {
+            master.info("replication").contains(&mark)
+        });
+        replica
+    }
+
+    /// `INFO <section>` of the server.
+    pub fn info(&self, section: &str) -> String {
+        redis::cmd("INFO")
+            .arg(section)
+            .query(&mut self.con())
+            .expect("INFO")
+    }
+
+    /// Sends the server's process a signal by name (`STOP`: it stops answering, as a server
+    /// stalled on a disk or swapped out would; `CONT`: it goes on).
+    pub fn signal(&self, name: &str) {
+        signal(self.child.as_ref().expect("the server runs"), name);
+    }
+
     /// The server's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
