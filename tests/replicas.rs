@@ -11,18 +11,21 @@ use support::{DATE, Server, json_lines, pending, run, stderr, stdout, wait_until
 /// Entries in a day at one reading per second.
 const DAY: u64 = 86_400;
 
-/// Whether the master has a client blocked in WAIT (a producer or consumer waiting for replicas).
+/// Whether the master has a client blocked (`flags=b`) in WAIT: a producer or consumer waiting
+/// for replicas. (A WAIT answered at once never blocks.)
 fn waiting(master: &Server) -> bool {
     let clients: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query(&mut master.con())
         .expect("CLIENT LIST");
-    clients.lines().any(|l| l.contains(" cmd=wait "))
+    clients
+        .lines()
+        .any(|l| l.contains(" flags=b ") && l.contains(" cmd=wait "))
 }
 
 /// Stops `replica` (SIGSTOP) once its master has seen it acknowledge every write so far, as a
-/// replica stalled mid-run would have: a WAIT from a connection that wrote nothing then answers
-/// at once that it has everything.
+/// replica stalled mid-run would have: a brand-new connection's WAIT then answers at once that
+/// it has everything.
 fn stall(master: &Server, replica: &Server) {
     let _: String = redis::cmd("SET")
         .arg("before-the-stall")
@@ -175,8 +178,8 @@ fn through_a_break(
 }
 
 /// A break after the last batch was written, while its WAIT waits for a stalled replica: after
-/// reconnecting nothing is left to send, and a WAIT on the new connection would prove nothing
-/// (it has written nothing), so the producer touches the stream first and waits until the
+/// reconnecting nothing is left to send, yet the producer waits (blocked in WAIT, after touching
+/// the stream: by WAIT's contract the new connection's own writes are all it covers) until the
 /// replica goes on; the replica then holds every entry.
 #[test]
 fn a_break_after_the_last_batch_still_waits_for_the_replica() {

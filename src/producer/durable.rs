@@ -5,8 +5,9 @@
 //! ones in flight are settled, then WAIT is asked again on the same connection, with no write in
 //! between, until it says N or `--retry-for` is over ([`crate::Error::NotReplicated`]). After a
 //! break the writer asks the stream where it ends and sends again what it lacks, whose WAIT then
-//! covers everything the (maybe new) master holds; when nothing is left to send, the confirmation
-//! at the end touches the stream first ([`touch`](crate::server::replicas::touch)): a WAIT on a connection that wrote
+//! covers everything the (maybe new) master holds; when nothing is left to send, a WAIT on the
+//! new connection is preceded by a write that changes nothing
+//! ([`touch`](crate::server::replicas::touch)): by WAIT's contract, a connection that wrote
 //! nothing proves nothing.
 
 use super::{CityRun, Replicated};

@@ -152,8 +152,11 @@ impl Durability {
 
 /// Gives this connection a write that comes after everything stream `key` holds, so that a WAIT
 /// on it covers them: `XSETID key <its last-generated-id>`, which changes nothing yet is
-/// replicated. (A WAIT on a connection that has written nothing returns at once, whatever the
-/// replicas hold.) `false`: the connection broke (ridden out). If another writer appends in
+/// replicated. WAIT's contract covers only the connection's own writes: a brand-new connection's
+/// WAIT is answered at once whatever the replicas hold (measured: `:1` from a stalled replica).
+/// Redis 7.0 and Valkey 8 also count any other command (after the login's PING, WAIT blocks),
+/// but that is their implementation, not the contract. `false`: the connection broke (ridden
+/// out). If another writer appends in
 /// between, XSETID is refused and tried again with the new last ID; one that appended and
 /// deleted its entry in that moment would see the last ID set back to ours.
 pub fn touch(link: &mut Link, key: &str) -> Result<bool> {

@@ -306,6 +306,13 @@ impl Server {
     /// Starts a replica of `master` (`--replicaof`) and waits until it is in sync: its link to
     /// the master is up and the master counts it online.
     pub fn start_replica(master: &Server) -> Server {
+        // A master delays a replica's first sync 5 s by default, waiting for more to come.
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("repl-diskless-sync-delay")
+            .arg(0)
+            .query(&mut master.con())
+            .expect("CONFIG SET repl-diskless-sync-delay");
         let port = master.port.to_string();
         let replica = Server::start_with(&["--replicaof", "127.0.0.1", &port]);
         wait_until("the replica's link to its master is up", || {
