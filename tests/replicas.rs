@@ -312,3 +312,60 @@ fn wait_timeouts_are_checked() {
         assert!(stderr(&out).contains("--wait-timeout"), "{}", stderr(&out));
     }
 }
+
+/// `--redrive --wait-replicas 1`: a dead letter that fails again is written anew and is on the
+/// replica before the old one is deleted; the replica ends with the new letters only.
+#[test]
+fn redriven_letters_are_on_the_replica_before_the_old_are_deleted() {
+    let master = Server::start();
+    let replica = Server::start_replica(&master);
+    let mut con = master.con();
+    add_poison(&mut con, 2);
+    let poison = [
+        "alice",
+        "--require",
+        "temperature:number",
+        "--idle-exit",
+        "300ms",
+    ];
+    assert_eq!(run("consumer", &master, &poison).status.code(), Some(5));
+    let before = support::entry_ids(&mut con, "chennai:dead");
+    assert_eq!(before.len(), 2);
+    let args = [
+        "alice",
+        "--redrive",
+        "--exec",
+        "exit 3",
+        "--wait-replicas",
+        "1",
+    ];
+    let out = run("consumer", &master, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = support::entry_ids(&mut replica.con(), "chennai:dead");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.iter().all(|id| !before.contains(id)), "{after:?}");
+}
+
+/// `--from --wait-replicas 1`: an import's rows are on the replica when the producer exits, and
+/// the report says they were confirmed.
+#[test]
+fn an_imported_file_is_confirmed_on_the_replica() {
+    let master = Server::start();
+    let replica = Server::start_replica(&master);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let csv = dir.path().join("rows.csv");
+    let rows: String = (0..2_500)
+        .map(|i| format!("{},{}\n", 1_534_291_200_000u64 + i * 1000, i % 40))
+        .collect();
+    std::fs::write(&csv, format!("time,temperature\n{rows}")).expect("write the CSV");
+    let out = support::import_file(
+        &master,
+        "chennai",
+        &csv,
+        &["--wait-replicas", "1", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(xlen(&mut replica.con(), "chennai"), 2_500);
+    let report = &json_lines(&stdout(&out))[0];
+    assert_eq!(report["confirmed"], 2_500, "{report}");
+}
