@@ -7,7 +7,7 @@
 //! connection reset, EOF, timeout        Break      reconnect within --retry-for
 //! MOVED, ASK, TRYAGAIN, CLUSTERDOWN     Redirect   ask the cluster again (with --cluster)
 //! LOADING                               Loading    wait: the data is coming back
-//! READONLY, MASTERDOWN                  Demoted    find the master again (a failover)
+//! READONLY, MASTERDOWN, WAIT on replica Demoted    find the master again (a failover)
 //! NOAUTH, WRONGPASS, NOPERM, ACL (ERR)  Refused    exit 4
 //! anything else                         Answer     the server's words, exit 1
 //! ```
@@ -98,6 +98,8 @@ pub fn judge_answer(err: &ServerError, cluster: bool) -> Verdict {
         "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" if cluster => Verdict::Redirect,
         "LOADING" => Verdict::Loading,
         "READONLY" | "MASTERDOWN" => Verdict::Demoted,
+        // A WAIT sent to a master demoted since (a failover): find the master again.
+        "ERR" if err.detail().starts_with("WAIT cannot be used with replica") => Verdict::Demoted,
         _ if refused(err) => Verdict::Refused,
         _ => Verdict::Answer,
     }
@@ -237,6 +239,13 @@ mod tests {
         assert_eq!(
             judge(&answer("NOPERM no permissions"), false),
             Verdict::Refused
+        );
+        assert_eq!(
+            judge(
+                &answer("ERR WAIT cannot be used with replica instances. Please also note ..."),
+                false
+            ),
+            Verdict::Demoted
         );
         assert_eq!(
             judge(&answer("NOGROUP No such key"), false),
