@@ -369,3 +369,48 @@ fn an_imported_file_is_confirmed_on_the_replica() {
     let report = &json_lines(&stdout(&out))[0];
     assert_eq!(report["confirmed"], 2_500, "{report}");
 }
+
+/// On a cluster, a dead letter is waited for on the node of the dead-letter stream, not of the
+/// entry: with a replica on that node only, `consumer --cluster --wait-replicas 1` dead-letters
+/// the poison entry, the replica holds the letter, and nothing stays pending (a WAIT on the
+/// entry's node, which has no replica, would fail after `--retry-for`).
+#[test]
+fn heavy_on_a_cluster_the_dead_letter_is_waited_for_on_its_own_node() {
+    let cluster = support::Cluster::start(&[]);
+    let city = support::CITIES
+        .into_iter()
+        .find(|city| cluster.owner(city).port != cluster.owner(&format!("{city}:dead")).port)
+        .expect("a city whose dead letters live on another node");
+    let dead = format!("{city}:dead");
+    let replica = cluster.add_replica(cluster.owner(&dead));
+    let mut con = cluster.con();
+    for temperature in ["21.5", "hot"] {
+        let _: String = redis::cmd("XADD")
+            .arg(city)
+            .arg("*")
+            .arg("temperature")
+            .arg(temperature)
+            .query(&mut con)
+            .expect("XADD");
+    }
+    let out = std::process::Command::new(support::bin("consumer"))
+        .args(["alice", "--redis-url", &cluster.url(), "--cluster"])
+        .args(["--city", city, "--require", "temperature:number"])
+        .args([
+            "--wait-replicas",
+            "1",
+            "--retry-for",
+            "5s",
+            "--idle-exit",
+            "300ms",
+        ])
+        .output()
+        .expect("run the consumer");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut on_replica = replica.con();
+    let _: () = redis::cmd("READONLY")
+        .query(&mut on_replica)
+        .expect("READONLY");
+    assert_eq!(xlen(&mut on_replica, &dead), 1);
+    assert_eq!(pending(&mut cluster.owner(city).con(), city, "mygroup"), 0);
+}

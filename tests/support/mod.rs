@@ -306,13 +306,7 @@ impl Server {
     /// Starts a replica of `master` (`--replicaof`) and waits until it is in sync: its link to
     /// the master is up and the master counts it online.
     pub fn start_replica(master: &Server) -> Server {
-        // A master delays a replica's first sync 5 s by default, waiting for more to come.
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("repl-diskless-sync-delay")
-            .arg(0)
-            .query(&mut master.con())
-            .expect("CONFIG SET repl-diskless-sync-delay");
+        master.sync_replicas_at_once();
         let port = master.port.to_string();
         let replica = Server::start_with(&["--replicaof", "127.0.0.1", &port]);
         wait_until("the replica's link to its master is up", || {
@@ -320,11 +314,26 @@ impl Server {
                 .info("replication")
                 .contains("master_link_status:up")
         });
-        let mark = format!("port={},state=online", replica.port);
-        wait_until("the master counts the replica online", || {
-            master.info("replication").contains(&mark)
-        });
+        master.wait_online(&replica);
         replica
+    }
+
+    /// Makes this master sync a new replica at once (it waits 5 s by default for more to come).
+    fn sync_replicas_at_once(&self) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("repl-diskless-sync-delay")
+            .arg(0)
+            .query(&mut self.con())
+            .expect("CONFIG SET repl-diskless-sync-delay");
+    }
+
+    /// Waits until this master counts `replica` online (in sync).
+    fn wait_online(&self, replica: &Server) {
+        let mark = format!("port={},state=online", replica.port);
+        wait_until("the master counts its replica online", || {
+            self.info("replication").contains(&mark)
+        });
     }
 
     /// `INFO <section>` of the server.
@@ -747,6 +756,27 @@ pub fn make_certificates(dir: &Path) {
     }
 }
 
+/// The flags of a cluster node.
+const CLUSTER_NODE: [&str; 6] = [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "5000",
+];
+
+/// Starts a cluster-mode server with `args` on a port below 55536 (its bus port is port +
+/// 10000).
+fn cluster_node(args: &[&str]) -> Server {
+    loop {
+        let server = Server::start_with(args);
+        if server.port < 55_536 {
+            break server;
+        }
+    }
+}
+
 /// A local Redis Cluster of three masters (no replicas), each a private [`Server`].
 pub struct Cluster {
     /// The masters, in creation order.
@@ -757,25 +787,9 @@ impl Cluster {
     /// Starts three cluster-mode servers (ports below 55536: the bus port is port + 10000),
     /// joins them with `redis-cli --cluster create`, and waits for `cluster_state:ok` everywhere.
     pub fn start(extra: &[&str]) -> Cluster {
-        let mut args = vec![
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            "5000",
-        ];
+        let mut args = CLUSTER_NODE.to_vec();
         args.extend_from_slice(extra);
-        let nodes: Vec<Server> = (0..3)
-            .map(|_| {
-                loop {
-                    let server = Server::start_with(&args);
-                    if server.port < 55_536 {
-                        break server;
-                    }
-                }
-            })
-            .collect();
+        let nodes: Vec<Server> = (0..3).map(|_| cluster_node(&args)).collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -861,6 +875,39 @@ impl Cluster {
             .iter()
             .find(|n| n.port == port)
             .expect("owner among our nodes")
+    }
+
+    /// Starts a cluster-mode server, joins it to the cluster as a replica of `master` (CLUSTER
+    /// MEET, then CLUSTER REPLICATE), and waits until it is in sync and the cluster is ok. The
+    /// replica is not among [`Cluster::nodes`] (a test holds it).
+    pub fn add_replica(&self, master: &Server) -> Server {
+        master.sync_replicas_at_once();
+        let replica = cluster_node(&CLUSTER_NODE);
+        let id: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut master.con())
+            .expect("CLUSTER MYID");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(master.port)
+            .query(&mut replica.con())
+            .expect("CLUSTER MEET");
+        wait_until("the new node knows the master", || {
+            let nodes: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query(&mut replica.con())
+                .unwrap_or_default();
+            nodes.contains(&id)
+        });
+        let _: () = redis::cmd("CLUSTER")
+            .arg("REPLICATE")
+            .arg(&id)
+            .query(&mut replica.con())
+            .expect("CLUSTER REPLICATE");
+        master.wait_online(&replica);
+        self.wait_ok();
+        replica
     }
 }
 
