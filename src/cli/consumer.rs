@@ -171,7 +171,8 @@ pub struct ConsumerArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub handler_timeout: Duration,
 
-    /// Give up (exit 3) when a broken connection cannot be re-established within DUR
+    /// Give up (exit 3) when a broken connection cannot be re-established within DUR; with
+    /// --wait-replicas, also when fewer than N replicas have a dead letter for DUR (exit 6)
     /// [default: keep trying].
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub retry_for: Option<Duration>,
