@@ -11,6 +11,9 @@ use support::{DATE, Server, json_lines, pending, run, stderr, stdout, wait_until
 /// Entries in a day at one reading per second.
 const DAY: u64 = 86_400;
 
+/// Two replicas asked for, each WAIT blocking 200 ms: more than the tests' one replica gives.
+const TWO_REPLICAS: [&str; 4] = ["--wait-replicas", "2", "--wait-timeout", "200ms"];
+
 /// Whether the master has a client blocked (`flags=b`) in WAIT: a producer or consumer waiting
 /// for replicas. (A WAIT answered at once never blocks.)
 fn waiting(master: &Server) -> bool {
@@ -112,16 +115,10 @@ fn too_few_replicas_is_a_clear_error_after_retry_for() {
     let retry_for = Duration::from_secs(3);
     let started = Instant::now();
     let args = [
-        "--date",
-        DATE,
-        "--wait-replicas",
-        "2",
-        "--wait-timeout",
-        "200ms",
-        "--retry-for",
-        "3s",
-        "--json",
-    ];
+        &["--date", DATE, "--retry-for", "3s", "--json"][..],
+        &TWO_REPLICAS,
+    ]
+    .concat();
     let out = run("producer", &master, &args);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
@@ -262,19 +259,14 @@ fn a_dead_letter_too_few_replicas_have_leaves_its_entry_pending() {
     add_poison(&mut con, 1);
     let retry_for = Duration::from_secs(2);
     let started = Instant::now();
-    let args = [
+    let poison = [
         "alice",
         "--require",
         "temperature:number",
-        "--wait-replicas",
-        "2",
-        "--wait-timeout",
-        "200ms",
-        "--retry-for",
-        "2s",
         "--idle-exit",
         "300ms",
     ];
+    let args = [&poison[..], &["--retry-for", "2s"], &TWO_REPLICAS].concat();
     let out = run("consumer", &master, &args);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
@@ -413,4 +405,43 @@ fn heavy_on_a_cluster_the_dead_letter_is_waited_for_on_its_own_node() {
         .expect("READONLY");
     assert_eq!(xlen(&mut on_replica, &dead), 1);
     assert_eq!(pending(&mut cluster.owner(city).con(), city, "mygroup"), 0);
+}
+
+/// Ctrl-C while the producer waits for replicas it does not have: it stops at once (exit 130)
+/// and its report says what was written and that none of it was confirmed; a consumer waiting
+/// for its dead letter's replicas stops too (exit 0), the entry still pending.
+#[test]
+fn a_stop_while_waiting_for_replicas_reports_what_was_confirmed() {
+    let master = Server::start();
+    let _replica = Server::start_replica(&master);
+    let args = [&["--date", DATE, "--json"][..], &TWO_REPLICAS].concat();
+    let mut producer = support::spawn("producer", &master, &args);
+    wait_until("the producer waits for replicas", || waiting(&master));
+    support::signal(&producer.child, "INT");
+    assert_eq!(producer.wait(), Some(130), "{}", producer.errors());
+    let report = &json_lines(&producer.lines().join("\n"))[0];
+    assert_eq!(
+        (&report["interrupted"], &report["confirmed"]),
+        (&true.into(), &0.into()),
+        "{report}"
+    );
+    assert!(report["written"].as_u64() > Some(0), "{report}");
+    let mut con = master.con();
+    let _: u64 = redis::cmd("DEL")
+        .arg("chennai")
+        .query(&mut con)
+        .expect("DEL");
+    add_poison(&mut con, 1);
+    let poison = [
+        "alice",
+        "--require",
+        "temperature:number",
+        "--city",
+        "chennai",
+    ];
+    let mut consumer = support::spawn("consumer", &master, &[&poison[..], &TWO_REPLICAS].concat());
+    wait_until("the consumer waits for replicas", || waiting(&master));
+    support::signal(&consumer.child, "INT");
+    assert_eq!(consumer.wait(), Some(0), "{}", consumer.errors());
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 1);
 }

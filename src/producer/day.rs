@@ -96,8 +96,10 @@ pub fn produce_day(
                 let done = position - first;
                 match &mut confirmation {
                     Some(c) if !c.covers(done) && !shutdown.is_requested() => {
-                        if c.confirm(link, done)? {
-                            break;
+                        match c.confirm(link, done) {
+                            Ok(true) | Err(Error::Stopped { .. }) => break,
+                            Ok(false) => {}
+                            Err(err) => return Err(err),
                         }
                     }
                     _ => break,
@@ -276,8 +278,9 @@ fn write_from(
         let short = confirmation.as_ref().is_some_and(Confirmation::is_short);
         if short && window.is_empty() && !shutdown.is_requested() {
             let done = acked - first;
+            // A stop meanwhile ends the run as any stop does: what is confirmed is reported.
             match confirmation.as_mut().map(|c| c.confirm(link, done)) {
-                Some(Ok(true)) | None => continue,
+                Some(Ok(true) | Err(Error::Stopped { .. })) | None => continue,
                 Some(Ok(false)) => return Ok(Written::Resync),
                 Some(Err(err)) => return Err(err),
             }

@@ -140,7 +140,12 @@ pub fn produce_import(
                 && !c.covers(written)
                 && !shutdown.is_requested()
             {
-                resync = !c.confirm(link, written)?;
+                // A stop meanwhile ends the import as any stop does.
+                match c.confirm(link, written) {
+                    Ok(confirmed) => resync = !confirmed,
+                    Err(Error::Stopped { .. }) => break,
+                    Err(err) => return Err(err),
+                }
                 continue;
             }
             break;

@@ -147,6 +147,12 @@ impl Link {
         self.conn.stop_on(self.stop.as_ref());
     }
 
+    /// Whether a stop (Ctrl-C/SIGTERM) was asked for: a wait that is not a pause (WAIT for
+    /// replicas) gives up then too.
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(Shutdown::is_requested)
+    }
+
     /// Reports this link's breaks and reconnects to `health`.
     pub fn report_to(&mut self, health: &Arc<Health>) {
         self.health = Some(Arc::clone(health));

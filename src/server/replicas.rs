@@ -113,8 +113,8 @@ impl Durability {
     }
 
     /// WAITs on `link` until one says enough (`true`), `--retry-for` of short answers has passed
-    /// ([`Error::NotReplicated`]), or the connection breaks (`false`: ridden out, the caller asks
-    /// the server again what it holds). `fresh`: the writes to confirm were made on an earlier
+    /// ([`Error::NotReplicated`]), a stop is asked for ([`Error::Stopped`]), or the connection
+    /// breaks (`false`: ridden out, the caller asks the server again what it holds). `fresh`: the writes to confirm were made on an earlier
     /// connection, so this one first [`touch`]es `key`.
     pub fn confirm(
         &mut self,
@@ -127,6 +127,11 @@ impl Durability {
         }
         let command = self.replicas.command();
         loop {
+            if link.is_stopping() {
+                return Err(Error::Stopped {
+                    address: link.target().address().to_string(),
+                });
+            }
             let failure = match link.attempt(&command) {
                 Ok(Ok(reply)) => match read_reply(&reply) {
                     Some(got) => {

@@ -777,6 +777,15 @@ fn cluster_node(args: &[&str]) -> Server {
     }
 }
 
+/// Whether `node` reports `cluster_state:ok`.
+fn cluster_ok(node: &Server) -> bool {
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut node.con())
+        .unwrap_or_default();
+    info.contains("cluster_state:ok")
+}
+
 /// A local Redis Cluster of three masters (no replicas), each a private [`Server`].
 pub struct Cluster {
     /// The masters, in creation order.
@@ -817,13 +826,7 @@ impl Cluster {
     /// Waits until every node reports `cluster_state:ok`.
     pub fn wait_ok(&self) {
         for node in &self.nodes {
-            wait_until("cluster_state:ok", || {
-                let info: String = redis::cmd("CLUSTER")
-                    .arg("INFO")
-                    .query(&mut node.con())
-                    .unwrap_or_default();
-                info.contains("cluster_state:ok")
-            });
+            wait_until("cluster_state:ok", || cluster_ok(node));
         }
     }
 
@@ -907,6 +910,7 @@ impl Cluster {
             .expect("CLUSTER REPLICATE");
         master.wait_online(&replica);
         self.wait_ok();
+        wait_until("the replica sees the cluster ok", || cluster_ok(&replica));
         replica
     }
 }
