@@ -17,13 +17,14 @@
 //!
 //! The server layer, the one door to Redis: nothing else builds a command, holds a socket or
 //! judges an error.
-//! - [`server`]: the target (URL, TLS, cluster seed), one connection type speaking RESP2, the
-//!   judge of every failure and the reconnecting [`server::Link`] with its one retry policy,
-//!   and the named operations everyone uses: a stream's XINFO and XRANGE pages, a group's
-//!   reads with read-ahead and its acks ([`server::group_link`]), dead letters written exactly
-//!   once, the producer's pipelined write window (where a batch is encoded and written:
-//!   [`server::xadd`], [`server::window`]), durable writes (`--wait-replicas`: WAIT until N
-//!   replicas have a write, [`server::replicas`]), and the retention trim.
+//! - [`server`]: the target (URL, TLS, cluster seeds, a master found through Redis Sentinel),
+//!   one connection type speaking RESP2, the judge of every failure and the reconnecting
+//!   [`server::Link`] with its one retry policy, and the named operations everyone uses: a
+//!   stream's XINFO and XRANGE pages, a group's reads with read-ahead and its acks
+//!   ([`server::group_link`]), dead letters written exactly once, the producer's pipelined
+//!   write window (where a batch is encoded and written: [`server::xadd`], [`server::window`]),
+//!   durable writes (`--wait-replicas`: WAIT until N replicas have a write,
+//!   [`server::replicas`]), and the retention trim.
 //!
 //! What runs on it:
 //! - [`metrics`]: `--metrics`: counts and samples served for Prometheus, and a health check.

@@ -27,7 +27,11 @@ pub use producer::ProducerArgs;
 /// Options every binary shares: where Redis is, and the prefix of every key.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
-    /// Redis server URL: redis://[user:password@]host[:port][/db]. The password is never printed.
+    /// Redis server URL: redis://[user:password@]host[:port][/db] (rediss:// for TLS; with
+    /// --cluster, several seeds: redis://host:port,host:port), or a master found through Redis
+    /// Sentinel: redis+sentinel://[user:password@]host[:port][,host:port...]/MASTER[/db]
+    /// (rediss+sentinel:// for TLS; ?sentinel_user=U&sentinel_password=P to log in to the
+    /// sentinels). The password is never printed.
     #[arg(
         long,
         env = "REDIS_URL",
@@ -83,6 +87,21 @@ impl ConnectionArgs {
         let target = Target::with_tls(&self.redis_url, &tls)?
             .in_cluster(self.cluster)
             .with_timeout(self.timeout);
+        match (target.is_sentinel(), self.cluster) {
+            (true, true) => {
+                return Err(Error::Usage(String::from(
+                    "--cluster and a redis+sentinel:// --redis-url do not go together: a \
+                     cluster has no sentinels (give its nodes as redis://host:port,host:port)",
+                )));
+            }
+            (false, false) if target.hosts() > 1 => {
+                return Err(Error::Usage(String::from(
+                    "--redis-url names several hosts: pass --cluster for seeds of a Redis \
+                     Cluster, or use redis+sentinel://host:port,host:port/MASTER for sentinels",
+                )));
+            }
+            _ => {}
+        }
         if self.tls_insecure {
             eprintln!(
                 "warning: --tls-insecure: the server's certificate is not verified; anyone in between can read and change the traffic"

@@ -126,6 +126,8 @@ pub struct Conn {
     /// Whether a read or write failed: the connection is then out of step with the server (a
     /// reply half read, a command half written), and every later use fails at once.
     failed: bool,
+    /// The node reached, when it is not the target's own address (the master a sentinel named).
+    reached: Option<String>,
 }
 
 impl Conn {
@@ -169,6 +171,7 @@ impl Conn {
             write_timeout: left(),
             stop: None,
             failed: false,
+            reached: None,
         };
         phase.store(LOGIN, Ordering::Relaxed);
         conn.login(login)?;
@@ -216,6 +219,16 @@ impl Conn {
             Some(err) => Err(OpenFailure::Login(Failure::Answer(err))),
             None => Ok(()),
         }
+    }
+
+    /// The node reached, when it is not the target's own address (the master a sentinel named).
+    pub fn reached(&self) -> Option<&str> {
+        self.reached.as_deref()
+    }
+
+    /// Records which node this connection reached, for notices.
+    pub(super) fn set_reached(&mut self, address: String) {
+        self.reached = Some(address);
     }
 
     /// Sets the read timeout (a blocking read needs more than its BLOCK).

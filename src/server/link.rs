@@ -393,9 +393,9 @@ impl Link {
             let pause = self.next_pause();
             self.pause(pause)?;
         } else {
+            let at = self.conn.reached().unwrap_or(self.target.address());
             notice::note(&format!(
-                "monsoon: lost the connection to {} ({cause}); reconnecting",
-                self.target.address()
+                "monsoon: lost the connection to {at} ({cause}); reconnecting"
             ));
         }
         let health = self.health.clone();
@@ -437,7 +437,8 @@ impl Link {
                         .map_err(|e| self.local_error("setting a read timeout", &e))?;
                     conn.stop_on(self.stop.as_ref());
                     if !redirect || !target.same_node(&self.target) {
-                        notice::note(&format!("monsoon: reconnected to {}", target.address()));
+                        let at = conn.reached().unwrap_or(target.address());
+                        notice::note(&format!("monsoon: reconnected to {at}"));
                     }
                     self.target = target;
                     self.conn = conn;

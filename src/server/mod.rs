@@ -10,8 +10,9 @@
 //!
 //! The wire:
 //! - [`redact`]: passwords kept out of all output, whatever the URL looks like.
-//! - [`target`]: the server: URL (password kept secret), TLS, whether it is a cluster seed,
-//!   connecting within a bound, and why a connection failed, in words.
+//! - [`target`]: the server: URL (password kept secret), TLS, whether it is a cluster seed (or
+//!   several), connecting within a bound, and why a connection failed, in words.
+//! - [`sentinel`]: Redis Sentinel: the master asked of the sentinels on every connect.
 //! - [`tls`]: rustls set up from `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure`.
 //! - [`conn`]: one connection: the socket (TCP, unix, TLS), the login, replies framed as they
 //!   arrive.
@@ -25,7 +26,7 @@
 //! - [`fault`]: every failure judged once: a break, a redirect, loading, a demoted master, a
 //!   refusal, or the server's answer; and the sentence each becomes.
 //! - [`link`]: the reconnecting link and its one retry policy (`--retry-for`, Ctrl-C).
-//! - [`cluster`]: Redis Cluster routing: which node owns a key's slot.
+//! - [`cluster`]: Redis Cluster routing: which node owns a key's slot, asked of any node known.
 //!
 //! Named operations:
 //! - [`replication`]: a node's role and its replicas' offsets (INFO replication).
@@ -55,6 +56,7 @@ pub mod replicas;
 pub mod replication;
 pub mod resp;
 pub mod retention;
+pub mod sentinel;
 pub mod socket;
 pub mod streams;
 pub mod target;

@@ -6,7 +6,8 @@
 /// between a scheme's `//` (or the start, without one) and the last `@` is the credentials,
 /// however many `/`, `#`, `?`, `@` or `//` a password holds. Only a user name before the first
 /// `:` is shown. Without an `@`, a "port" that is not a number may be a password whose host was
-/// left out, and a unix socket URL's `pass=` is one: both are hidden to the end of the text.
+/// left out, and a unix socket URL's `pass=` (or a sentinel URL's `sentinel_password=`) is one:
+/// both are hidden to the end of the text. A list of hosts (`h1:26379,h2:26380`) is no password.
 pub fn redact(url: &str) -> String {
     let is_scheme = |s: &str| {
         s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -34,16 +35,24 @@ pub fn redact(url: &str) -> String {
         }
         (None, Some(colon))
             if !authority.starts_with('[')
-                && !authority[colon + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+                && authority.split(',').any(|host| {
+                    host.split_once(':')
+                        .is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit()))
+                }) =>
         {
             format!("{head}{}:***", &authority[..colon])
         }
         (None, _) => url.to_string(),
     };
-    let pass = ["?pass=", "&pass="]
-        .iter()
-        .filter_map(|key| redacted.find(key).map(|i| i + key.len()))
-        .min();
+    let pass = [
+        "?pass=",
+        "&pass=",
+        "?sentinel_password=",
+        "&sentinel_password=",
+    ]
+    .iter()
+    .filter_map(|key| redacted.find(key).map(|i| i + key.len()))
+    .min();
     match pass {
         Some(end) => format!("{}***", &redacted[..end]),
         None => redacted,
@@ -106,6 +115,11 @@ mod tests {
                 "unix:///tmp/redis.sock?pass=S3CRET",
                 "unix:///tmp/redis.sock?pass=***",
             ),
+            (
+                "redis+sentinel://h:1,h:2/mm?sentinel_password=S3CRET",
+                "redis+sentinel://h:1,h:2/mm?sentinel_password=***",
+            ),
+            ("redis+sentinel://h:1,h:S3C", "redis+sentinel://h:***"),
         ] {
             assert_eq!(redact(url), shown, "{url}");
         }
@@ -115,6 +129,8 @@ mod tests {
             "rediss://host:6380/0?protocol=resp3",
             "unix:///tmp/redis.sock?db=1",
             "host:6379",
+            "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mm/2",
+            "redis://h1:7000,h2:7001",
         ] {
             assert_eq!(redact(url), url);
         }

@@ -3,13 +3,21 @@
 //! at the likely mistake.
 //!
 //! ```text
-//! redis://[user:password@]host[:port][/db]      rediss:// for TLS
+//! redis://[user:password@]host[:port][,host:port...][/db]   rediss:// for TLS; several hosts:
+//!                                                            seeds of a cluster (--cluster)
+//! redis+sentinel://[user:password@]host[:port][,host:port...]/MASTER[/db]
+//!     [?sentinel_user=U&sentinel_password=P]                 rediss+sentinel:// for TLS
 //! unix:///path/to/redis.sock[?db=N&user=U&pass=P]
 //! ```
+//!
+//! A sentinel URL's hosts are the sentinels (port 26379 by default); its user and password log
+//! in to the master (and replicas), the sentinels are asked without credentials unless
+//! `sentinel_user` / `sentinel_password` are given. Connecting asks the sentinels where the
+//! master is each time ([`super::sentinel`]), so every reconnect finds the current master.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
@@ -17,6 +25,7 @@ use percent_encoding::percent_decode_str;
 use super::conn::{self, Conn, Login, Node, OpenFailure, Tls};
 use super::fault::{self, Failure, Fault};
 use super::redact::redact;
+use super::sentinel::{Open, Sentinels};
 use super::tls::{TlsFiles, server_name};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
@@ -28,7 +37,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// The server we talk to: where it is, who we log in as, TLS, and whether it is a seed node of
-/// a Redis Cluster.
+/// a Redis Cluster (or a master found through sentinels).
 #[derive(Clone)]
 pub struct Target {
     node: Node,
@@ -40,6 +49,12 @@ pub struct Target {
     cluster: bool,
     /// `--timeout`: how long a reply may take before the connection counts as broken.
     timeout: Duration,
+    /// Every node a cluster may be asked through: the URL's hosts (several seeds), then each
+    /// node a slot map named, the last one that answered first. Shared by every copy, so what
+    /// one link learns every link knows when the node it asked dies.
+    known: Arc<Mutex<Vec<(String, u16)>>>,
+    /// For `redis+sentinel://`: the sentinels asked for the master on every connect.
+    sentinels: Option<Arc<Sentinels>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -62,12 +77,15 @@ impl Target {
         let bad =
             |reason: &str| Error::Usage(format!("invalid --redis-url {}: {reason}", redact(url)));
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-        let tls = match scheme {
-            "redis" | "unix" | "redis+unix" => false,
-            "rediss" => true,
+        let (tls, sentinel) = match scheme {
+            "redis" | "unix" | "redis+unix" => (false, false),
+            "rediss" => (true, false),
+            "redis+sentinel" => (false, true),
+            "rediss+sentinel" => (true, true),
             _ => {
                 return Err(bad(
-                    "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS)",
+                    "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS) or \
+                     redis+sentinel://host[:port][,host:port...]/MASTER[/db]",
                 ));
             }
         };
@@ -76,47 +94,80 @@ impl Target {
                 "--tls-ca, --tls-cert, --tls-key and --tls-insecure need a rediss:// --redis-url",
             )));
         }
-        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
-        let (node, login) = match scheme {
-            "unix" | "redis+unix" => {
-                let mut login = Login::default();
-                for (name, value) in parsed.query_pairs() {
-                    match name.as_ref() {
-                        "db" => login.db = value.parse().map_err(|_| bad("db is not a number"))?,
-                        "user" => login.user = Some(value.into_owned()),
-                        "pass" | "password" => login.password = Some(value.into_owned()),
-                        _ => {}
-                    }
+        if matches!(scheme, "unix" | "redis+unix") {
+            let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+            let mut login = Login::default();
+            for (name, value) in parsed.query_pairs() {
+                match name.as_ref() {
+                    "db" => login.db = value.parse().map_err(|_| bad("db is not a number"))?,
+                    "user" => login.user = Some(value.into_owned()),
+                    "pass" | "password" => login.password = Some(value.into_owned()),
+                    _ => {}
                 }
-                (Node::Unix(PathBuf::from(parsed.path())), login)
             }
-            _ => {
-                let host = parsed
-                    .host_str()
-                    .filter(|h| !h.is_empty())
-                    .ok_or_else(|| bad("it names no host"))?
-                    .to_string();
-                let port = parsed.port().unwrap_or(6379);
-                let user = Some(decode(parsed.username())).filter(|u| !u.is_empty());
-                let password = parsed.password().map(decode);
-                let db = match parsed.path().trim_matches('/') {
-                    "" => 0,
-                    db => db
-                        .parse()
-                        .map_err(|_| bad("the database (after the /) is not a number"))?,
-                };
-                (Node::Tcp { host, port }, Login { user, password, db })
-            }
+            let node = Node::Unix(PathBuf::from(parsed.path()));
+            return Ok(Target::build(node, login, None, false));
+        }
+        let (first, hosts) = split_hosts(url, sentinel, &bad)?;
+        let parsed = url::Url::parse(&first).map_err(|e| bad(&e.to_string()))?;
+        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
+        let user = Some(decode(parsed.username())).filter(|u| !u.is_empty());
+        let password = parsed.password().map(decode);
+        let path = parsed.path().trim_matches('/');
+        let (master, db) = match sentinel {
+            true => match path.split_once('/') {
+                Some((master, db)) => (master, db),
+                None => (path, ""),
+            },
+            false => ("", path),
         };
-        let tls = match (tls, &node) {
-            (true, Node::Tcp { host, .. }) => Some(Tls {
+        let db = match db {
+            "" => 0,
+            db => db
+                .parse()
+                .map_err(|_| bad("the database (after the /) is not a number"))?,
+        };
+        let login = Login { user, password, db };
+        let (host, port) = hosts[0].clone();
+        let tls = match tls {
+            true => Some(Tls {
                 config: files.client_config()?,
-                name: server_name(host)?,
+                name: server_name(&host)?,
             }),
-            _ => None,
+            false => None,
         };
-        Ok(Target::build(node, login, tls, false))
+        let mut target = Target::build(Node::Tcp { host, port }, login, tls, false);
+        if sentinel {
+            let master = decode(master);
+            if master.is_empty() {
+                return Err(bad(
+                    "it names no master: redis+sentinel://host[:port][,host:port...]/MASTER[/db]",
+                ));
+            }
+            let mut login = Login::default();
+            for (name, value) in parsed.query_pairs() {
+                match name.as_ref() {
+                    "sentinel_user" => login.user = Some(value.into_owned()),
+                    "sentinel_password" => login.password = Some(value.into_owned()),
+                    _ => {}
+                }
+            }
+            let list = hosts
+                .iter()
+                .map(|(host, port)| format!("{host}:{port}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let tls_said = if target.tls.is_some() { " (TLS)" } else { "" };
+            target.address = format!("master {master} of sentinels {list}{tls_said}");
+            target.sentinels = Some(Arc::new(Sentinels {
+                hosts,
+                master,
+                login,
+            }));
+        } else {
+            target.known = Arc::new(Mutex::new(hosts));
+        }
+        Ok(target)
     }
 
     fn build(node: Node, login: Login, tls: Option<Tls>, cluster: bool) -> Self {
@@ -127,6 +178,10 @@ impl Target {
             },
             Node::Unix(path) => path.display().to_string(),
         };
+        let known = match &node {
+            Node::Tcp { host, port } => vec![(host.clone(), *port)],
+            Node::Unix(_) => Vec::new(),
+        };
         Target {
             node,
             login,
@@ -134,6 +189,8 @@ impl Target {
             address,
             cluster,
             timeout: conn::DEFAULT_TIMEOUT,
+            known: Arc::new(Mutex::new(known)),
+            sentinels: None,
         }
     }
 
@@ -169,9 +226,29 @@ impl Target {
         }
     }
 
+    /// Whether this names a master through sentinels (`redis+sentinel://`).
+    pub fn is_sentinel(&self) -> bool {
+        self.sentinels.is_some()
+    }
+
+    /// How many hosts the URL names (several: seeds of a cluster, or sentinels).
+    pub fn hosts(&self) -> usize {
+        match &self.sentinels {
+            Some(sentinels) => sentinels.hosts.len(),
+            None => self.known_nodes().len().max(1),
+        }
+    }
+
     /// The same server settings (credentials, database, TLS) for another node, e.g. the cluster
-    /// node that owns a key's slot.
+    /// node that owns a key's slot, or the master a sentinel names; it knows what this knows.
     pub fn at(&self, host: &str, port: u16) -> Result<Target> {
+        let mut target = self.with_login_at(host, port, self.login.clone())?;
+        target.known = Arc::clone(&self.known);
+        Ok(target)
+    }
+
+    /// A plain target at `host:port` logged in as `login`, with this one's TLS and timeout.
+    fn with_login_at(&self, host: &str, port: u16, login: Login) -> Result<Target> {
         let tls = match &self.tls {
             Some(tls) => Some(Tls {
                 config: tls.config.clone(),
@@ -183,7 +260,26 @@ impl Target {
             host: host.to_string(),
             port,
         };
-        Ok(Target::build(node, self.login.clone(), tls, self.cluster).with_timeout(self.timeout))
+        Ok(Target::build(node, login, tls, self.cluster).with_timeout(self.timeout))
+    }
+
+    /// The nodes a cluster may be asked through, the last one that answered first.
+    pub(super) fn known_nodes(&self) -> Vec<(String, u16)> {
+        self.known.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Records that `answered` gave a slot map naming `nodes`: it is asked first next time, and
+    /// every node named is known from now on.
+    pub(super) fn learn(&self, answered: &(String, u16), nodes: Vec<(String, u16)>) {
+        if let Ok(mut known) = self.known.lock() {
+            known.retain(|node| node != answered);
+            known.insert(0, answered.clone());
+            for node in nodes {
+                if !known.contains(&node) {
+                    known.push(node);
+                }
+            }
+        }
     }
 
     /// `host:port` of the server, for messages.
@@ -208,7 +304,26 @@ impl Target {
     /// A TCP connect cannot be interrupted, so the attempt runs on its own thread and we stop
     /// waiting at `limit` (or at a stop); a late attempt ends by itself within `limit`, and its
     /// connection is dropped.
+    ///
+    /// Through sentinels, the master is looked up first, every time ([`super::sentinel`]).
     pub fn connect_within(&self, limit: Duration, stop: Option<&Shutdown>) -> Result<Conn> {
+        match &self.sentinels {
+            Some(sentinels) => {
+                let mut open = |host: &str, port: u16, which: Open, within: Duration| {
+                    let node = match which {
+                        Open::Sentinel => self.with_login_at(host, port, sentinels.login.clone()),
+                        Open::Master => self.at(host, port),
+                    };
+                    node?.open_within(within, stop)
+                };
+                sentinels.connect_master(&self.address, limit, &mut open)
+            }
+            None => self.open_within(limit, stop),
+        }
+    }
+
+    /// Opens a connection to this very node, as [`Target::connect_within`] says.
+    fn open_within(&self, limit: Duration, stop: Option<&Shutdown>) -> Result<Conn> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let (node, login, tls) = (self.node.clone(), self.login.clone(), self.tls.clone());
         let timeout = self.timeout;
@@ -301,6 +416,39 @@ impl Target {
     }
 }
 
+/// The URL with only its first host, for the url crate (which takes one), and every host of
+/// its list as `(host, port)`; a sentinel's port is 26379 by default, a server's 6379.
+fn split_hosts(
+    url: &str,
+    sentinel: bool,
+    bad: &dyn Fn(&str) -> Error,
+) -> Result<(String, Vec<(String, u16)>)> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Err(bad("it names no host"));
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, list) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let default_port = if sentinel { 26_379 } else { 6379 };
+    let hosts = list
+        .split(',')
+        .map(|one| {
+            let parsed =
+                url::Url::parse(&format!("redis://{one}")).map_err(|e| bad(&e.to_string()))?;
+            let host = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| bad("it names no host"))?;
+            Ok((host.to_string(), parsed.port().unwrap_or(default_port)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let first = list.split(',').next().unwrap_or_default();
+    Ok((format!("redis://{userinfo}{first}{tail}"), hosts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +494,47 @@ mod tests {
         );
         assert!(format!("{:?}", only_password.login).contains("***"));
         assert!(!format!("{:?}", only_password.login).contains("secret"));
+    }
+
+    /// A sentinel URL: the sentinels (26379 by default), the master, the database, the data
+    /// nodes' login and the sentinels' own; several seeds of a cluster are all known.
+    #[test]
+    fn sentinel_and_seed_lists() {
+        let target = Target::parse(
+            "redis+sentinel://app:s%40cret@10.0.0.1,10.0.0.2:26380/mymaster/2?sentinel_password=x",
+        )
+        .unwrap();
+        let sentinels = target.sentinels.as_ref().unwrap();
+        assert_eq!(
+            sentinels.hosts,
+            [
+                (String::from("10.0.0.1"), 26_379),
+                (String::from("10.0.0.2"), 26_380)
+            ]
+        );
+        assert_eq!(sentinels.master, "mymaster");
+        assert_eq!(sentinels.login.password.as_deref(), Some("x"));
+        assert_eq!(sentinels.login.user, None);
+        assert_eq!(target.login.user.as_deref(), Some("app"));
+        assert_eq!(target.login.password.as_deref(), Some("s@cret"));
+        assert_eq!(target.login.db, 2);
+        assert_eq!(
+            target.address(),
+            "master mymaster of sentinels 10.0.0.1:26379,10.0.0.2:26380"
+        );
+        let tls = Target::parse("rediss+sentinel://h:1/mm").unwrap();
+        assert!(tls.address().ends_with("(TLS)"));
+        let seeds = Target::parse("redis://:pw@h1:7000,h2/1").unwrap();
+        assert_eq!(seeds.hosts(), 2);
+        assert_eq!(seeds.address(), "h1:7000");
+        assert_eq!(seeds.known_nodes()[1], (String::from("h2"), 6379));
+        for bad in [
+            "redis+sentinel://h:1",
+            "redis+sentinel://h:1,/mm",
+            "redis://h:x,h:1",
+        ] {
+            let err = Target::parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), crate::exit::USAGE, "{bad}");
+        }
     }
 }
