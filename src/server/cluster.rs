@@ -2,10 +2,15 @@
 //! node with a plain connection (a multi-key command must stay within one slot anyway).
 //!
 //! ```text
-//! CLUSTER SLOTS   ->  [[0, 5460, ["127.0.0.1", 30001, id]], [5461, 10922, [...]], ...]
+//! CLUSTER SLOTS   ->  [[0, 5460, ["127.0.0.1", 30001, id], [replica...]], [5461, ...], ...]
 //! ```
+//!
+//! The slot map is asked of any node known: the seeds of `--redis-url` and every master and
+//! replica a slot map named, the last one that answered first. So when a master dies (the seed
+//! included) and its replica takes over, the next question goes to a live node, and a link
+//! re-routed after a break finds the new master rather than the dead one.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::fault::{self, Failure};
 use super::resp::{Command, Reply};
@@ -40,15 +45,11 @@ pub fn node_for(
     stop: Option<&Shutdown>,
 ) -> Result<Target> {
     let wanted = i64::from(slot(key));
-    let owner = slot_ranges(cluster_slots(seed, limit, stop)?)
+    let owner = cluster_slots(seed, limit, stop)?
         .into_iter()
-        .find(|(start, end, _, _)| (*start..=*end).contains(&wanted));
+        .find(|range| (range.start..=range.end).contains(&wanted));
     match owner {
-        Some((_, _, host, port)) => {
-            // An empty host means "the address you reached me on".
-            let host = if host.is_empty() { seed.host() } else { host };
-            seed.at(&host, port)
-        }
+        Some(range) => seed.at(&range.master.0, range.master.1),
         None => Err(Error::Server {
             address: seed.address().to_string(),
             what: format!("CLUSTER SLOTS for key {key}"),
@@ -57,17 +58,48 @@ pub fn node_for(
     }
 }
 
-/// The seed's CLUSTER SLOTS reply; asking gives up after `limit`, or when `stop` is raised.
-fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Reply> {
-    let mut conn = seed.connect_within(limit, stop)?;
+/// The shortest share of the bound given to one node asked for the slot map.
+const MIN_SHARE: Duration = Duration::from_millis(250);
+
+/// The slot map, asked of each node known in turn (the last that answered first) until one
+/// answers; gives up after `limit`, or when `stop` is raised. The error is the last node's.
+fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Vec<Range>> {
+    let deadline = Instant::now() + limit;
+    let known = seed.known_nodes();
+    let mut last = None;
+    for (index, node) in known.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() && last.is_some() {
+            break;
+        }
+        let share = (left / (known.len() - index) as u32).max(MIN_SHARE);
+        match ask_slots(&seed.at(&node.0, node.1)?, share, stop) {
+            Ok(ranges) => {
+                let named = ranges
+                    .iter()
+                    .flat_map(|r| r.nodes.iter().cloned())
+                    .collect();
+                seed.learn(node, named);
+                return Ok(ranges);
+            }
+            Err(err @ (Error::Stopped { .. } | Error::Refused { .. })) => return Err(err),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Usage(String::from("--cluster needs a host:port URL"))))
+}
+
+/// One node's CLUSTER SLOTS, within `limit`.
+fn ask_slots(node: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Vec<Range>> {
+    let mut conn = node.connect_within(limit, stop)?;
     let what =
         || String::from("CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)");
     let failure = match conn.call(&Command::new("CLUSTER").arg("SLOTS")) {
         Ok(Reply::Error(err)) => Failure::Answer(err),
-        Ok(reply) => return Ok(reply),
+        Ok(reply) => return Ok(slot_ranges(reply, &node.host())),
         Err(fault) => Failure::Fault(fault),
     };
-    Err(fault::error(seed.address(), what(), &failure, false))
+    Err(fault::error(node.address(), what(), &failure, false))
 }
 
 /// Every master of the slot map, once each, as targets with the seed's credentials and TLS
@@ -96,13 +128,13 @@ pub fn by_node(
     if !seed.is_cluster() {
         return Ok(vec![keys.to_vec()]);
     }
-    let ranges = slot_ranges(cluster_slots(seed, limit, stop)?);
+    let ranges = cluster_slots(seed, limit, stop)?;
     let mut groups: Vec<((String, u16), Vec<String>)> = Vec::new();
     for key in keys {
         let wanted = i64::from(slot(key));
-        let Some((_, _, host, port)) = ranges
+        let Some(range) = ranges
             .iter()
-            .find(|(start, end, _, _)| (*start..=*end).contains(&wanted))
+            .find(|range| (range.start..=range.end).contains(&wanted))
         else {
             return Err(Error::Server {
                 address: seed.address().to_string(),
@@ -110,7 +142,7 @@ pub fn by_node(
                 reason: format!("no node owns slot {wanted}; is the cluster complete?"),
             });
         };
-        let node = (host.clone(), *port);
+        let node = range.master.clone();
         match groups.iter_mut().find(|(n, _)| *n == node) {
             Some((_, part)) => part.push(key.clone()),
             None => groups.push((node, vec![key.clone()])),
@@ -137,10 +169,37 @@ pub fn by_slot(keys: &[String], cluster: bool) -> Vec<Vec<String>> {
     parts.into_iter().map(|(_, part)| part).collect()
 }
 
-/// `(first slot, last slot, master host, master port)` of each range in a CLUSTER SLOTS reply.
-fn slot_ranges(reply: Reply) -> Vec<(i64, i64, String, u16)> {
+/// One range of a slot map: its slots, the master that owns them, every node that serves them.
+#[derive(Debug, PartialEq, Eq)]
+struct Range {
+    /// The first slot.
+    start: i64,
+    /// The last slot.
+    end: i64,
+    /// The master, `(host, port)`.
+    master: (String, u16),
+    /// The master, then its replicas.
+    nodes: Vec<(String, u16)>,
+}
+
+/// The ranges of a CLUSTER SLOTS reply given by a node on `host`: an empty host means "the
+/// address you reached me on".
+fn slot_ranges(reply: Reply, host: &str) -> Vec<Range> {
     let Some(ranges) = reply.into_array() else {
         return Vec::new();
+    };
+    let node = |part: Reply| -> Option<(String, u16)> {
+        let mut fields = part.into_array()?.into_iter();
+        let named = fields.next()?.text()?;
+        let port = u16::try_from(fields.next()?.int()?).ok()?;
+        Some((
+            if named.is_empty() {
+                host.to_string()
+            } else {
+                named
+            },
+            port,
+        ))
     };
     ranges
         .into_iter()
@@ -148,10 +207,14 @@ fn slot_ranges(reply: Reply) -> Vec<(i64, i64, String, u16)> {
             let mut parts = range.into_array()?.into_iter();
             let start = parts.next()?.int()?;
             let end = parts.next()?.int()?;
-            let mut master = parts.next()?.into_array()?.into_iter();
-            let host = master.next()?.text()?;
-            let port = u16::try_from(master.next()?.int()?).ok()?;
-            Some((start, end, host, port))
+            let nodes: Vec<(String, u16)> = parts.filter_map(node).collect();
+            let master = nodes.first()?.clone();
+            Some(Range {
+                start,
+                end,
+                master,
+                nodes,
+            })
         })
         .collect()
 }
@@ -189,7 +252,8 @@ mod tests {
         );
     }
 
-    /// A CLUSTER SLOTS reply yields each range's master.
+    /// A CLUSTER SLOTS reply yields each range's master and replicas; an empty host is the
+    /// answering node's.
     #[test]
     fn reads_slot_ranges() {
         let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
@@ -197,10 +261,17 @@ mod tests {
             Reply::Int(0),
             Reply::Int(5460),
             Reply::Array(vec![bulk("127.0.0.1"), Reply::Int(30001), bulk("abc")]),
+            Reply::Array(vec![bulk(""), Reply::Int(30004), bulk("def")]),
         ])]);
+        let seed = (String::from("127.0.0.1"), 30001);
         assert_eq!(
-            slot_ranges(reply),
-            vec![(0, 5460, String::from("127.0.0.1"), 30001)]
+            slot_ranges(reply, "10.0.0.1"),
+            vec![Range {
+                start: 0,
+                end: 5460,
+                master: seed.clone(),
+                nodes: vec![seed, (String::from("10.0.0.1"), 30004)],
+            }]
         );
     }
 }
