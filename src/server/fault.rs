@@ -105,6 +105,15 @@ pub fn judge_answer(err: &ServerError, cluster: bool) -> Verdict {
     }
 }
 
+/// Whether an error answer is a break in disguise, ridden out by the link rather than reported:
+/// loading, a demoted master, a cluster redirect (on a cluster link).
+pub fn is_ridden_out(err: &ServerError, cluster: bool) -> bool {
+    matches!(
+        judge_answer(err, cluster),
+        Verdict::Loading | Verdict::Demoted | Verdict::Redirect
+    )
+}
+
 /// Whether the server refused the credentials or the command: an authentication or ACL error,
 /// also one raised inside a script (Redis 7 and Valkey answer those with `ERR`, in their words:
 /// "The user executing the script can't run this command", "ACL failure in script").

@@ -448,17 +448,27 @@ impl GroupLink {
         match outcome {
             Ok(()) => {
                 self.link.settled();
-                if let Some(err) = refused {
-                    let first = acks
-                        .first()
-                        .map(|(s, _, _)| s.to_string())
-                        .unwrap_or_default();
-                    let group = self.group.clone();
-                    return Err(self
-                        .link
-                        .error(&|| format!("XACK {first} {group}"), &Failure::Answer(err)));
+                let first = acks
+                    .first()
+                    .map(|(s, _, _)| s.to_string())
+                    .unwrap_or_default();
+                let group = self.group.clone();
+                let ack_what = || format!("XACK {first} {group}");
+                match refused {
+                    // A failover under way (CLUSTERDOWN, READONLY, ...): the acks go again
+                    // once the link has found the master.
+                    Some(err) if fault::is_ridden_out(&err, self.link.is_routed()) => {
+                        let mut again = acks;
+                        again.append(&mut self.deferred);
+                        self.deferred = again;
+                        let before = self.link.epoch();
+                        self.link.ride_out(&ack_what, Failure::Answer(err))?;
+                        read.broke = self.link.epoch() != before;
+                    }
+                    Some(err) => return Err(self.link.error(&ack_what, &Failure::Answer(err))),
+                    None => {}
                 }
-                if let Some(err) = answered {
+                if let Some(err) = answered.filter(|_| !read.broke) {
                     let before = self.link.epoch();
                     self.link.ride_out(&what, Failure::Answer(err))?;
                     read.broke = self.link.epoch() != before;

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::fault::{self, Failure, Fault, Verdict};
+use super::fault::{self, Failure, Fault};
 use super::link::Link;
 use super::replicas::{self, Replicas};
 use super::resp::{BadReply, Reply, ServerError};
@@ -257,7 +257,7 @@ impl Window {
                     let Reply::Error(err) = Reply::parse(bytes)? else {
                         continue;
                     };
-                    if rides(&err, cluster) {
+                    if fault::is_ridden_out(&err, cluster) {
                         ride.get_or_insert(err);
                         continue;
                     }
@@ -272,7 +272,7 @@ impl Window {
                 }
                 for _ in 0..segment.trims {
                     let reply = match Reply::parse(conn.next_reply()?)? {
-                        Reply::Error(err) if rides(&err, cluster) => {
+                        Reply::Error(err) if fault::is_ridden_out(&err, cluster) => {
                             ride.get_or_insert(err);
                             continue;
                         }
@@ -382,13 +382,6 @@ impl Window {
 }
 
 /// Whether an error answer is a break to ride out rather than the write's refusal.
-fn rides(err: &ServerError, cluster: bool) -> bool {
-    matches!(
-        fault::judge_answer(err, cluster),
-        Verdict::Loading | Verdict::Demoted | Verdict::Redirect
-    )
-}
-
 /// The error an XADD or a trim was answered with.
 fn answer(address: &str, what: String, err: ServerError, cluster: bool) -> Error {
     fault::error(address, what, &Failure::Answer(err), cluster)
