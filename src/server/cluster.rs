@@ -106,10 +106,9 @@ fn ask_slots(node: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<
 /// settings (and not themselves cluster seeds: each is asked on its own).
 pub fn masters(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Vec<Target>> {
     let mut seen: Vec<(String, u16)> = Vec::new();
-    for (_, _, host, port) in slot_ranges(cluster_slots(seed, limit, stop)?) {
-        let host = if host.is_empty() { seed.host() } else { host };
-        if !seen.contains(&(host.clone(), port)) {
-            seen.push((host, port));
+    for range in cluster_slots(seed, limit, stop)? {
+        if !seen.contains(&range.master) {
+            seen.push(range.master);
         }
     }
     seen.into_iter()

@@ -288,7 +288,7 @@ impl Window {
             }
             if self.wait.is_some() {
                 waited = match Reply::parse(conn.next_reply()?)? {
-                    Reply::Error(err) if rides(&err, cluster) => {
+                    Reply::Error(err) if fault::is_ridden_out(&err, cluster) => {
                         ride.get_or_insert(err);
                         None
                     }
@@ -381,7 +381,6 @@ impl Window {
     }
 }
 
-/// Whether an error answer is a break to ride out rather than the write's refusal.
 /// The error an XADD or a trim was answered with.
 fn answer(address: &str, what: String, err: ServerError, cluster: bool) -> Error {
     fault::error(address, what, &Failure::Answer(err), cluster)

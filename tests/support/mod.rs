@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod netns;
 pub use netns::Namespace;
+pub mod failover;
 
 /// How long any awaited condition may take on a slow, shared 2-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -798,26 +799,7 @@ impl Cluster {
     pub fn start(extra: &[&str]) -> Cluster {
         let mut args = CLUSTER_NODE.to_vec();
         args.extend_from_slice(extra);
-        let nodes: Vec<Server> = (0..3).map(|_| cluster_node(&args)).collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect(
-                "redis-cli is required to create the test cluster (apt-get install redis-tools)",
-            );
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let nodes = cluster_nodes(3, 0, &args);
         let cluster = Cluster { nodes };
         cluster.wait_ok();
         cluster
@@ -913,6 +895,40 @@ impl Cluster {
         wait_until("the replica sees the cluster ok", || cluster_ok(&replica));
         replica
     }
+}
+
+/// Starts `count` cluster-mode servers with `args` (ports below 55536: the bus port is port +
+/// 10000) and joins them with `redis-cli --cluster create`, `replicas` replicas per master (the
+/// first `count / (replicas + 1)` nodes become the masters).
+pub fn cluster_nodes(count: usize, replicas: usize, args: &[&str]) -> Vec<Server> {
+    let nodes: Vec<Server> = (0..count)
+        .map(|_| {
+            loop {
+                let server = Server::start_with(args);
+                if server.port < 55_536 {
+                    break server;
+                }
+            }
+        })
+        .collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&addresses)
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli is required to create the test cluster (apt-get install redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    nodes
 }
 
 /// Creates `group` on `key` at `0` (the stream must exist), as a consumer would on first use.

@@ -1,0 +1,296 @@
+//! Servers that fail over: a Sentinel set (a master, its replicas, three sentinels) and a Redis
+//! Cluster whose masters each have a replica. Each piece is a private process in its own temp
+//! dir, killed on drop, like every [`Server`].
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Server, bin, cluster_nodes, free_port, server_bin, wait_until};
+
+/// The name the sentinels monitor the master by.
+pub const MASTER: &str = "mm";
+
+/// How long the sentinels wait before they call a silent master down (`down-after-milliseconds`).
+pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+
+/// A cluster node's `cluster-node-timeout` in [`ReplicatedCluster`].
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// One sentinel: `redis-server sentinel.conf --sentinel`, its config writable in its own dir.
+pub struct Sentinel {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sentinel {
+    /// Starts a sentinel monitoring the master on `master_port` as [`MASTER`] (quorum 2),
+    /// retried on another port if the one picked was taken.
+    fn start(master_port: u16) -> Sentinel {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("a temp dir for the sentinel");
+            let port = free_port();
+            let conf = dir.path().join("sentinel.conf");
+            let text = format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+                 sentinel monitor {MASTER} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {MASTER} {down}\n\
+                 sentinel failover-timeout {MASTER} 4000\n",
+                dir = dir.path().display(),
+                down = DOWN_AFTER.as_millis(),
+            );
+            std::fs::write(&conf, text).expect("write sentinel.conf");
+            let mut child = Command::new(server_bin())
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a sentinel");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port was taken, most likely
+                }
+                if ask(port, &["PING"])
+                    .is_some_and(|r| r == redis::Value::SimpleString("PONG".into()))
+                {
+                    return Sentinel { port, dir, child };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start a sentinel after 10 tries");
+    }
+
+    /// Where this sentinel says the master is now.
+    pub fn master_port(&self) -> Option<u16> {
+        let reply = ask(self.port, &["SENTINEL", "get-master-addr-by-name", MASTER])?;
+        let (_, port): (String, u16) = redis::from_redis_value(reply).ok()?;
+        Some(port)
+    }
+
+    /// How many `what` ("replicas", "sentinels") this sentinel knows of the master.
+    fn knows(&self, what: &str) -> usize {
+        ask(self.port, &["SENTINEL", what, MASTER])
+            .and_then(|reply| redis::from_redis_value::<Vec<redis::Value>>(reply).ok())
+            .map_or(0, |list| list.len())
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One command to the server on `port`, its reply (`None`: no answer, or an error).
+fn ask(port: u16, args: &[&str]) -> Option<redis::Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .ok()?;
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(&mut con).ok()
+}
+
+/// A master, its replicas (`--replicaof`) and three sentinels watching it; every data node is
+/// a [`Server`], the master first.
+pub struct SentinelSet {
+    /// The data nodes: the first master, then its replicas.
+    pub nodes: Vec<Server>,
+    /// The three sentinels.
+    pub sentinels: Vec<Sentinel>,
+}
+
+impl SentinelSet {
+    /// Starts a master, `replicas` replicas of it and three sentinels, and waits until every
+    /// sentinel knows every replica and the other sentinels (else a failover cannot start).
+    pub fn start(replicas: usize) -> SentinelSet {
+        let master = Server::start();
+        let port = master.port.to_string();
+        let mut nodes = vec![master];
+        for _ in 0..replicas {
+            nodes.push(Server::start_with(&["--replicaof", "127.0.0.1", &port]));
+        }
+        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(nodes[0].port)).collect();
+        let set = SentinelSet { nodes, sentinels };
+        for replica in &set.nodes[1..] {
+            wait_until("a replica in sync with its master", || {
+                in_sync(replica.port)
+            });
+        }
+        for sentinel in &set.sentinels {
+            wait_until(
+                "each sentinel knows the replicas and the other sentinels",
+                || sentinel.knows("replicas") == replicas && sentinel.knows("sentinels") == 2,
+            );
+        }
+        set
+    }
+
+    /// `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/mm`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        format!("redis+sentinel://{}/{MASTER}", hosts.join(","))
+    }
+
+    /// The port of the master, as the first sentinel says.
+    pub fn master_port(&self) -> u16 {
+        self.sentinels[0]
+            .master_port()
+            .expect("a sentinel names the master")
+    }
+
+    /// A connection to the master now, for the test's own checks.
+    pub fn master(&self) -> redis::Connection {
+        let port = self.master_port();
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .expect("the master is one of ours")
+            .con()
+    }
+
+    /// SIGKILLs the master, and returns its port.
+    pub fn kill_master(&mut self) -> u16 {
+        let port = self.master_port();
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("the master is one of ours")
+            .kill();
+        port
+    }
+
+    /// Waits until every sentinel names a master other than `old` that says ROLE master.
+    pub fn wait_failover(&self, old: u16) {
+        wait_until("the sentinels promote a replica", || {
+            self.sentinels.iter().all(|s| {
+                s.master_port()
+                    .is_some_and(|port| port != old && role(port).as_deref() == Some("master"))
+            })
+        });
+    }
+}
+
+/// What ROLE says the node on `port` is.
+fn role(port: u16) -> Option<String> {
+    let reply = ask(port, &["ROLE"])?;
+    let parts: Vec<redis::Value> = redis::from_redis_value(reply).ok()?;
+    redis::from_redis_value(parts.first()?.clone()).ok()
+}
+
+/// Whether the replica on `port` has its link to its master up.
+fn in_sync(port: u16) -> bool {
+    ask(port, &["INFO", "replication"])
+        .and_then(|reply| redis::from_redis_value::<String>(reply).ok())
+        .is_some_and(|info| info.contains("master_link_status:up"))
+}
+
+/// A Redis Cluster of three masters, each with one replica, `cluster-node-timeout` of
+/// [`NODE_TIMEOUT`]: a master killed is replaced by its replica within a few seconds.
+pub struct ReplicatedCluster {
+    /// The six nodes; `redis-cli --cluster create` makes the first three the masters.
+    pub nodes: Vec<Server>,
+}
+
+impl ReplicatedCluster {
+    /// Starts six cluster-mode nodes, joins them with one replica per master, and waits until
+    /// every node says `cluster_state:ok` and every replica is in sync.
+    pub fn start() -> ReplicatedCluster {
+        let timeout = NODE_TIMEOUT.as_millis().to_string();
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            &timeout,
+        ];
+        let nodes = cluster_nodes(6, 1, &args);
+        let cluster = ReplicatedCluster { nodes };
+        cluster.wait_ok(&[]);
+        for node in &cluster.nodes {
+            if role(node.port).as_deref() == Some("slave") {
+                wait_until("a cluster replica in sync", || in_sync(node.port));
+            }
+        }
+        cluster
+    }
+
+    /// Waits until every node but those on `dead` ports says `cluster_state:ok`.
+    pub fn wait_ok(&self, dead: &[u16]) {
+        for node in self.nodes.iter().filter(|n| !dead.contains(&n.port)) {
+            wait_until("cluster_state:ok", || {
+                ask(node.port, &["CLUSTER", "INFO"])
+                    .and_then(|reply| redis::from_redis_value::<String>(reply).ok())
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+            });
+        }
+    }
+
+    /// Waits until the node on `port` is a master (its replica promoted).
+    pub fn wait_master(&self, port: u16) {
+        wait_until("a replica promoted to master", || {
+            role(port).as_deref() == Some("master")
+        });
+    }
+
+    /// The port of the replica of the master on `master` (as the replica's ROLE says).
+    pub fn replica_of(&self, master: u16) -> u16 {
+        self.nodes
+            .iter()
+            .find(|n| {
+                ask(n.port, &["ROLE"])
+                    .and_then(|r| redis::from_redis_value::<Vec<redis::Value>>(r).ok())
+                    .is_some_and(|parts| {
+                        parts.len() > 2
+                            && redis::from_redis_value::<u16>(parts[2].clone()).ok() == Some(master)
+                    })
+            })
+            .map(|n| n.port)
+            .expect("a replica of that master")
+    }
+
+    /// A cluster-aware connection through the live nodes, for the test's own checks.
+    pub fn con(&self, dead: &[u16]) -> redis::cluster::ClusterConnection {
+        let urls: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !dead.contains(&n.port))
+            .map(Server::url)
+            .collect();
+        redis::cluster::ClusterClient::new(urls)
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test cluster")
+    }
+}
+
+/// A command for a binary pointed at `url` (a sentinel or several seeds), the environment
+/// cleared of our variables.
+pub fn command_at(name: &str, url: &str) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.env_remove("REDIS_URL")
+        .env_remove("MONSOON_PREFIX")
+        .arg("--redis-url")
+        .arg(url);
+    cmd
+}
+
+/// The sentinel's log, for failure messages.
+pub fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("sentinel.log")).unwrap_or_default()
+}
