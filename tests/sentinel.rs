@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Instant;
 
-use support::failover::{SentinelSet, command_at};
+use support::failover::{Sentinel, SentinelSet, command_at};
 use support::{DATE, entry_ids, json_lines, spawn_command, stderr, stdout, wait_until, xlen};
 
 /// The first second of [`DATE`], in ms.
@@ -303,4 +303,32 @@ fn bad_sentinel_urls_and_unknown_masters_are_named() {
             assert!(!said.contains("hunter2"), "{said}");
         }
     }
+}
+
+/// `rediss+sentinel://` speaks TLS to the sentinel and to the master it names, both verified
+/// against `--tls-ca`: a producer writes through it and `inspect` reads back.
+#[test]
+fn tls_to_the_sentinels_and_the_master() {
+    let certs = tempfile::tempdir().expect("a temp dir for certificates");
+    support::make_certificates(certs.path());
+    let master = support::Server::start_tls(certs.path(), &["--tls-auth-clients", "no"]);
+    let sentinel = Sentinel::start_tls(master.port, certs.path());
+    let url = format!("rediss+sentinel://127.0.0.1:{}/mm", sentinel.port);
+    let ca = certs.path().join("ca.pem").display().to_string();
+    let out = run_at(
+        &url,
+        "producer",
+        &["--date", DATE, "--count", "10", "--tls-ca", &ca],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_at(
+        &url,
+        "inspect",
+        &["--tls-ca", &ca, "range", "chennai", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&stdout(&out)).len(), 10);
+    let out = run_at(&url, "inspect", &["range", "chennai"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
 }

@@ -28,20 +28,44 @@ impl Sentinel {
     /// Starts a sentinel monitoring the master on `master_port` as [`MASTER`] (quorum 2),
     /// retried on another port if the one picked was taken.
     fn start(master_port: u16) -> Sentinel {
+        Sentinel::start_with(master_port, 2, None)
+    }
+
+    /// Starts a lone sentinel (quorum 1) serving TLS only, with the PEM files in `certs` (see
+    /// [`crate::make_certificates`]), that reaches the master on `master_port` with TLS too.
+    pub fn start_tls(master_port: u16, certs: &Path) -> Sentinel {
+        Sentinel::start_with(master_port, 1, Some(certs))
+    }
+
+    /// A sentinel of `quorum`, over TLS when `certs` are given (then its port is a TLS port).
+    fn start_with(master_port: u16, quorum: u8, certs: Option<&Path>) -> Sentinel {
         for _ in 0..10 {
             let dir = tempfile::tempdir().expect("a temp dir for the sentinel");
             let port = free_port();
+            let listen = match certs {
+                None => format!("port {port}\n"),
+                Some(certs) => format!(
+                    "port 0\ntls-port {port}\ntls-replication yes\ntls-auth-clients no\n\
+                     tls-cert-file {c}/server.pem\ntls-key-file {c}/server.key\n\
+                     tls-ca-cert-file {c}/ca.pem\n",
+                    c = certs.display()
+                ),
+            };
             let conf = dir.path().join("sentinel.conf");
             let text = format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
-                 sentinel monitor {MASTER} 127.0.0.1 {master_port} 2\n\
+                "{listen}bind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+                 sentinel monitor {MASTER} 127.0.0.1 {master_port} {quorum}\n\
                  sentinel down-after-milliseconds {MASTER} {down}\n\
                  sentinel failover-timeout {MASTER} 4000\n",
                 dir = dir.path().display(),
                 down = DOWN_AFTER.as_millis(),
             );
             std::fs::write(&conf, text).expect("write sentinel.conf");
-            let mut child = Command::new(server_bin())
+            let bin = match certs {
+                Some(_) => String::from("redis-server"),
+                None => server_bin(),
+            };
+            let mut child = Command::new(bin)
                 .arg(&conf)
                 .arg("--sentinel")
                 .stdin(Stdio::null())
@@ -54,9 +78,12 @@ impl Sentinel {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // the port was taken, most likely
                 }
-                if ask(port, &["PING"])
-                    .is_some_and(|r| r == redis::Value::SimpleString("PONG".into()))
-                {
+                let up = match certs {
+                    Some(_) => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                    None => ask(port, &["PING"])
+                        .is_some_and(|r| r == redis::Value::SimpleString("PONG".into())),
+                };
+                if up {
                     return Sentinel { port, dir, child };
                 }
                 std::thread::sleep(Duration::from_millis(20));
