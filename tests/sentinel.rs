@@ -33,25 +33,13 @@ fn replicated(con: &mut redis::Connection, replicas: u64) {
 /// How many entries group mygroup was given of the day on chennai (up to its last-delivered-id)
 /// and how many of those are pending, as the server on `con` holds them.
 fn group_on(con: &mut redis::Connection) -> (u64, u64) {
-    let groups: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg("chennai")
         .query(con)
         .expect("XINFO GROUPS");
-    let field = |name: &str| -> Option<redis::Value> {
-        groups[0]
-            .chunks(2)
-            .find(|pair| {
-                redis::from_redis_value::<String>(pair[0].clone())
-                    .ok()
-                    .as_deref()
-                    == Some(name)
-            })
-            .map(|pair| pair[1].clone())
-    };
-    let last: String = field("last-delivered-id")
-        .and_then(|v| redis::from_redis_value(v).ok())
-        .unwrap_or_default();
+    let last: String = redis::from_redis_value(groups[0]["last-delivered-id"].clone())
+        .expect("a last-delivered-id");
     let ms: u64 = last
         .split('-')
         .next()
@@ -61,9 +49,7 @@ fn group_on(con: &mut redis::Connection) -> (u64, u64) {
         true => (ms - DAY_START_MS) / 1000 + 1,
         false => 0,
     };
-    let pending = field("pending")
-        .and_then(|v| redis::from_redis_value(v).ok())
-        .unwrap_or(0);
+    let pending = redis::from_redis_value(groups[0]["pending"].clone()).expect("a pending count");
     (given, pending)
 }
 
@@ -331,4 +317,81 @@ fn tls_to_the_sentinels_and_the_master() {
     let out = run_at(&url, "inspect", &["range", "chennai"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+}
+
+/// Reads `inspect serve`'s `/events` at `addr` until a frame shows chennai with `length`
+/// entries (the read times out, failing the test, if none comes).
+fn wait_for_frame(addr: &str, length: u64) {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to inspect serve");
+    stream
+        .set_read_timeout(Some(support::PATIENCE))
+        .expect("a read timeout");
+    write!(stream, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("ask for events");
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).expect("an event") > 0,
+            "the events ended"
+        );
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let frame: serde_json::Value = serde_json::from_str(data).expect("a JSON frame");
+        if frame["redis"] == "connected" && frame["streams"][0]["length"] == length {
+            return;
+        }
+    }
+}
+
+/// `inspect serve` and a consumer's `--metrics` through the sentinels follow the master through
+/// a failover: afterwards serve shows what was written to the new master, the consumer
+/// processes it, and both health checks answer 200.
+#[test]
+fn heavy_failover_sentinel_serve_and_metrics_follow_the_master() {
+    let mut set = SentinelSet::start(1);
+    let url = set.url();
+    let out = run_at(&url, "producer", &["--date", DATE, "--count", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut alice = spawn_command({
+        let mut cmd = command_at("consumer", &url);
+        cmd.args(["alice", "--metrics", "127.0.0.1:0", "--retry-for", "60s"]);
+        cmd
+    });
+    let mut metrics = None;
+    wait_until("alice announces her metrics and drains", || {
+        metrics = alice.errors().lines().find_map(|line| {
+            let rest = line.strip_prefix("monsoon: metrics on http://")?;
+            Some(rest.strip_suffix("/metrics")?.to_string())
+        });
+        metrics.is_some() && alice.lines().len() == 30
+    });
+    let metrics = metrics.unwrap_or_default();
+    let mut serve = spawn_command({
+        let mut cmd = command_at("inspect", &url);
+        cmd.args(["serve", "chennai", "--listen", "127.0.0.1:0"]);
+        cmd
+    });
+    let addr = support::serve_addr(&serve);
+    wait_for_frame(&addr, 30);
+    replicated(&mut set.master(), 1);
+
+    let old = set.kill_master();
+    set.wait_failover(old);
+    let out = run_at(&url, "producer", &["--date", DATE, "--count", "60"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for_frame(&addr, 60);
+    wait_until("alice processes the new master's entries", || {
+        support::stream_ids(&alice.lines()).len() == 60
+    });
+    wait_until("both are healthy again", || {
+        support::get(&addr, "/healthz").0 == 200 && support::get(&metrics, "/healthz").0 == 200
+    });
+    assert_eq!(support::get(&metrics, "/metrics").0, 200);
+    for running in [&mut alice, &mut serve] {
+        support::signal(&running.child, "INT");
+        assert_eq!(running.wait(), Some(0), "{}", running.errors());
+    }
 }

@@ -11,22 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 use support::{
-    DATE, Running, Server, assert_ok, free_port, get, json_lines, run, scrape, signal, spawn,
-    stderr, threads, value, wait_until,
+    DATE, Running, Server, assert_ok, free_port, get, json_lines, run, scrape, serve_addr, signal,
+    spawn, stderr, threads, value, wait_until,
 };
-
-/// The address `inspect serve` prints (`inspect serve: open http://ADDR/ ...`).
-fn serve_addr(serve: &Running) -> String {
-    let mut addr = None;
-    wait_until("serve prints its address", || {
-        addr = serve.lines().iter().find_map(|line| {
-            let rest = line.strip_prefix("inspect serve: open http://")?;
-            Some(rest.split('/').next()?.to_string())
-        });
-        addr.is_some()
-    });
-    addr.unwrap()
-}
 
 /// Starts `inspect serve` on a free port with `args` after the streams.
 fn start_serve(server: &Server, streams: &[&str], args: &[&str]) -> (Running, String) {

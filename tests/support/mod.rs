@@ -1158,6 +1158,19 @@ pub fn forget_crate_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// The address `inspect serve` prints (`inspect serve: open http://ADDR/ ...`).
+pub fn serve_addr(serve: &Running) -> String {
+    let mut addr = None;
+    wait_until("serve prints its address", || {
+        addr = serve.lines().iter().find_map(|line| {
+            let rest = line.strip_prefix("inspect serve: open http://")?;
+            Some(rest.split('/').next()?.to_string())
+        });
+        addr.is_some()
+    });
+    addr.unwrap()
+}
+
 /// Every entry ID of `key`, oldest first.
 pub fn entry_ids(con: &mut redis::Connection, key: &str) -> Vec<String> {
     let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
