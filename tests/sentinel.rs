@@ -78,14 +78,14 @@ fn heavy_failover_sentinel_producer_writes_the_day_once() {
         xlen(&mut master, "chennai") >= 20_000
     });
     let seen_on_old = xlen(&mut master, "chennai");
-    let killed = Instant::now();
+    let started = Instant::now();
     let old = set.kill_master();
     set.wait_failover(old);
     let on_new_at_promotion = xlen(&mut set.master(), "chennai");
     wait_until("the producer reconnects", || {
         producer.errors().contains("reconnected to")
     });
-    let ridden_out = killed.elapsed();
+    let ridden_out = started.elapsed();
     assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
     let mut con = set.master();
     assert_eq!(xlen(&mut con, "chennai"), 86_400);
@@ -97,6 +97,44 @@ fn heavy_failover_sentinel_producer_writes_the_day_once() {
         "figures: at least {seen_on_old} entries on the old master, {on_new_at_promotion} on the \
          new one when promoted; ridden out in {ridden_out:?}; producer said: {:?} / {:?}",
         producer.lines(),
+        producer.errors()
+    );
+}
+
+/// A master demoted to a replica under a live producer (SENTINEL FAILOVER: the old master stays
+/// up, and READONLY to writes once demoted) is left for the new master: the producer goes on
+/// writing there, and no READONLY reaches the user.
+#[test]
+fn heavy_failover_sentinel_live_producer_leaves_a_demoted_master() {
+    let mut set = SentinelSet::start(1);
+    let mut producer = spawn_command({
+        let mut cmd = command_at("producer", &set.url());
+        cmd.args(["--live", "--interval", "20ms", "--retry-for", "60s"]);
+        cmd
+    });
+    let mut master = set.master();
+    wait_until("the producer writes", || xlen(&mut master, "chennai") >= 20);
+    let old = set.fail_over();
+    set.wait_failover(old);
+    let mut new = set.master();
+    let at_promotion = xlen(&mut new, "chennai");
+    wait_until("the producer writes to the new master", || {
+        xlen(&mut new, "chennai") >= at_promotion + 50
+    });
+    support::signal(&producer.child, "INT");
+    assert_eq!(producer.wait(), Some(0), "{}", producer.errors());
+    assert!(
+        producer.errors().contains("reconnected to"),
+        "{}",
+        producer.errors()
+    );
+    assert!(
+        !producer.errors().contains("Error"),
+        "{}",
+        producer.errors()
+    );
+    eprintln!(
+        "figures: a demotion under a live producer: {:?}",
         producer.errors()
     );
 }

@@ -202,6 +202,15 @@ impl SentinelSet {
         port
     }
 
+    /// Asks the sentinels for a failover (`SENTINEL FAILOVER`: the master is demoted to a
+    /// replica of the promoted one, and stays up), and returns the old master's port.
+    pub fn fail_over(&mut self) -> u16 {
+        let port = self.master_port();
+        let asked = ask(self.sentinels[0].port, &["SENTINEL", "FAILOVER", MASTER]);
+        assert!(asked.is_some(), "SENTINEL FAILOVER was refused");
+        port
+    }
+
     /// Waits until every sentinel names a master other than `old` that says ROLE master.
     pub fn wait_failover(&self, old: u16) {
         wait_until("the sentinels promote a replica", || {
