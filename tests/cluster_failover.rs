@@ -112,3 +112,32 @@ fn heavy_failover_cluster_seed_master_killed() {
         consumer.errors()
     );
 }
+
+/// Several seeds: the first one dead (nothing listens on it), the binaries reach the cluster
+/// through the next one; without --cluster, several hosts are a usage error.
+#[test]
+fn heavy_several_seeds_pass_over_a_dead_one() {
+    let cluster = support::Cluster::start(&[]);
+    let dead = support::free_port();
+    let url = format!(
+        "redis://127.0.0.1:{dead},127.0.0.1:{}",
+        cluster.nodes[1].port
+    );
+    let out = command_at("producer", &url)
+        .args(["--cluster", "--date", DATE, "--count", "100"])
+        .args(["--city", "kochi", "--city", "pune", "--city", "chennai"])
+        .output()
+        .expect("run the producer");
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = command_at("inspect", &url)
+        .args(["--cluster", "range", "kochi", "--json"])
+        .output()
+        .expect("run inspect");
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_eq!(support::json_lines(&support::stdout(&out)).len(), 100);
+    let out = command_at("inspect", &url)
+        .args(["range", "kochi"])
+        .output()
+        .expect("run inspect");
+    assert_eq!(out.status.code(), Some(2), "{}", support::stderr(&out));
+}
