@@ -226,6 +226,11 @@ impl Conn {
         self.reached.as_deref()
     }
 
+    /// The read timeout now set.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
     /// Records which node this connection reached, for notices.
     pub(super) fn set_reached(&mut self, address: String) {
         self.reached = Some(address);

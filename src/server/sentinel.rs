@@ -90,12 +90,11 @@ impl Sentinels {
         open: &mut Opener<'_>,
     ) -> std::result::Result<Conn, std::result::Result<Miss, Error>> {
         let deadline = Instant::now() + limit;
-        let sentinels = self;
         let mut conn = open(host, port, Open::Sentinel, limit).map_err(miss_or_end)?;
         let ask = Command::new("SENTINEL")
             .arg("get-master-addr-by-name")
-            .arg(sentinels.master.as_str());
-        let (master_host, master_port) = match conn.call(&ask) {
+            .arg(self.master.as_str());
+        let (master_host, master_port) = match call_within(&mut conn, &ask, deadline) {
             Ok(reply) => match master_addr(reply) {
                 Ok(Some(addr)) => addr,
                 Ok(None) => return Err(Ok(Miss::Unknown)),
@@ -115,14 +114,14 @@ impl Sentinels {
                 unknown => unknown,
             })
         })?;
-        match conn.call(&Command::new("ROLE")) {
+        match call_within(&mut conn, &Command::new("ROLE"), deadline) {
             Ok(reply) if is_replica(&reply) => Err(Ok(Miss::Said(format!(
                 "it names {named}, which is a replica now (a failover under way?)"
             )))),
             // A user not allowed ROLE is trusted with the sentinel's word: a write to a replica
             // is answered READONLY, which finds the master again.
             Ok(_) => {
-                conn.set_reached(format!("{named} (master {})", sentinels.master));
+                conn.set_reached(format!("{named} (master {})", self.master));
                 Ok(conn)
             }
             Err(fault) => Err(Ok(Miss::Said(format!(
@@ -131,6 +130,19 @@ impl Sentinels {
             )))),
         }
     }
+}
+
+/// `command`'s reply, waited for until `deadline` at most (a sentinel or node that hangs must not
+/// hold the search for the whole `--timeout`); the connection's own timeout is restored after.
+fn call_within(conn: &mut Conn, command: &Command, deadline: Instant) -> Result<Reply, Fault> {
+    let was = conn.read_timeout();
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(MIN_SHARE);
+    conn.set_read_timeout(Some(left.min(was.unwrap_or(left))))?;
+    let reply = conn.call(command);
+    conn.set_read_timeout(was)?;
+    reply
 }
 
 /// A failed exchange, in words.
