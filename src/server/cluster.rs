@@ -91,10 +91,11 @@ fn cluster_slots(seed: &Target, limit: Duration, stop: Option<&Shutdown>) -> Res
 
 /// One node's CLUSTER SLOTS, within `limit`.
 fn ask_slots(node: &Target, limit: Duration, stop: Option<&Shutdown>) -> Result<Vec<Range>> {
+    let deadline = Instant::now() + limit;
     let mut conn = node.connect_within(limit, stop)?;
     let what =
         || String::from("CLUSTER SLOTS (is the server in cluster mode? drop --cluster if not)");
-    let failure = match conn.call(&Command::new("CLUSTER").arg("SLOTS")) {
+    let failure = match conn.call_until(&Command::new("CLUSTER").arg("SLOTS"), deadline) {
         Ok(Reply::Error(err)) => Failure::Answer(err),
         Ok(reply) => return Ok(slot_ranges(reply, &node.host())),
         Err(fault) => Failure::Fault(fault),

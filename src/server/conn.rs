@@ -226,11 +226,6 @@ impl Conn {
         self.reached.as_deref()
     }
 
-    /// The read timeout now set.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout
-    }
-
     /// Records which node this connection reached, for notices.
     pub(super) fn set_reached(&mut self, address: String) {
         self.reached = Some(address);
@@ -288,6 +283,20 @@ impl Conn {
     pub fn call(&mut self, command: &Command) -> Result<Reply, Fault> {
         self.send(&command.packed())?;
         self.reply()
+    }
+
+    /// As [`Conn::call`], the reply waited for until `deadline` at most (a node that hangs
+    /// must not hold a search of several nodes for the whole `--timeout`; 250 ms at least);
+    /// the connection's own read timeout is restored after.
+    pub fn call_until(&mut self, command: &Command, deadline: Instant) -> Result<Reply, Fault> {
+        let was = self.read_timeout;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(250));
+        self.set_read_timeout(Some(left.min(was.unwrap_or(left))))?;
+        let reply = self.call(command);
+        self.set_read_timeout(was)?;
+        reply
     }
 
     /// The next reply, as a value.

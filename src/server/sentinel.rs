@@ -94,7 +94,7 @@ impl Sentinels {
         let ask = Command::new("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(self.master.as_str());
-        let (master_host, master_port) = match call_within(&mut conn, &ask, deadline) {
+        let (master_host, master_port) = match conn.call_until(&ask, deadline) {
             Ok(reply) => match master_addr(reply) {
                 Ok(Some(addr)) => addr,
                 Ok(None) => return Err(Ok(Miss::Unknown)),
@@ -114,7 +114,7 @@ impl Sentinels {
                 unknown => unknown,
             })
         })?;
-        match call_within(&mut conn, &Command::new("ROLE"), deadline) {
+        match conn.call_until(&Command::new("ROLE"), deadline) {
             Ok(reply) if is_replica(&reply) => Err(Ok(Miss::Said(format!(
                 "it names {named}, which is a replica now (a failover under way?)"
             )))),
@@ -130,19 +130,6 @@ impl Sentinels {
             )))),
         }
     }
-}
-
-/// `command`'s reply, waited for until `deadline` at most (a sentinel or node that hangs must not
-/// hold the search for the whole `--timeout`); the connection's own timeout is restored after.
-fn call_within(conn: &mut Conn, command: &Command, deadline: Instant) -> Result<Reply, Fault> {
-    let was = conn.read_timeout();
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .max(MIN_SHARE);
-    conn.set_read_timeout(Some(left.min(was.unwrap_or(left))))?;
-    let reply = conn.call(command);
-    conn.set_read_timeout(was)?;
-    reply
 }
 
 /// A failed exchange, in words.
