@@ -14,6 +14,8 @@
 #   scripts/demo.sh --tmux [--fast]  # producer, alice, bob and `inspect watch` in tmux panes
 #   scripts/demo.sh --web [...]      # also the live page (`inspect serve`) for a browser:
 #                                    # http://127.0.0.1:8080/ (MONSOON_WEB_PORT, or a free port)
+#   scripts/demo.sh --failover [...] # then step 11: a master, a replica and three sentinels;
+#                                    # the master dies while alice and bob consume
 #   REDIS_URL=redis://host:6379 scripts/demo.sh
 #
 # Without REDIS_URL it starts a private redis-server on a free port in a temp dir, stopped on
@@ -23,12 +25,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-FAST=0 TMUX_MODE=0 IN_TMUX=0 WEB=0 ENV_FILE=""
+FAST=0 TMUX_MODE=0 IN_TMUX=0 WEB=0 FAILOVER=0 ENV_FILE=""
 while [ $# -gt 0 ]; do
   case $1 in
     --fast) FAST=1 ;;
     --tmux) TMUX_MODE=1 ;;
     --web) WEB=1 ;;
+    --failover) FAILOVER=1 ;;
     --in-tmux) IN_TMUX=1 ;;         # internal: the narrator pane of --tmux
     --env-file) ENV_FILE=$2; shift ;; # internal: REDIS_URL handed to that pane
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -51,6 +54,7 @@ if [ "$TMUX_MODE" = 1 ] && [ "$IN_TMUX" = 0 ]; then
   inner="bash $(printf '%q' "$ROOT/scripts/demo.sh") --in-tmux --env-file $(printf '%q' "$handoff/env")"
   [ "$FAST" = 1 ] && inner="$inner --fast"
   [ "$WEB" = 1 ] && inner="$inner --web"
+  [ "$FAILOVER" = 1 ] && inner="$inner --failover"
   inner="$inner 2>&1 | tee $(printf '%q' "$handoff/narration.log"); echo \${PIPESTATUS[0]} > $(printf '%q' "$handoff/status")"
   tmux new-session -d -s "$session" -x 200 -y 50 -n demo "bash -c $(printf '%q' "$inner"); tmux kill-session -t $session"
   if [ -t 1 ] && [ -z "${TMUX:-}" ]; then
@@ -368,5 +372,11 @@ pause
 say "10. The memory a day takes in Redis, next to the original's 2.3 MB for 86,400 entries"
 note "MEMORY USAGE of the stream (the live step added a few readings) and the server's used_memory"
 run inspect memory chennai
+
+if [ "$FAILOVER" = 1 ]; then
+  # shellcheck source=scripts/lib/failover.sh
+  source scripts/lib/failover.sh
+  failover_step
+fi
 
 say "Done: the walkthrough took $((SECONDS - STARTED))s after the build"

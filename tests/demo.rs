@@ -158,6 +158,34 @@ fn heavy_demo_fast_runs_end_to_end() {
     check_walkthrough(&text, "chennai");
 }
 
+/// `demo.sh --fast --failover` ends with step 11: the master of a Sentinel set is killed while
+/// alice and bob consume, the narration shows the replica promoted, and every reading was
+/// processed (duplicates allowed, none lost, nothing pending).
+#[test]
+fn heavy_failover_demo_narrates_a_promotion() {
+    let output = demo(&["--fast", "--failover"], None);
+    let text = stdout(&output);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        support::stderr(&output)
+    );
+    // Steps 1 to 10 are checked by the other tests (with their one-minute bound, which step 11
+    // is not part of).
+    assert!(text.contains("==> 10. "), "{text}");
+    let step = text
+        .split("==> 11. The master dies")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no step 11:\n{text}"));
+    assert!(step.contains("# the master's machine dies"), "{step}");
+    assert!(step.contains("is the master now"), "{step}");
+    assert!(
+        step.contains("processed 3000 distinct readings of 3000"),
+        "{step}"
+    );
+    assert!(step.contains(", and 0 pending after the drain"), "{step}");
+}
+
 /// On a server it did not start, the demo writes only under a fresh prefix, leaves every other
 /// key as it was, and removes its own keys at the end.
 #[test]

@@ -99,3 +99,35 @@ fn shows_every_master_of_a_cluster() {
     masters.sort();
     assert_eq!(shown, masters);
 }
+
+/// Through the sentinels it shows the master they name (its own address, not the sentinels'),
+/// and with --interval it follows a failover: a later frame shows the promoted replica as the
+/// master.
+#[test]
+fn heavy_failover_inspect_server_follows_the_master() {
+    let mut set = support::failover::SentinelSet::start(1);
+    let old = set.master_port();
+    let mut watch = support::failover::command_at("inspect", &set.url());
+    watch.args(["--timeout", "2s", "server", "--interval", "200ms", "--json"]);
+    let watching = support::spawn_command(watch);
+    let master_of =
+        |frame: &serde_json::Value| frame["nodes"][0]["address"].as_str().map(String::from);
+    wait_until("a frame of the first master", || {
+        json_lines(&watching.lines().join("\n"))
+            .last()
+            .and_then(master_of)
+            == Some(format!("127.0.0.1:{old}"))
+    });
+    set.kill_master();
+    set.wait_failover(old);
+    let new = set.master_port();
+    wait_until("a frame of the promoted master", || {
+        json_lines(&watching.lines().join("\n"))
+            .last()
+            .and_then(master_of)
+            == Some(format!("127.0.0.1:{new}"))
+    });
+    let mut watching = watching;
+    support::signal(&watching.child, "INT");
+    assert_eq!(watching.wait(), Some(0), "{}", watching.errors());
+}

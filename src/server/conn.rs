@@ -126,8 +126,9 @@ pub struct Conn {
     /// Whether a read or write failed: the connection is then out of step with the server (a
     /// reply half read, a command half written), and every later use fails at once.
     failed: bool,
-    /// The node reached, when it is not the target's own address (the master a sentinel named).
-    reached: Option<String>,
+    /// The node reached and the master name it serves, when it is not the target's own address
+    /// (the master a sentinel named).
+    reached: Option<(String, String)>,
 }
 
 impl Conn {
@@ -223,12 +224,20 @@ impl Conn {
 
     /// The node reached, when it is not the target's own address (the master a sentinel named).
     pub fn reached(&self) -> Option<&str> {
-        self.reached.as_deref()
+        self.reached.as_ref().map(|(address, _)| address.as_str())
     }
 
-    /// Records which node this connection reached, for notices.
-    pub(super) fn set_reached(&mut self, address: String) {
-        self.reached = Some(address);
+    /// The node reached with the master name it serves (`127.0.0.1:6380 (master mm)`), for
+    /// notices; `None` as for [`Conn::reached`].
+    pub fn reached_label(&self) -> Option<String> {
+        self.reached
+            .as_ref()
+            .map(|(address, master)| format!("{address} (master {master})"))
+    }
+
+    /// Records which node this connection reached, serving the master named `master`.
+    pub(super) fn set_reached(&mut self, address: String, master: &str) {
+        self.reached = Some((address, master.to_string()));
     }
 
     /// Sets the read timeout (a blocking read needs more than its BLOCK).

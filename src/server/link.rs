@@ -163,6 +163,12 @@ impl Link {
         &self.target
     }
 
+    /// The node this link is connected to: the master a sentinel named, else the target's
+    /// own address (never a password).
+    pub fn node_address(&self) -> &str {
+        self.conn.reached().unwrap_or(self.target.address())
+    }
+
     /// How many times the connection was re-established.
     pub fn epoch(&self) -> u64 {
         self.epoch
@@ -393,7 +399,10 @@ impl Link {
             let pause = self.next_pause();
             self.pause(pause)?;
         } else {
-            let at = self.conn.reached().unwrap_or(self.target.address());
+            let at = self
+                .conn
+                .reached_label()
+                .unwrap_or_else(|| self.target.address().to_string());
             notice::note(&format!(
                 "monsoon: lost the connection to {at} ({cause}); reconnecting"
             ));
@@ -437,7 +446,9 @@ impl Link {
                         .map_err(|e| self.local_error("setting a read timeout", &e))?;
                     conn.stop_on(self.stop.as_ref());
                     if !redirect || !target.same_node(&self.target) {
-                        let at = conn.reached().unwrap_or(target.address());
+                        let at = conn
+                            .reached_label()
+                            .unwrap_or_else(|| target.address().to_string());
                         notice::note(&format!("monsoon: reconnected to {at}"));
                     }
                     self.target = target;

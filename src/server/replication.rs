@@ -15,7 +15,8 @@ use crate::error::Result;
 /// What a node says of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    /// `host:port` as the link reached it (never a password).
+    /// `host:port` of the node the link reached (the master a sentinel named; never a
+    /// password).
     pub address: String,
     /// `redis 7.0.15`, `valkey 8.1.1`.
     pub server: String,
@@ -65,7 +66,7 @@ impl Replica {
 pub fn node(link: &mut Link) -> Result<Node> {
     let server = info(link, "server")?;
     let replication = info(link, "replication")?;
-    Ok(parse(link.target().address(), &server, &replication))
+    Ok(parse(link.node_address(), &server, &replication))
 }
 
 /// The text of one INFO section.

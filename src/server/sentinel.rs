@@ -121,7 +121,7 @@ impl Sentinels {
             // A user not allowed ROLE is trusted with the sentinel's word: a write to a replica
             // is answered READONLY, which finds the master again.
             Ok(_) => {
-                conn.set_reached(format!("{named} (master {})", self.master));
+                conn.set_reached(named.clone(), &self.master);
                 Ok(conn)
             }
             Err(fault) => Err(Ok(Miss::Said(format!(
