@@ -7,20 +7,10 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use support::failover::{ReplicatedCluster, command_at};
-use support::{DATE, spawn_command, wait_until};
-
-/// The first second of [`DATE`], in ms.
-const DAY_START_MS: u64 = 1_534_291_200_000;
+use support::{DATE, spawn_command, wait_until, whole_day};
 
 /// Two cities on the first master (the seed), two on the others.
 const CITIES: [&str; 4] = ["kochi", "hyderabad", "pune", "chennai"];
-
-/// Every ID of a day at one second, one sensor, in order.
-fn whole_day() -> Vec<String> {
-    (0..86_400u64)
-        .map(|s| format!("{}-0", DAY_START_MS + s * 1000))
-        .collect()
-}
 
 /// `XLEN key` through the cluster (0 while it does not exist).
 fn len(con: &mut redis::cluster::ClusterConnection, key: &str) -> u64 {

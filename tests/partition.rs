@@ -5,36 +5,23 @@
 //!
 //! Every bound is derived from the limits the test sets (`--timeout`, `--block`,
 //! `--retry-for`) and the binaries' own (a connect attempt, the grace a stop gives a reply),
-//! plus [`SLACK`] for a busy 2-core machine. Each test prints what it measured.
+//! plus [`SLACK`] for a busy 2-core machine (all in [`support::bounds`]). Each test prints what
+//! it measured.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use support::bounds::{BLOCK, MAX_PAUSE, RETRY_FOR, SLACK, TIMEOUT, humantime, within};
 use support::{
     CONNECT_TIMEOUT, DATE, Namespace, Running, Server, assert_ok, pending, run, wait_until, xlen,
 };
 
-/// `--timeout` in these tests: how long a reply may take before the connection counts as broken.
-const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// `--block` of the consumers: a blocking read may take it plus [`TIMEOUT`].
-const BLOCK: Duration = Duration::from_millis(500);
-
 /// How long the partitions that are ridden out last.
 const PARTITION: Duration = Duration::from_secs(20);
-
-/// `--retry-for` of the binaries that ride a partition out: well beyond it.
-const RETRY_FOR: &str = "60s";
 
 /// How long a wait for a silent server still lasts once a stop is asked for (`STOP_GRACE` in
 /// the server layer).
 const STOP_GRACE: Duration = Duration::from_millis(1500);
-
-/// The longest pause between two reconnect attempts (`MAX_PAUSE` in the server layer).
-const MAX_PAUSE: Duration = Duration::from_secs(2);
-
-/// What a loaded machine may add to any bound (process start and exit, scheduling, polling).
-const SLACK: Duration = Duration::from_secs(2);
 
 /// How long since `since` until `condition` holds (polled; panics after the support's patience).
 fn time_until(what: &str, since: Instant, mut condition: impl FnMut() -> bool) -> Duration {
@@ -86,16 +73,6 @@ fn all_exit(binaries: &mut [Running], since: Instant) -> Vec<(Option<i32>, Durat
         .collect()
 }
 
-/// Asserts `took` is within `bound`, naming `what` and the binary's stderr when not.
-fn within(what: &str, took: Duration, bound: Duration, binary: &Running) {
-    eprintln!("measured: {what}: {took:.2?} (bound {bound:.2?})");
-    assert!(
-        took < bound,
-        "{what} took {took:.2?}, more than {bound:.2?}\nstderr: {}",
-        binary.errors()
-    );
-}
-
 /// Asserts that the last line `binary` wrote on stderr (its error) contains `words`.
 fn ends_saying(binary: &Running, words: &str) {
     let errors = binary.errors();
@@ -125,11 +102,6 @@ fn consumer_args<'a>(group: &'a str, retry_for: &'a str) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-/// A duration as the binaries' flags take it.
-fn humantime(duration: Duration) -> String {
-    format!("{}ms", duration.as_millis())
 }
 
 /// Starts `name` against `server` with `args`.

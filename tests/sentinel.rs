@@ -8,17 +8,10 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use support::failover::{Sentinel, SentinelSet, command_at};
-use support::{DATE, entry_ids, json_lines, spawn_command, stderr, stdout, wait_until, xlen};
-
-/// The first second of [`DATE`], in ms.
-const DAY_START_MS: u64 = 1_534_291_200_000;
-
-/// Every ID of a day at one second, one sensor, in order.
-fn whole_day() -> Vec<String> {
-    (0..86_400u64)
-        .map(|s| format!("{}-0", DAY_START_MS + s * 1000))
-        .collect()
-}
+use support::{
+    DATE, DAY_START_MS, entry_ids, json_lines, spawn_command, stderr, stdout, wait_until,
+    whole_day, xlen,
+};
 
 /// Waits until the master's writes so far are on `replicas` replicas (so a failover loses none).
 fn replicated(con: &mut redis::Connection, replicas: u64) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod netns;
 pub use netns::Namespace;
+pub mod bounds;
 pub mod failover;
 
 /// How long any awaited condition may take on a slow, shared 2-core machine.
@@ -1182,14 +1183,23 @@ pub fn entry_ids(con: &mut redis::Connection, key: &str) -> Vec<String> {
     rows.into_iter().map(|(id, _)| id).collect()
 }
 
+/// The first second of [`DATE`], in ms.
+pub const DAY_START_MS: u64 = 1_534_291_200_000;
+
+/// Every ID of a day of [`DATE`] at one second, one sensor, in order.
+pub fn whole_day() -> Vec<String> {
+    (0..86_400u64)
+        .map(|s| format!("{}-0", DAY_START_MS + s * 1000))
+        .collect()
+}
+
 /// Asserts that `key` holds a whole day of [`DATE`] with `sensors` readings a second, each
 /// exactly once and in order (`<ms>-0` to `<ms>-<sensors - 1>` for every second), read a page
 /// at a time.
 pub fn assert_day_once(con: &mut redis::Connection, key: &str, sensors: u64) {
-    const DAY_MS: u64 = 1_534_291_200_000;
     assert_eq!(xlen(con, key), 86_400 * sensors, "XLEN of {key}");
     let mut expected = (0..86_400u64)
-        .flat_map(|s| (0..sensors).map(move |i| format!("{}-{i}", DAY_MS + s * 1000)));
+        .flat_map(|s| (0..sensors).map(move |i| format!("{}-{i}", DAY_START_MS + s * 1000)));
     let mut from = String::from("-");
     loop {
         let page: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
