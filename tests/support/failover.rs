@@ -6,13 +6,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Server, bin, cluster_nodes, free_port, server_bin, wait_until};
+use crate::{Namespace, Server, bin, cluster_nodes, free_port, server_bin, wait_until};
 
 /// The name the sentinels monitor the master by.
 pub const MASTER: &str = "mm";
 
 /// How long the sentinels wait before they call a silent master down (`down-after-milliseconds`).
 pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+
+/// The unix socket of the master of [`SentinelSet::start_in`], in its dir.
+const UNIX_SOCKET: &str = "redis.sock";
 
 /// A cluster node's `cluster-node-timeout` in [`ReplicatedCluster`].
 pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -25,20 +28,25 @@ pub struct Sentinel {
 }
 
 impl Sentinel {
-    /// Starts a sentinel monitoring the master on `master_port` as [`MASTER`] (quorum 2),
-    /// retried on another port if the one picked was taken.
-    fn start(master_port: u16) -> Sentinel {
-        Sentinel::start_with(master_port, 2, None)
+    /// Starts a sentinel monitoring the master on `master_host`:`master_port` as [`MASTER`]
+    /// (quorum 2), retried on another port if the one picked was taken.
+    fn start(master_host: &str, master_port: u16) -> Sentinel {
+        Sentinel::start_with((master_host, master_port), 2, None)
     }
 
     /// Starts a lone sentinel (quorum 1) serving TLS only, with the PEM files in `certs` (see
     /// [`crate::make_certificates`]), that reaches the master on `master_port` with TLS too.
     pub fn start_tls(master_port: u16, certs: &Path) -> Sentinel {
-        Sentinel::start_with(master_port, 1, Some(certs))
+        Sentinel::start_with(("127.0.0.1", master_port), 1, Some(certs))
     }
 
-    /// A sentinel of `quorum`, over TLS when `certs` are given (then its port is a TLS port).
-    fn start_with(master_port: u16, quorum: u8, certs: Option<&Path>) -> Sentinel {
+    /// A sentinel of `quorum` monitoring the master at `master`, over TLS when `certs` are given
+    /// (then its port is a TLS port).
+    fn start_with(
+        (master_host, master_port): (&str, u16),
+        quorum: u8,
+        certs: Option<&Path>,
+    ) -> Sentinel {
         for _ in 0..10 {
             let dir = tempfile::tempdir().expect("a temp dir for the sentinel");
             let port = free_port();
@@ -52,9 +60,13 @@ impl Sentinel {
                 ),
             };
             let conf = dir.path().join("sentinel.conf");
+            // The sentinels tell each other (in their hellos) the address they listen on, not
+            // the one their link to a node has: a master in a namespace sees them at its veth's
+            // host end, where they do not listen.
             let text = format!(
                 "{listen}bind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
-                 sentinel monitor {MASTER} 127.0.0.1 {master_port} {quorum}\n\
+                 sentinel announce-ip 127.0.0.1\n\
+                 sentinel monitor {MASTER} {master_host} {master_port} {quorum}\n\
                  sentinel down-after-milliseconds {MASTER} {down}\n\
                  sentinel failover-timeout {MASTER} 4000\n",
                 dir = dir.path().display(),
@@ -118,7 +130,12 @@ impl Drop for Sentinel {
 
 /// One command to the server on `port`, its reply (`None`: no answer, or an error).
 fn ask(port: u16, args: &[&str]) -> Option<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    ask_at(&format!("redis://127.0.0.1:{port}"), args)
+}
+
+/// One command to the server at `url`, its reply (`None`: no answer, or an error).
+fn ask_at(url: &str, args: &[&str]) -> Option<redis::Value> {
+    let client = redis::Client::open(url).ok()?;
     let mut con = client
         .get_connection_with_timeout(Duration::from_secs(2))
         .ok()?;
@@ -142,13 +159,49 @@ impl SentinelSet {
     /// Starts a master, `replicas` replicas of it and three sentinels, and waits until every
     /// sentinel knows every replica and the other sentinels (else a failover cannot start).
     pub fn start(replicas: usize) -> SentinelSet {
-        let master = Server::start();
-        let port = master.port.to_string();
+        SentinelSet::around(Server::start(), replicas, &[])
+    }
+
+    /// As [`SentinelSet::start`], with the master inside `namespace` ([`Server::start_in`]) and
+    /// the replicas and sentinels in ours, so that [`Namespace::partition`] cuts the master off
+    /// from all of them (and from every client). A server in the namespace reaches only the host
+    /// end of its veth: the replicas listen there too, which is where the master sees them, so
+    /// where the sentinels find them, and where the old master reaches the promoted one once
+    /// healed. Every node syncs a new replica at once (no 5 s wait for more to come).
+    pub fn start_in(namespace: &Namespace, replicas: usize) -> SentinelSet {
+        // A unix socket (relative: in its dir) is a way in that the partition does not cut.
+        let master_args = [
+            "--repl-diskless-sync-delay",
+            "0",
+            "--unixsocket",
+            UNIX_SOCKET,
+        ];
+        let master = Server::start_in(namespace, &master_args);
+        // The later --bind wins over the one every server is given.
+        let replica_args = [
+            "--bind",
+            "127.0.0.1",
+            namespace.host_address(),
+            "--protected-mode",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
+        SentinelSet::around(master, replicas, &replica_args)
+    }
+
+    /// Starts `replicas` replicas of `master` (each with `replica_args` too) and three sentinels
+    /// watching it, and waits until they all know each other.
+    fn around(master: Server, replicas: usize, replica_args: &[&str]) -> SentinelSet {
+        let (host, port) = (master.host.clone(), master.port);
+        let port_arg = port.to_string();
         let mut nodes = vec![master];
         for _ in 0..replicas {
-            nodes.push(Server::start_with(&["--replicaof", "127.0.0.1", &port]));
+            let mut args = vec!["--replicaof", &host, &port_arg];
+            args.extend_from_slice(replica_args);
+            nodes.push(Server::start_with(&args));
         }
-        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(nodes[0].port)).collect();
+        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(&host, port)).collect();
         let set = SentinelSet { nodes, sentinels };
         for replica in &set.nodes[1..] {
             wait_until("a replica in sync with its master", || {
@@ -213,12 +266,43 @@ impl SentinelSet {
 
     /// Waits until every sentinel names a master other than `old` that says ROLE master.
     pub fn wait_failover(&self, old: u16) {
-        wait_until("the sentinels promote a replica", || {
-            self.sentinels.iter().all(|s| {
-                s.master_port()
-                    .is_some_and(|port| port != old && role(port).as_deref() == Some("master"))
-            })
-        });
+        wait_until("the sentinels promote a replica", || self.failed_over(old));
+    }
+
+    /// Whether every sentinel names a master other than `old` that says ROLE master.
+    pub fn failed_over(&self, old: u16) -> bool {
+        self.sentinels.iter().all(|s| {
+            s.master_port()
+                .is_some_and(|port| port != old && role(port).as_deref() == Some("master"))
+        })
+    }
+
+    /// A connection to the master [`SentinelSet::start_in`] started, over its unix socket: the
+    /// test's look at it while it is cut off.
+    pub fn first_master_unix(&self) -> redis::Connection {
+        let socket = self.nodes[0].dir.path().join(UNIX_SOCKET);
+        redis::Client::open(format!("redis+unix://{}", socket.display()))
+            .and_then(|c| c.get_connection())
+            .expect("connect to the first master's unix socket")
+    }
+
+    /// Waits until the sentinels have made node `index` (the old master, back after a
+    /// partition) a replica again, its link to the master they name up.
+    pub fn wait_rejoined(&self, index: usize) {
+        let node = &self.nodes[index];
+        let master = self.master_port();
+        wait_until(
+            "the old master is made a replica of the new one, in sync",
+            || {
+                ask_at(&node.url(), &["INFO", "replication"])
+                    .and_then(|reply| redis::from_redis_value::<String>(reply).ok())
+                    .is_some_and(|info| {
+                        info.contains("role:slave")
+                            && info.contains(&format!("master_port:{master}"))
+                            && info.contains("master_link_status:up")
+                    })
+            },
+        );
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Namespace {
     host_end: String,
     /// The address inside the namespace (the server's).
     address: String,
+    /// The address of our end of the veth pair: the only one outside that the namespace
+    /// reaches (it has no default route).
+    host_address: String,
 }
 
 impl Namespace {
@@ -48,8 +51,9 @@ impl Namespace {
             name: name.clone(),
             host_end: host_end.clone(),
             address: host(subnet, 2).to_string(),
+            host_address: host(subnet, 1).to_string(),
         };
-        let ours = format!("{}/30", host(subnet, 1));
+        let ours = format!("{}/30", namespace.host_address);
         let theirs = format!("{}/30", namespace.address);
         ip(&["netns", "add", &name]);
         ip(&[
@@ -72,6 +76,12 @@ impl Namespace {
     /// The address inside the namespace, where its server listens.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The address of our end of the veth pair: the only address outside that a server in the
+    /// namespace reaches, so a node of ours it must reach (a replica) listens there too.
+    pub fn host_address(&self) -> &str {
+        &self.host_address
     }
 
     /// Cuts the namespace off, silently both ways: every packet in or out is dropped, so a
