@@ -414,3 +414,42 @@ fn heavy_a_stop_mid_drain_leaves_nothing_pending() {
     );
     assert!(lines.len() < 86_400, "stopped mid-drain");
 }
+
+/// The summary names only what happened (no zero counts), its rate a whole number with its
+/// unit; with --json it is one JSON object on stderr holding every count, zeros included.
+#[test]
+fn the_summary_says_what_happened() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "30"],
+    ));
+    let out = run("consumer", &server, &["alice", "--idle-exit", "300ms"]);
+    assert_ok(&out);
+    let said = stderr(&out);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("alice: processed 30 messages in "))
+        .unwrap_or_else(|| panic!("no summary: {said}"));
+    assert!(line.ends_with(" messages/s)"), "{line}");
+    assert!(!line.contains(" 0 "), "{line}");
+
+    let out = run(
+        "consumer",
+        &server,
+        &["bob", "--group", "json", "--json", "--idle-exit", "300ms"],
+    );
+    assert_ok(&out);
+    let said = stderr(&out);
+    let summary: serde_json::Value = said
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .unwrap_or_else(|| panic!("no JSON summary: {said}"));
+    let summary = &summary["summary"];
+    assert_eq!(summary["consumer"], "bob");
+    assert_eq!(summary["processed"], 30);
+    assert_eq!(summary["claimed"], 0);
+    assert_eq!(summary["dead_reasons"], serde_json::json!({}));
+    assert!(summary["messages_per_second"].is_u64(), "{summary}");
+}

@@ -31,7 +31,7 @@ fn main() {
         // (a closed pipe is a normal end, handled by run_main).
         let outcome =
             monsoon::consumer::run(&target, &settings, &job, &shutdown, std::io::stdout())?;
-        if let Some(line) = outcome.line(&settings.name) {
+        if let Some(line) = outcome.line(&settings.name, settings.json) {
             monsoon::notice::note(&line);
         }
         if let Some(line) = outcome.warning(&settings.name) {

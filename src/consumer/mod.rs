@@ -189,9 +189,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The line said on stderr at the end (nothing after a reset, which printed its own).
-    pub fn line(&self, name: &str) -> Option<String> {
+    /// The line said on stderr at the end (nothing after a reset, which printed its own); with
+    /// `json`, a consumer's summary is one JSON object (`{"summary": {...}}`) holding every count.
+    pub fn line(&self, name: &str, json: bool) -> Option<String> {
         match self {
+            Outcome::Consumed(summary) if json => {
+                Some(serde_json::json!({ "summary": summary.to_json(name) }).to_string())
+            }
             Outcome::Consumed(summary) => Some(summary.line(name)),
             Outcome::Redriven(done) => Some(done.line(name)),
             Outcome::Reset => None,

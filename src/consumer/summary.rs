@@ -72,27 +72,110 @@ impl Summary {
         ))
     }
 
-    /// The one line printed on stderr at the end.
-    pub fn line(&self, name: &str) -> String {
+    /// Messages per second over the run, as a whole number.
+    fn rate(&self) -> u64 {
         let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.processed as f64 / secs
-        } else {
-            0.0
+        match secs > 0.0 {
+            true => (self.processed as f64 / secs).round() as u64,
+            false => 0,
+        }
+    }
+
+    /// The counts beside `processed`, with their words, in the order the line says them.
+    fn counts(&self) -> [(u64, &'static str); 8] {
+        [
+            (self.recovered, "re-read from its own pending list"),
+            (self.claimed, "claimed from other consumers"),
+            (self.dead_lettered, "dead-lettered"),
+            (self.deleted, "deleted while pending"),
+            (self.pruned, "idle consumers pruned"),
+            (self.taken_by_others, "taken over by others while in hand"),
+            (self.failed, "handler runs failed"),
+            (self.restarts, "handler restarts"),
+        ]
+    }
+
+    /// The one line printed on stderr at the end: what was processed and how fast, then only
+    /// the counts that are not zero (`alice: processed 3 messages in 0.3 s (9 messages/s); 1
+    /// claimed from other consumers`).
+    pub fn line(&self, name: &str) -> String {
+        let noun = match self.processed {
+            1 => "message",
+            _ => "messages",
         };
-        format!(
-            "{name}: processed {} messages in {secs:.1} s ({rate:.0}/s); {} re-read from its own pending list, \
-             {} claimed from other consumers, {} dead-lettered, {} deleted while pending, {} idle consumers pruned, \
-             {} taken over by others while in hand, {} handler runs failed, {} handler restarts",
+        let mut line = format!(
+            "{name}: processed {} {noun} in {:.1} s ({} messages/s)",
             self.processed,
-            self.recovered,
-            self.claimed,
-            self.dead_lettered,
-            self.deleted,
-            self.pruned,
-            self.taken_by_others,
-            self.failed,
-            self.restarts
-        )
+            self.elapsed.as_secs_f64(),
+            self.rate()
+        );
+        let happened: Vec<String> = self
+            .counts()
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, words)| format!("{n} {words}"))
+            .collect();
+        if !happened.is_empty() {
+            line.push_str("; ");
+            line.push_str(&happened.join(", "));
+        }
+        line
+    }
+
+    /// All of it as one JSON object for scripts (`--json`): every count, zeros included, the
+    /// dead letters by reason, the time taken and the rate.
+    pub fn to_json(&self, name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "consumer": name,
+            "processed": self.processed,
+            "recovered": self.recovered,
+            "claimed": self.claimed,
+            "dead_lettered": self.dead_lettered,
+            "dead_reasons": self.dead_reasons,
+            "deleted": self.deleted,
+            "pruned": self.pruned,
+            "taken_by_others": self.taken_by_others,
+            "failed": self.failed,
+            "restarts": self.restarts,
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+            "messages_per_second": self.rate(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line names only what happened; the JSON holds every count.
+    #[test]
+    fn names_only_what_happened() {
+        let mut summary = Summary {
+            processed: 3,
+            elapsed: Duration::from_millis(300),
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary.line("alice"),
+            "alice: processed 3 messages in 0.3 s (10 messages/s)"
+        );
+        summary.claimed = 2;
+        summary.restarts = 1;
+        assert_eq!(
+            summary.line("alice"),
+            "alice: processed 3 messages in 0.3 s (10 messages/s); 2 claimed from other \
+             consumers, 1 handler restarts"
+        );
+        summary.processed = 1;
+        assert!(
+            summary
+                .line("bob")
+                .starts_with("bob: processed 1 message in")
+        );
+        let json = summary.to_json("bob");
+        assert_eq!(json["claimed"], 2);
+        assert_eq!(json["pruned"], 0);
+        assert_eq!(json["consumer"], "bob");
+        assert_eq!(json["elapsed_ms"], 300);
     }
 }
