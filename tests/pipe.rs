@@ -68,11 +68,12 @@ fn heavy_a_crashing_handler_loses_nothing() {
     assert_eq!(answered.len(), 3000, "the handler answered for every entry");
     assert_eq!(acked(&mut con), 3000);
     assert_eq!(xlen(&mut con, "chennai:dead"), 0);
+    // With --json the summary is one JSON object on stderr.
     let summary = stderr(&out);
-    let restarts: u64 = summary
-        .split(", ")
-        .find_map(|part| part.trim_end().strip_suffix(" handler restarts"))
-        .and_then(|n| n.trim().parse().ok())
+    let restarts = summary
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["summary"]["restarts"].as_u64())
         .unwrap_or_default();
     assert!(restarts >= 30, "{summary}");
 }
