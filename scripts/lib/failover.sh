@@ -13,7 +13,9 @@ free_port() {
   done
 }
 
-# fail_server NAME ARGS...: starts a server in the background (its pid in $WORK/NAME.pid).
+# fail_server NAME ARGS...: starts a server in the background (its pid in $WORK/NAME.pid) on a
+# free port ($port, set before ARGS are expanded by the caller's function) and waits until it
+# answers; another program taking the port first makes it try the next one.
 fail_server() {
   local name=$1
   shift
@@ -21,33 +23,70 @@ fail_server() {
   echo $! >"$WORK/$name.pid"
 }
 
+# up NAME PORT: whether server NAME (started by fail_server) answers on PORT within 10 s; if it
+# does not, it is stopped.
+up() {
+  local deadline=$((SECONDS + 10))
+  until ping "$2"; do
+    if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$(pid_of "$1")" 2>/dev/null; then
+      kill "$(pid_of "$1")" 2>/dev/null || true
+      wait "$(pid_of "$1")" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+# start_fail NAME VAR COMMAND...: picks a free port into VAR, runs COMMAND (which reads it) and
+# waits until the server answers, up to 10 tries.
+start_fail() {
+  local name=$1 var=$2
+  shift 2
+  for _ in $(seq 1 10); do
+    printf -v "$var" '%s' "$(free_port)"
+    "$@"
+    up "$name" "${!var}" && return
+  done
+  fail "could not start $name on a free port (see $WORK/$name.out)"
+}
+
 # said NAME LOG: how many lines consumer NAME printed into LOG.
 said() { grep -c "^$1 " "$WORK/$2.log" 2>/dev/null || true; }
 
 failover_step() {
   local master replica s1 s2 s3 n conf url held dups unique total
-  master=$(free_port) replica=$(free_port) s1=$(free_port) s2=$(free_port) s3=$(free_port)
   say "11. The master dies, nothing is lost: a master, a replica and three sentinels"
   note "Redis Sentinel watches the master; when most sentinels agree it is down, they promote the"
   note "replica, and every binary finds the new master through them (--redis-url redis+sentinel://)"
   mkdir -p "$WORK/fail-master" "$WORK/fail-replica"
-  fail_server fail-master --port "$master" --bind 127.0.0.1 --dir "$WORK/fail-master" --save "" \
-    --appendonly no
-  fail_server fail-replica --port "$replica" --bind 127.0.0.1 --dir "$WORK/fail-replica" --save "" \
-    --appendonly no --replicaof 127.0.0.1 "$master"
+  start_fail fail-master master eval 'fail_server fail-master --port "$master" --bind 127.0.0.1 \
+    --dir "$WORK/fail-master" --save "" --appendonly no'
+  start_fail fail-replica replica eval 'fail_server fail-replica --port "$replica" --bind 127.0.0.1 \
+    --dir "$WORK/fail-replica" --save "" --appendonly no --replicaof 127.0.0.1 "$master"'
   n=0
-  for port in "$s1" "$s2" "$s3"; do
+  for var in s1 s2 s3; do
     n=$((n + 1))
-    conf="$WORK/sentinel-$n.conf"
     # Sentinel rewrites its config file: it must be writable, one per sentinel.
-    printf '%s\n' "port $port" "bind 127.0.0.1" "dir $WORK" \
-      "sentinel monitor mm 127.0.0.1 $master 2" "sentinel down-after-milliseconds mm 1000" \
-      "sentinel failover-timeout mm 4000" >"$conf"
-    fail_server "fail-sentinel-$n" "$conf" --sentinel
+    start_fail "fail-sentinel-$n" "$var" eval 'conf="$WORK/sentinel-$n.conf"
+      printf "%s\n" "port ${!var}" "bind 127.0.0.1" "dir $WORK" \
+        "sentinel monitor mm 127.0.0.1 $master 2" "sentinel down-after-milliseconds mm 1000" \
+        "sentinel failover-timeout mm 4000" >"$conf"
+      fail_server "fail-sentinel-$n" "$conf" --sentinel'
   done
   url="redis+sentinel://127.0.0.1:$s1,127.0.0.1:$s2,127.0.0.1:$s3/mm"
   replica_online() { inspect --redis-url "$url" server --json 2>/dev/null | grep -q '"state":"online"'; }
-  wait_for "the replica to catch up and the sentinels to see it" 60 replica_online
+  wait_for "the replica to catch up" 60 replica_online
+  # A sentinel learns of a replica from the master's INFO (every 10 s) and of the other
+  # sentinels from their hellos: only then can they agree on a promotion.
+  sentinels_ready() {
+    local port
+    for port in "$s1" "$s2" "$s3"; do
+      redis-cli -p "$port" sentinel replicas mm 2>/dev/null | grep -qx "127.0.0.1:$replica" ||
+        redis-cli -p "$port" sentinel replicas mm 2>/dev/null | grep -qx "$replica" || return 1
+      [ "$(redis-cli -p "$port" sentinel sentinels mm 2>/dev/null | grep -cx 'runid')" -ge 2 ] || return 1
+    done
+  }
+  wait_for "the sentinels to see the replica and each other" 60 sentinels_ready
   run inspect --redis-url "$url" server
   pause
 
