@@ -9,12 +9,14 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::handler_pipes::Pipes;
+pub use super::handler_pipes::set_nonblocking;
 use super::output::{self, Output};
 use crate::message::Entry;
 
@@ -27,7 +29,7 @@ pub const STDERR_TAIL: usize = output::TAIL;
 pub const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// How long a handler has between SIGTERM and SIGKILL once its time is up.
-const GRACE: Duration = Duration::from_secs(2);
+pub(super) const GRACE: Duration = Duration::from_secs(2);
 
 /// How a handler's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,173 +245,6 @@ pub fn run(
         stderr: pipes.err,
         output_cut,
     })
-}
-
-/// Our ends of a handler's three pipes, with what is still to write and what was read.
-struct Pipes<'a> {
-    stdin: Option<OwnedFd>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
-    /// What is still to be written to its stdin.
-    input: &'a [u8],
-    out: Output,
-    err: Output,
-}
-
-impl Pipes<'_> {
-    /// Makes our three ends non-blocking, so no write or read can hang the thread.
-    fn nonblocking(&self) -> std::io::Result<()> {
-        for fd in [&self.stdin, &self.stdout, &self.stderr]
-            .into_iter()
-            .flatten()
-        {
-            set_nonblocking(fd)?;
-        }
-        Ok(())
-    }
-
-    /// Feeds and reads until the child exits: SIGTERM to its group at `timeout`, SIGKILL after
-    /// [`GRACE`].
-    fn until_exit(&mut self, child: &mut Child, timeout: Duration) -> std::io::Result<Ended> {
-        let mut deadline = Instant::now() + timeout;
-        let mut timed_out = false;
-        // Quick handlers end within a millisecond or two: look soon, then less and less often (a
-        // fixed 5 ms made `--exec true --jobs 2` wait 5 ms a round, 300 messages a second). A
-        // handler's exit closes its pipes, which wakes the poll at once.
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(match timed_out {
-                    true => Ended::TimedOut(timeout),
-                    false => Ended::of(status),
-                });
-            }
-            if Instant::now() >= deadline {
-                match timed_out {
-                    false => {
-                        kill_group(child, libc::SIGTERM);
-                        timed_out = true;
-                        deadline = Instant::now() + GRACE;
-                    }
-                    true => kill_group(child, libc::SIGKILL),
-                }
-            }
-            let idle = self.step(pause)?;
-            if idle {
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
-        }
-    }
-
-    /// Reads what is left until both outputs close or `deadline`; whether they closed.
-    fn drain_until(&mut self, deadline: Instant) -> bool {
-        while self.stdout.is_some() || self.stderr.is_some() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.step(left.min(Duration::from_millis(50))).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// One poll of the open pipes for at most `wait`, then what they allow: a write of input,
-    /// reads of output. Whether nothing happened.
-    fn step(&mut self, wait: Duration) -> std::io::Result<bool> {
-        let mut fds = Vec::with_capacity(3);
-        if let Some(fd) = self.stdin.as_ref().filter(|_| !self.input.is_empty()) {
-            fds.push(pollfd(fd, libc::POLLOUT));
-        }
-        for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
-            fds.push(pollfd(fd, libc::POLLIN));
-        }
-        if fds.is_empty() {
-            std::thread::sleep(wait);
-            return Ok(true);
-        }
-        let millis = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `fds` is a valid array of pollfd of the length given.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-        if ready < 0 {
-            let error = std::io::Error::last_os_error();
-            return match error.kind() {
-                std::io::ErrorKind::Interrupted => Ok(true),
-                _ => Err(error),
-            };
-        }
-        if ready == 0 {
-            return Ok(true);
-        }
-        self.feed();
-        read_into(&mut self.stdout, &mut self.out);
-        read_into(&mut self.stderr, &mut self.err);
-        Ok(false)
-    }
-
-    /// Writes what the pipe takes of the input now; a handler that exited without reading it
-    /// all is normal (EPIPE is no error): the rest is dropped.
-    fn feed(&mut self) {
-        let Some(fd) = &self.stdin else { return };
-        while !self.input.is_empty() {
-            // SAFETY: writes from a valid slice to a file descriptor we own.
-            let n = unsafe {
-                libc::write(fd.as_raw_fd(), self.input.as_ptr().cast(), self.input.len())
-            };
-            match usize::try_from(n) {
-                Ok(n) => self.input = &self.input[n..],
-                Err(_) if would_block() => return,
-                Err(_) => self.input = &[],
-            }
-        }
-        // All of it written: the handler sees the end of its input.
-        self.stdin = None;
-    }
-}
-
-/// A `pollfd` asking for `events` on `fd`.
-fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }
-}
-
-/// Reads what `pipe` has now into `output`; at its end (or an error) the pipe is closed.
-fn read_into(pipe: &mut Option<OwnedFd>, output: &mut Output) {
-    let Some(fd) = pipe else { return };
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        // SAFETY: reads into a valid buffer of the length given from a descriptor we own.
-        let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-        match usize::try_from(n) {
-            Ok(0) => break,
-            Ok(n) => output.push(&chunk[..n]),
-            Err(_) if would_block() => return,
-            Err(_) => break,
-        }
-    }
-    *pipe = None;
-}
-
-/// Whether the last system call failed only because it would have blocked (or was
-/// interrupted: it is tried again at the next poll).
-fn would_block() -> bool {
-    matches!(
-        std::io::Error::last_os_error().kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-    )
-}
-
-/// Sets `O_NONBLOCK` on `fd`.
-pub fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
-    let fd = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// The watchdog: a small shell, in a process group of its own, told on its stdin which handler

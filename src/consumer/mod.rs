@@ -17,7 +17,7 @@
 //! - [`seat`]: what every worker shares: the group's link, dead letters, acks, the summary,
 //!   and keeping what is in hand from looking idle to the others.
 //! - [`worker`]: the work as a type, one per mode; [`print`]: print mode (`--delay`, `--json`);
-//!   [`exec`] and [`handler`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
+//!   [`exec`], [`handler`] and [`handler_pipes`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
 //!   held with bounded memory.
 //! - [`claim`]: taking over from dead consumers, step by step.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
@@ -28,6 +28,7 @@ mod claim;
 mod consume;
 mod exec;
 pub mod handler;
+mod handler_pipes;
 pub mod output;
 mod pipe;
 pub mod poison;
