@@ -4,10 +4,8 @@
 //! hang.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use super::handler::{Ended, GRACE, kill_group};
 use super::output::Output;
 
 /// Our ends of a handler's three pipes, with what is still to write and what was read.
@@ -38,39 +36,6 @@ impl Pipes<'_> {
         Ok(())
     }
 
-    /// Feeds and reads until the child exits: SIGTERM to its group at `timeout`, SIGKILL after
-    /// [`GRACE`].
-    pub fn until_exit(&mut self, child: &mut Child, timeout: Duration) -> std::io::Result<Ended> {
-        let mut deadline = Instant::now() + timeout;
-        let mut timed_out = false;
-        // Quick handlers end within a millisecond or two: look soon, then less and less often (a
-        // fixed 5 ms made `--exec true --jobs 2` wait 5 ms a round, 300 messages a second). A
-        // handler's exit closes its pipes, which wakes the poll at once.
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(match timed_out {
-                    true => Ended::TimedOut(timeout),
-                    false => Ended::of(status),
-                });
-            }
-            if Instant::now() >= deadline {
-                match timed_out {
-                    false => {
-                        kill_group(child, libc::SIGTERM);
-                        timed_out = true;
-                        deadline = Instant::now() + GRACE;
-                    }
-                    true => kill_group(child, libc::SIGKILL),
-                }
-            }
-            let idle = self.step(pause)?;
-            if idle {
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
-        }
-    }
-
     /// Reads what is left until both outputs close or `deadline`; whether they closed.
     pub fn drain_until(&mut self, deadline: Instant) -> bool {
         while self.stdout.is_some() || self.stderr.is_some() {
@@ -84,7 +49,7 @@ impl Pipes<'_> {
 
     /// One poll of the open pipes for at most `wait`, then what they allow: a write of input,
     /// reads of output. Whether nothing happened.
-    fn step(&mut self, wait: Duration) -> std::io::Result<bool> {
+    pub fn step(&mut self, wait: Duration) -> std::io::Result<bool> {
         let mut fds = Vec::with_capacity(3);
         if let Some(fd) = self.stdin.as_ref().filter(|_| !self.input.is_empty()) {
             fds.push(pollfd(fd, libc::POLLOUT));
