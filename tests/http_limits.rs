@@ -111,13 +111,7 @@ fn ask(addr: &str, path: &str, patience: Duration) -> (u16, String) {
         return (0, String::new());
     }
     let reply = read_what_comes(&mut stream);
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    support::status_and_body(&reply)
 }
 
 /// What `stream` sends until it ends, breaks or stays silent for its read timeout.

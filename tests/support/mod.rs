@@ -1086,6 +1086,11 @@ pub fn get(addr: &str, path: &str) -> (u16, String) {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
+    status_and_body(&reply)
+}
+
+/// An HTTP reply's status code (0 when there is none) and its body.
+pub fn status_and_body(reply: &str) -> (u16, String) {
     let status = reply
         .split(' ')
         .nth(1)
