@@ -107,7 +107,8 @@ impl Output {
         Ok(())
     }
 
-    /// All of it in memory (for tests and small outputs).
+    /// All of it in memory (for tests).
+    #[cfg(test)]
     pub fn to_vec(&mut self) -> Vec<u8> {
         let mut all = Vec::with_capacity(self.len().min(IN_MEMORY as u64 * 2) as usize);
         let _ = self.pass_on(&mut all);
