@@ -404,3 +404,50 @@ fn the_test_server_is_our_own_child() {
     other.port = ours.port;
     assert!(!other.answers_as_our_child());
 }
+
+/// A value from the environment is not shown as if typed: with REDIS_URL (holding a password)
+/// and MONSOON_PREFIX exported, a usage error's line is the plain usage (`inspect range
+/// <STREAM>`, `consumer <NAME>`), `--help` says which variable each option reads, and a run
+/// still goes where REDIS_URL says, with MONSOON_PREFIX's keys.
+#[test]
+fn variables_from_the_environment_are_not_shown_as_typed() {
+    let server = Server::start();
+    let secret = "redis://someone:s3cret@127.0.0.1:1";
+    let with_env = |name: &str, url: &str, args: &[&str]| {
+        let out = Command::new(support::bin(name))
+            .env("REDIS_URL", url)
+            .env("MONSOON_PREFIX", "env:")
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, errors) = with_env("inspect", secret, &["range"]);
+    assert_eq!(code, Some(2), "{errors}");
+    assert!(
+        errors.contains("Usage: inspect range <STREAM>\n"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("--redis-url") && !errors.contains("--prefix"),
+        "{errors}"
+    );
+    let (code, _, errors) = with_env("consumer", secret, &[]);
+    assert_eq!(code, Some(2), "{errors}");
+    assert!(errors.contains("Usage: consumer <NAME>\n"), "{errors}");
+    let (code, help, _) = with_env("consumer", secret, &["-h"]);
+    assert_eq!(code, Some(0));
+    assert!(help.contains("Usage: consumer [OPTIONS] <NAME>"), "{help}");
+    assert!(
+        help.contains("[env: REDIS_URL]") && help.contains("[env: MONSOON_PREFIX"),
+        "{help}"
+    );
+    assert!(!help.contains("s3cret"), "{help}");
+    let url = server.url();
+    let (code, _, errors) = with_env("producer", &url, &["--date", DATE, "--count", "2"]);
+    assert_eq!(code, Some(0), "{errors}");
+    assert_eq!(xlen(&mut server.con(), "env:chennai"), 2);
+    let (code, out, errors) = with_env("inspect", &url, &["range", "chennai"]);
+    assert_eq!(code, Some(0), "{errors}");
+    assert_eq!(out.lines().count(), 3, "a header and two entries: {out}");
+}

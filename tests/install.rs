@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use monsoon::cli::inspect::InspectArgs;
 use support::{assert_ok, stderr};
 
 /// Runs a binary with `args` and no server anywhere in sight.
@@ -74,13 +75,42 @@ fn bash_completes_options_and_subcommands() {
     );
 }
 
-/// `man -l` renders each page without a warning, and it documents the options.
+/// `man -l` renders each page without a warning, inspect's subcommands' pages too (the ones
+/// `inspect.1` refers to as inspect-range(1) ...), and each documents the options; inspect.1
+/// names `--csv`, which only `range` takes.
 #[test]
 fn man_renders_each_page_without_warnings() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["producer", "consumer", "inspect"] {
-        let page = dir.path().join(format!("{name}.1"));
-        std::fs::write(&page, generate(name, "man")).unwrap();
+    let pages = ["producer", "consumer", "inspect"]
+        .map(|name| {
+            (
+                name.to_string(),
+                vec!["--generate".to_string(), "man".into()],
+            )
+        })
+        .into_iter()
+        .chain(InspectArgs::subcommands().into_iter().map(|sub| {
+            let args = vec![sub.clone(), "--generate".into(), "man".into()];
+            (format!("inspect-{sub}"), args)
+        }));
+    let inspect_page = String::from_utf8(
+        Command::new(support::bin("inspect"))
+            .args(["--generate", "man"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for (page_name, args) in pages {
+        let binary = page_name.split('-').next().unwrap();
+        let out = Command::new(support::bin(binary))
+            .env_remove("REDIS_URL")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let page = dir.path().join(format!("{page_name}.1"));
+        std::fs::write(&page, &out.stdout).unwrap();
         let out = Command::new("man")
             .env("MANWIDTH", "80")
             .args(["--warnings", "-l"])
@@ -88,33 +118,102 @@ fn man_renders_each_page_without_warnings() {
             .output()
             .expect("man (Debian: apt-get install man-db)");
         assert_ok(&out);
-        assert_eq!(stderr(&out), "", "{name}: man warned");
+        assert_eq!(stderr(&out), "", "{page_name}: man warned");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("--redis-url"), "{name}: {text}");
+        assert!(text.contains("--redis-url"), "{page_name}: {text}");
+        assert!(
+            text.starts_with(&format!("{page_name}(1)")),
+            "{page_name}: {text}"
+        );
+        if page_name.starts_with("inspect-") {
+            let reference = page_name.replace('-', "\\-") + "(1)";
+            assert!(
+                inspect_page.contains(&reference),
+                "inspect.1 lacks {reference}"
+            );
+        }
     }
+    let text = |page: &str| std::fs::read_to_string(dir.path().join(page)).unwrap();
+    assert!(
+        text("inspect.1").contains("\\-\\-csv"),
+        "inspect.1 names --csv"
+    );
+    assert!(text("inspect-range.1").contains("\\-\\-csv"));
 }
 
-/// `cargo install --locked --path . --root DIR` installs the three binaries, and each runs
-/// `--version` from there.
+/// The `sh` blocks of README's Install section, as they stand, and its PowerShell block.
+fn install_blocks() -> (Vec<String>, Vec<String>) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Install\n"))
+        .expect("README has an Install section");
+    let (mut sh, mut powershell) = (Vec::new(), Vec::new());
+    let mut fences = section.split("```").skip(1).step_by(2);
+    for block in fences.by_ref() {
+        let (lang, body) = block.split_once('\n').unwrap();
+        match lang {
+            "sh" => sh.push(body.to_string()),
+            "powershell" => powershell.push(body.to_string()),
+            other => panic!("an Install block in {other:?}"),
+        }
+    }
+    (sh, powershell)
+}
+
+/// README's Install lines run verbatim in a fresh HOME (no ~/.local/share/man, no ~/.zfunc):
+/// `cargo install` puts the three binaries in ~/.cargo/bin, the loops write every man page and
+/// completion without an error, and then `man -w` finds each page (inspect's subcommands too)
+/// with nothing but ~/.cargo/bin on PATH. PowerShell's `$PROFILE` line is a block of its own.
 #[test]
-fn heavy_cargo_install_puts_three_binaries_on_a_path() {
-    let root = tempfile::tempdir().unwrap();
-    let mut cargo = Command::new(env!("CARGO"));
-    // As from a shell, so it shares the release build of the demo and of a shell.
-    let out = support::forget_crate_env(&mut cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["install", "--locked", "--offline", "--path", ".", "--root"])
-        .arg(root.path())
-        // The release build the demo makes serves here too.
-        .args([
-            "--target-dir",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/target"),
-        ])
-        .output()
-        .unwrap();
-    assert_ok(&out);
+fn heavy_readme_install_lines_run_verbatim_on_a_fresh_home() {
+    let (sh, powershell) = install_blocks();
+    assert!(sh.len() >= 2, "{sh:?}");
+    assert!(
+        sh.iter().all(|b| !b.contains("$PROFILE")),
+        "$PROFILE in an sh block"
+    );
+    assert!(
+        powershell.iter().any(|b| b.contains("$PROFILE")),
+        "{powershell:?}"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let own_home = std::env::var("HOME").unwrap();
+    let own = |name: &str, dir: &str| std::env::var(name).unwrap_or(format!("{own_home}/{dir}"));
+    let bin = home.path().join(".cargo/bin");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let fresh = |cmd: &mut Command| {
+        support::forget_crate_env(cmd)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HOME", home.path())
+            .env("PATH", &path)
+            .env_remove("MANPATH")
+            .env_remove("REDIS_URL")
+            // Cargo and the toolchain stay where they are (no download into the fresh HOME);
+            // what `cargo install` installs goes into it, from the release build the demo makes.
+            .env("CARGO_HOME", own("CARGO_HOME", ".cargo"))
+            .env("RUSTUP_HOME", own("RUSTUP_HOME", ".rustup"))
+            .env("CARGO_INSTALL_ROOT", home.path().join(".cargo"))
+            .env(
+                "CARGO_TARGET_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/target"),
+            )
+            .env("CARGO_NET_OFFLINE", "true");
+    };
+    for block in &sh {
+        let mut bash = Command::new("bash");
+        fresh(bash.args(["-euo", "pipefail", "-c", block]));
+        let out = bash.output().unwrap();
+        assert_ok(&out);
+        let errors = stderr(&out);
+        assert!(
+            !errors.contains("No such file") && !errors.contains("ambiguous"),
+            "{block}: {errors}"
+        );
+    }
     for name in ["producer", "consumer", "inspect"] {
-        let version = Command::new(root.path().join("bin").join(name))
+        let version = Command::new(bin.join(name))
             .arg("--version")
             .output()
             .unwrap();
@@ -122,6 +221,33 @@ fn heavy_cargo_install_puts_three_binaries_on_a_path() {
         assert_eq!(
             String::from_utf8_lossy(&version.stdout).trim(),
             format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+        for file in [
+            format!(".local/share/bash-completion/completions/{name}"),
+            format!(".zfunc/_{name}"),
+            format!(".config/fish/completions/{name}.fish"),
+        ] {
+            let text = std::fs::read_to_string(home.path().join(&file)).unwrap();
+            assert!(text.contains(name), "{file}: {text}");
+        }
+    }
+    let pages = ["producer", "consumer", "inspect"]
+        .map(String::from)
+        .into_iter()
+        .chain(
+            InspectArgs::subcommands()
+                .into_iter()
+                .map(|s| format!("inspect-{s}")),
+        );
+    for page in pages {
+        let mut man = Command::new("man");
+        fresh(man.args(["-w", &page]));
+        let out = man.output().expect("man (Debian: apt-get install man-db)");
+        assert_ok(&out);
+        let found = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            found.starts_with(&home.path().display().to_string()),
+            "{page}: {found}"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! `consumer <NAME>`: one member of a consumer group; see `consumer --help`.
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use monsoon::cli::ConsumerArgs;
 use monsoon::cli::man_and_completions;
 use monsoon::metrics::consumer::ConsumerExporter;
@@ -10,7 +10,8 @@ use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
-        let args = ConsumerArgs::parse();
+        let matches = monsoon::cli::get_matches(ConsumerArgs::command());
+        let args = ConsumerArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         if let Some(kind) = args.generate {
             man_and_completions::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);

@@ -1,17 +1,19 @@
 //! `inspect <SUBCOMMAND>`: read streams and look into consumer groups; see `inspect --help`.
 
-use monsoon::cli::inspect::{InspectArgs, stdout_is_terminal};
+use monsoon::cli::inspect::{InspectArgs, Invocation, stdout_is_terminal};
 use monsoon::cli::man_and_completions;
 use monsoon::shutdown::Shutdown;
 use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
-        let args = InspectArgs::parse_args();
-        if let Some(kind) = args.generate {
-            man_and_completions::write(kind, InspectArgs::command_line(), &mut std::io::stdout())?;
-            return Ok(exit::SUCCESS);
-        }
+        let args = match InspectArgs::parse_args() {
+            Invocation::Generate(kind, page) => {
+                man_and_completions::write(kind, *page, &mut std::io::stdout())?;
+                return Ok(exit::SUCCESS);
+            }
+            Invocation::Run(args) => args,
+        };
         let Some(request) = args.request(stdout_is_terminal()) else {
             return Ok(exit::USAGE);
         };

@@ -1,6 +1,6 @@
 //! `producer`: writes a day of weather readings per city; see `producer --help`.
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use monsoon::cli::ProducerArgs;
 use monsoon::cli::man_and_completions;
 use monsoon::metrics::{Endpoint, announce};
@@ -9,7 +9,8 @@ use monsoon::{edge, exit};
 
 fn main() {
     edge::run_main(|| {
-        let args = ProducerArgs::parse();
+        let matches = monsoon::cli::get_matches(ProducerArgs::command());
+        let args = ProducerArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         if let Some(kind) = args.generate {
             man_and_completions::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);

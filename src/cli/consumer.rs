@@ -46,7 +46,7 @@ pub fn parse_reset_point(text: &str) -> std::result::Result<StreamId, String> {
 #[command(name = "consumer", version, after_help = exit::help())]
 pub struct ConsumerArgs {
     /// Consumer name within the group (e.g. alice, bob).
-    #[arg(value_parser = parse_name, required_unless_present = "generate")]
+    #[arg(value_parser = parse_name, required = true)]
     pub name: Option<String>,
 
     /// Print a man page or shell completions for this binary on stdout, and exit.

@@ -20,7 +20,9 @@ use crate::metrics::parse_listen;
 pub const DEFAULT_WIDTH: usize = 80;
 
 /// Reads streams and looks into consumer groups: entries, pending lists, groups, a live view,
-/// charts and memory, for people (aligned columns) or scripts (--json).
+/// charts and memory, for people (aligned columns), scripts (--json) or spreadsheets (`range
+/// --csv`). Each subcommand has its own page: `inspect range --generate man` prints
+/// inspect-range(1).
 #[derive(Debug, Parser)]
 #[command(name = "inspect", version, after_help = exit::help())]
 pub struct InspectArgs {
@@ -39,6 +41,15 @@ pub struct InspectArgs {
     /// What to look at.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `--generate KIND`, for this command line (inspect's, or a subcommand's).
+    Generate(Generate, Box<clap::Command>),
+    /// A subcommand to run.
+    Run(Box<InspectArgs>),
 }
 
 /// The subcommands; every STREAM is a name the prefix is put in front of (unless --no-prefix).
@@ -206,27 +217,53 @@ pub enum Command {
 
 impl InspectArgs {
     /// The clap command, with `--redis-url`, `--prefix` and `--cluster` accepted before or after
-    /// the subcommand.
+    /// the subcommand, and `--generate` after it too (`inspect range --generate man` prints the
+    /// page `inspect.1` names as inspect-range(1)).
     pub fn command_line() -> clap::Command {
         Self::command()
             .mut_arg("redis_url", |a| a.global(true))
             .mut_arg("prefix", |a| a.global(true))
             .mut_arg("cluster", |a| a.global(true))
+            .mut_arg("generate", |a| a.global(true))
+            .subcommand_required(true)
+            // `inspect range --help` instead: a `help` subcommand would be a man page, too.
+            .disable_help_subcommand(true)
     }
 
-    /// Parses the process's arguments; on a usage error (a missing subcommand included, unless
-    /// --generate is given) prints it and exits 2.
-    pub fn parse_args() -> Self {
-        let args = Self::from_matches(Self::command_line().get_matches());
-        if args.command.is_none() && args.generate.is_none() {
-            Self::command_line()
-                .error(
-                    clap::error::ErrorKind::MissingSubcommand,
-                    "a subcommand is required (range, tail, pending, groups, watch, chart, serve, memory)",
-                )
-                .exit();
+    /// Parses the process's arguments: what `--generate` asks for, or the run; on a usage error
+    /// (a missing subcommand included, unless --generate is given) prints it and exits 2.
+    pub fn parse_args() -> Invocation {
+        let matches = super::get_matches(Self::command_line());
+        if let Some(&kind) = matches.get_one::<Generate>("generate") {
+            // A subcommand has a page of its own; completions are the whole binary's.
+            let sub = matches.subcommand_name().filter(|_| kind == Generate::Man);
+            return Invocation::Generate(kind, Box::new(Self::page(sub)));
         }
-        args
+        Invocation::Run(Box::new(Self::from_matches(matches)))
+    }
+
+    /// The command line a man page or a completion describes: `inspect` itself, or one of its
+    /// subcommands as `inspect-SUB` (the name `inspect.1` refers to it by).
+    pub fn page(subcommand: Option<&str>) -> clap::Command {
+        let mut cmd = Self::command_line();
+        cmd.build();
+        let sub = subcommand
+            .and_then(|name| cmd.find_subcommand(name))
+            .cloned();
+        match sub {
+            // Built, a subcommand knows its display name (`inspect-range`) and usage
+            // (`inspect range`); the version is the binary's.
+            Some(sub) => sub.version(env!("CARGO_PKG_VERSION")),
+            None => cmd,
+        }
+    }
+
+    /// The subcommands' names, in the order `inspect --help` lists them (each has a man page).
+    pub fn subcommands() -> Vec<String> {
+        Self::command_line()
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_string())
+            .collect()
     }
 
     /// Parses `args` (the first being the program name).

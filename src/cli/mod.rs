@@ -13,16 +13,61 @@ pub mod inspect;
 pub mod man_and_completions;
 pub mod producer;
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgMatches, Args};
 
 use crate::error::{Error, Result};
 use crate::server::{Target, TlsFiles};
 
 pub use consumer::ConsumerArgs;
 pub use producer::ProducerArgs;
+
+/// The options whose value may come from the environment as a plain string: (id, variable).
+const FROM_ENVIRONMENT: [(&str, &str); 2] =
+    [("redis_url", "REDIS_URL"), ("prefix", "MONSOON_PREFIX")];
+
+/// Parses the process's command line with `cmd`: every binary's one way in.
+/// - `--generate KIND` needs nothing else ([`man_and_completions::relaxed`]).
+/// - A value from the environment (REDIS_URL, MONSOON_PREFIX) counts as a default, not as
+///   typed: clap would print `--redis-url <REDIS_URL>` in the usage line of an unrelated
+///   mistake, as if the user had typed it. `--help` still says which variable an option reads.
+pub fn get_matches(cmd: clap::Command) -> ArgMatches {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cmd = match man_and_completions::asks_to_generate(&args) {
+        true => man_and_completions::relaxed(cmd),
+        false => cmd,
+    };
+    let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
+    let cmd = match asks_help {
+        true => cmd,
+        false => environment_as_defaults(cmd, |name| std::env::var_os(name)),
+    };
+    cmd.get_matches_from(args)
+}
+
+/// `cmd` with each variable of [`FROM_ENVIRONMENT`] that `lookup` finds (and is not empty) as its
+/// option's default, hidden (it may hold a password), instead of clap's own `env`.
+fn environment_as_defaults(
+    cmd: clap::Command,
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> clap::Command {
+    FROM_ENVIRONMENT.iter().fold(cmd, |cmd, (id, variable)| {
+        let known = cmd.get_arguments().any(|arg| arg.get_id() == id);
+        match lookup(variable).filter(|value| known && !value.is_empty()) {
+            // Parsing happens once per process: the leak is one string.
+            Some(value) => {
+                let value: &'static OsStr = Box::leak(value.into_boxed_os_str());
+                cmd.mut_arg(*id, |arg| {
+                    arg.env(None).default_value(value).hide_default_value(true)
+                })
+            }
+            None => cmd,
+        }
+    })
+}
 
 /// Options every binary shares: where Redis is, and the prefix of every key.
 #[derive(Debug, Clone, Args)]
