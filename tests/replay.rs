@@ -120,6 +120,49 @@ fn reset_to_noon_replays_the_afternoon() {
     assert_eq!(next_read(&mut con, "mygroup"), NOON);
 }
 
+/// A group that does not exist yet: the dry run says it would be created at the entry before
+/// noon and that the afternoon (43,200 entries) would be delivered, and creates nothing; the
+/// real run creates it there, with that many entries as its lag.
+#[test]
+fn reset_of_a_missing_group_says_what_it_would_create() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE]));
+    let line = format!(
+        "chennai fresh: would create the group at {BEFORE_NOON} (2018-08-15T11:59:59Z); 43200 \
+         entries will be delivered (dry run: nothing changed)"
+    );
+    let args = [
+        "alice",
+        "--group",
+        "fresh",
+        "--reset-to",
+        "2018-08-15T12:00",
+    ];
+    let dry = run("consumer", &server, &[&args[..], &["--dry-run"]].concat());
+    assert_ok(&dry);
+    assert_eq!(stdout(&dry).trim(), line);
+    let mut con = server.con();
+    let groups: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("chennai")
+        .query(&mut con)
+        .unwrap();
+    assert!(groups.is_empty(), "a dry run created {groups:?}");
+    let real = run("consumer", &server, &args);
+    assert_ok(&real);
+    assert_eq!(
+        stdout(&real).trim(),
+        line.replace("would create", "created")
+            .replace(" (dry run: nothing changed)", "")
+    );
+    assert_eq!(
+        group_state(&mut con, "fresh"),
+        (BEFORE_NOON.to_string(), Some(43_200))
+    );
+    let json = reset_json(&server, "2018-08-15T12:00");
+    assert_eq!(json["to_deliver"], 43_200, "{json}");
+}
+
 /// Milliseconds, an ID and a zone-less time name the same point; a group that does not exist
 /// is created there (JSON says so); moving forward skips entries and says how many.
 #[test]

@@ -38,6 +38,8 @@ pub struct Reset {
     pub redelivered: u64,
     /// Entries it had not been given yet that it now skips.
     pub skipped: u64,
+    /// Entries after `to`: what the group reads next, its lag once moved.
+    pub to_deliver: u64,
     /// Entries ever added up to `to` (ENTRIESREAD), where the server counts them.
     pub entries_read: Option<u64>,
     /// Only printed, nothing changed.
@@ -47,19 +49,23 @@ pub struct Reset {
 impl Reset {
     /// One line for people.
     pub fn line(&self) -> String {
-        let from = match self.from {
-            Some(id) => format!("from {id} ({})", id.iso_time()),
-            None => String::from("created"),
+        let (stream, group, to) = (&self.stream, &self.group, self.to);
+        let mut line = match (self.from, self.dry_run) {
+            (Some(from), dry_run) => format!(
+                "{stream} {group}: {} last-delivered-id from {from} ({}) to {to} ({}); {} entries \
+                 will be delivered again",
+                if dry_run { "would move" } else { "moved" },
+                from.iso_time(),
+                to.iso_time(),
+                self.redelivered
+            ),
+            (None, dry_run) => format!(
+                "{stream} {group}: {} the group at {to} ({}); {} entries will be delivered",
+                if dry_run { "would create" } else { "created" },
+                to.iso_time(),
+                self.to_deliver
+            ),
         };
-        let verb = if self.dry_run { "would move" } else { "moved" };
-        let mut line = format!(
-            "{} {}: {verb} last-delivered-id {from} to {} ({}); {} entries will be delivered again",
-            self.stream,
-            self.group,
-            self.to,
-            self.to.iso_time(),
-            self.redelivered
-        );
         if self.skipped > 0 {
             line.push_str(&format!(", {} skipped", self.skipped));
         }
@@ -78,6 +84,7 @@ impl Reset {
             "to": self.to.to_string(),
             "redelivered": self.redelivered,
             "skipped": self.skipped,
+            "to_deliver": self.to_deliver,
             "entries_read": self.entries_read,
             "dry_run": self.dry_run,
         })
@@ -150,6 +157,7 @@ fn reset_one(
         _ => (0, 0),
     };
     let entries_read = group::entries_read_at(link, key, to)?;
+    let to_deliver = count_entries(link, key, to.successor(), "+")?;
     if !dry_run {
         group::set_id(link, (key, group_name), to, entries_read, from.is_none())?;
     }
@@ -160,6 +168,7 @@ fn reset_one(
         to,
         redelivered,
         skipped,
+        to_deliver,
         entries_read,
         dry_run,
     })
