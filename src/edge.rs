@@ -20,7 +20,8 @@ pub fn run_main(body: impl FnOnce() -> crate::Result<i32>) -> ! {
         Ok(code) => code,
         Err(err) if err.is_broken_pipe() => SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            let label = crate::color::stderr(crate::color::Paint::Error, "Error:");
+            eprintln!("{label} {err}");
             err.exit_code()
         }
     };

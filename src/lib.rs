@@ -43,12 +43,15 @@
 //! - [`shutdown`]: Ctrl-C/SIGTERM as a value: first asks to stop, second exits.
 //! - [`progress`]: the progress-bar factory (hidden when stderr is not a terminal, or quiet).
 //! - [`notice`]: notes on stderr that need no action, silenced by `--quiet`.
+//! - [`color`]: `--color auto|always|never` (NO_COLOR honoured), for the few lines that must
+//!   stand out.
 //! - [`cli`]: the command lines of the binaries, turned into validated settings; `--generate`
 //!   (man pages and shell completions).
 //! - [`error`] and [`exit`]: errors as sentences, and the one table of exit codes.
 //! - [`edge`]: the top of every binary: one line per error, its exit code, broken pipes, panics.
 
 pub mod cli;
+pub mod color;
 pub mod consumer;
 pub mod edge;
 pub mod error;

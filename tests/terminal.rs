@@ -11,6 +11,16 @@ const SIZE: (u16, u16) = (150, 50);
 /// Runs `name` with `args` against `server` on a pseudo-terminal (stdout and stderr both on
 /// it, as in a shell); returns its exit code, everything it wrote, and the screen at the end.
 fn on_terminal(name: &str, server: &Server, args: &[&str]) -> (Option<i32>, String, String) {
+    on_terminal_with(name, server, args, &[])
+}
+
+/// [`on_terminal`] with the variables `env` set.
+fn on_terminal_with(
+    name: &str,
+    server: &Server,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
     let quoted: Vec<String> = [
         bin(name).display().to_string(),
         "--redis-url".into(),
@@ -26,6 +36,8 @@ fn on_terminal(name: &str, server: &Server, args: &[&str]) -> (Option<i32>, Stri
         .args(["-qec", &script, "/dev/null"])
         .env_remove("REDIS_URL")
         .env_remove("MONSOON_PREFIX")
+        .env_remove("NO_COLOR")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("script (util-linux) runs the binary on a pseudo-terminal");
@@ -253,4 +265,83 @@ fn producer_json_reports_one_object_per_city() {
     assert_eq!(report["import"]["rows"], 2);
     assert_eq!(report["import"]["skipped"], 0);
     assert_eq!(report["import"]["from"], path);
+}
+
+/// Colour as ripgrep has it: on a terminal a dead letter, its summary line and `Error:` are
+/// painted; NO_COLOR or `--color never` leaves them plain; `--color always` paints them through
+/// a pipe too; and the message lines themselves are never painted.
+#[test]
+fn colour_marks_dead_letters_and_errors_and_never_the_messages() {
+    const RED: &str = "\x1b[31m";
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "2"]));
+    let _: String = redis::cmd("XADD")
+        .arg("chennai")
+        .arg("*")
+        .arg("temperature")
+        .arg("warm")
+        .query(&mut server.con())
+        .unwrap();
+    let consume = |group: &'static str, color: &'static str| {
+        [
+            "alice",
+            "--group",
+            group,
+            "--require",
+            "temperature:number",
+            "--idle-exit",
+            "300ms",
+            "--color",
+            color,
+        ]
+    };
+    let (code, raw, screen) = on_terminal("consumer", &server, &consume("g1", "auto"));
+    assert_eq!(code, Some(0), "{raw}");
+    assert!(raw.contains(&format!("{RED}alice: chennai ")), "{raw:?}");
+    assert!(
+        raw.contains(&format!("{RED}alice: 1 of 3 dead-lettered")),
+        "{raw:?}"
+    );
+    assert!(
+        screen.contains("alice chennai 1534291200000-0 "),
+        "{screen}"
+    );
+    assert!(
+        !raw.contains(&format!("{RED}alice chennai")),
+        "a message painted: {raw:?}"
+    );
+    let plain = [
+        on_terminal("consumer", &server, &consume("g2", "never")),
+        on_terminal_with(
+            "consumer",
+            &server,
+            &consume("g3", "auto"),
+            &[("NO_COLOR", "1")],
+        ),
+    ];
+    for (code, raw, _) in plain {
+        assert_eq!(code, Some(0), "{raw}");
+        assert!(
+            raw.contains("1 of 3 dead-lettered") && !raw.contains('\x1b'),
+            "{raw:?}"
+        );
+    }
+    let piped = support::command("consumer", &server)
+        .args(consume("g4", "always"))
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        errors.contains(&format!("{RED}alice: 1 of 3 dead-lettered")),
+        "{errors:?}"
+    );
+    assert!(!stdout(&piped).contains('\x1b'), "{}", stdout(&piped));
+    let auto_piped = support::command("consumer", &server)
+        .args(consume("g5", "auto"))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&auto_piped.stderr).contains('\x1b'));
+    let (code, raw, _) = on_terminal("inspect", &server, &["range", "nothing-here"]);
+    assert_ne!(code, Some(0));
+    assert!(raw.contains("\x1b[1;31mError:\x1b[0m "), "{raw:?}");
 }

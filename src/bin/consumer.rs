@@ -16,6 +16,7 @@ fn main() {
             man_and_completions::write(kind, ConsumerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
+        monsoon::color::init(args.color);
         monsoon::notice::set_quiet(args.quiet);
         let settings = args.settings()?;
         let job = args.job()?;

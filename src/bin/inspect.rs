@@ -14,6 +14,7 @@ fn main() {
             }
             Invocation::Run(args) => args,
         };
+        monsoon::color::init(args.color);
         let Some(request) = args.request(stdout_is_terminal()) else {
             return Ok(exit::USAGE);
         };

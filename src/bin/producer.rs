@@ -15,6 +15,7 @@ fn main() {
             man_and_completions::write(kind, ProducerArgs::command(), &mut std::io::stdout())?;
             return Ok(exit::SUCCESS);
         }
+        monsoon::color::init(args.color);
         monsoon::notice::set_quiet(args.quiet);
         let target = args.connection.target()?;
         let runs = args.city_runs()?;

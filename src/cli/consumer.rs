@@ -110,6 +110,12 @@ pub struct ConsumerArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Colour errors, dead letters and claims (and idle consumers in `inspect watch`): auto (on
+    /// a terminal, unless NO_COLOR is set or TERM=dumb), always, or never. Message lines are
+    /// never coloured.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = super::parse_color)]
+    pub color: crate::color::When,
+
     /// Print no summary at the end and no notes on reconnecting; the messages are still printed
     /// (they are the output), and errors and warnings still go to stderr.
     #[arg(short, long)]

@@ -33,6 +33,12 @@ pub struct InspectArgs {
     #[arg(long, value_name = "KIND", value_enum)]
     pub generate: Option<Generate>,
 
+    /// Colour errors, dead letters and claims (and idle consumers in `inspect watch`): auto (on
+    /// a terminal, unless NO_COLOR is set or TERM=dumb), always, or never. Message lines are
+    /// never coloured.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = super::parse_color, global = true)]
+    pub color: crate::color::When,
+
     /// Take every STREAM as its key exactly, without --prefix (a stream another program
     /// writes, while MONSOON_PREFIX is set for the demo's).
     #[arg(long, global = true)]
@@ -137,6 +143,10 @@ pub enum Command {
         /// One JSON object per frame.
         #[arg(long)]
         json: bool,
+        /// Tag a consumer idle this long: `claimable` while it holds entries (set it to the
+        /// consumers' --claim-idle), `idle` without.
+        #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+        claim_idle: Duration,
     },
     /// A field over a time range as a terminal chart, downsampled to the terminal width.
     Chart {
@@ -340,6 +350,7 @@ impl InspectArgs {
                 interval,
                 frames,
                 json,
+                claim_idle,
             } => Request::Watch(watch::Watch {
                 key: key(stream),
                 group: group.clone(),
@@ -347,6 +358,7 @@ impl InspectArgs {
                 frames: *frames,
                 json: *json,
                 ansi: terminal,
+                claim_idle: *claim_idle,
             }),
             Command::Chart {
                 stream,

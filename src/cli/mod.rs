@@ -225,6 +225,12 @@ fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
+/// `--color WHEN`: auto, always or never.
+pub fn parse_color(text: &str) -> std::result::Result<crate::color::When, String> {
+    crate::color::When::parse(text)
+        .ok_or_else(|| format!("use one of {}", crate::color::When::WORDS.join(", ")))
+}
+
 /// A duration such as `0`, `250ms`, `1s`, `1m30s`.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 0, 250ms, 1s, 2m)"))

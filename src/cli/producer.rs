@@ -196,6 +196,12 @@ pub struct ProducerArgs {
     #[arg(long, default_value = "1s", value_parser = super::parse_wait_timeout, value_name = "DUR")]
     pub wait_timeout: Duration,
 
+    /// Colour errors, dead letters and claims (and idle consumers in `inspect watch`): auto (on
+    /// a terminal, unless NO_COLOR is set or TERM=dumb), always, or never. Message lines are
+    /// never coloured.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = super::parse_color)]
+    pub color: crate::color::When,
+
     /// Print no report and no progress bars, and no notes on reconnecting (errors and warnings
     /// still go to stderr).
     #[arg(short, long)]

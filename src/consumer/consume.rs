@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::seat::Seat;
 use super::worker::Worker;
 use super::{Settings, Summary, Work};
+use crate::color::{self, Paint};
 use crate::error::{Error, Result};
 use crate::fanout::{Shared, fan_out};
 use crate::metrics::consumer::Outcome;
@@ -293,12 +294,13 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
     fn note(&mut self, read: Read) {
         let settings = self.seat.settings;
         for (key, again) in read.recreated {
-            eprintln!(
+            let line = format!(
                 "{}: group {} on {key} had vanished; re-created it at {}: {again} entries of the \
                  stream will be delivered again (duplicates possible; --recreate-at chooses \
                  otherwise)",
                 settings.name, settings.group, settings.recreate_at
             );
+            eprintln!("{}", color::stderr(Paint::Warning, &line));
             self.recover = true;
         }
         self.recover |= read.broke;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Settings, Summary, poison};
+use crate::color::{self, Paint};
 use crate::error::{Error, Result};
 use crate::message::{Entry, Message};
 use crate::metrics::consumer::Outcome;
@@ -99,10 +100,11 @@ impl<'a, W: Write> Seat<'a, W> {
             fields.push((b"stderr".to_vec(), stderr.to_vec()));
         }
         self.dead.write(&key, &fields, (entry.stream, entry.id))?;
-        eprintln!(
+        let line = format!(
             "{}: {} {} went to {key}: {reason}",
             self.settings.name, entry.stream, entry.id
         );
+        eprintln!("{}", color::stderr(Paint::DeadLetter, &line));
         self.summary.dead_lettered += 1;
         *self
             .summary
@@ -207,10 +209,11 @@ impl<'a, W: Write> Seat<'a, W> {
         queue.retain(|m| kept.iter().any(|(s, id)| *s == m.stream && *id == m.id));
         let lost = (before - queue.len()) as u64;
         if lost > 0 {
-            eprintln!(
+            let line = format!(
                 "{}: {lost} entries in hand were taken over by another consumer; dropped",
                 self.settings.name
             );
+            eprintln!("{}", color::stderr(Paint::Claim, &line));
             self.summary.taken_by_others += lost;
         }
         Ok(())

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::color::{self, Paint};
+
 /// What a consumer did, printed on stderr when it stops.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -64,12 +66,13 @@ impl Summary {
             .iter()
             .map(|(reason, n)| format!("{n} {reason}"))
             .collect();
-        Some(format!(
+        let line = format!(
             "{name}: {} of {} dead-lettered: {}",
             self.dead_lettered,
             self.processed + self.dead_lettered,
             reasons.join(", ")
-        ))
+        );
+        Some(color::stderr(Paint::DeadLetter, &line).into_owned())
     }
 
     /// Messages per second over the run, as a whole number.
@@ -113,7 +116,16 @@ impl Summary {
             .counts()
             .into_iter()
             .filter(|(n, _)| *n > 0)
-            .map(|(n, words)| format!("{n} {words}"))
+            .map(|(n, words)| {
+                let count = format!("{n} {words}");
+                match words {
+                    "claimed from other consumers" | "taken over by others while in hand" => {
+                        color::stderr(Paint::Claim, &count).into_owned()
+                    }
+                    "dead-lettered" => color::stderr(Paint::DeadLetter, &count).into_owned(),
+                    _ => count,
+                }
+            })
             .collect();
         if !happened.is_empty() {
             line.push_str("; ");

@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::table::Table;
+use crate::color::{self, Paint};
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::server::Link;
-use crate::server::info::Group;
+use crate::server::info::{Group, Member};
 use crate::server::streams::{self, PendingRange};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
@@ -60,6 +61,9 @@ pub struct Watch {
     pub json: bool,
     /// Whether to redraw in place with ANSI escapes (stdout is a terminal).
     pub ansi: bool,
+    /// A consumer idle this long is tagged: `claimable` with entries pending (another
+    /// consumer's `--claim-idle` sweep takes them), `idle` without.
+    pub claim_idle: Duration,
 }
 
 /// What one frame shows.
@@ -118,9 +122,9 @@ impl Watch {
             let text = if self.json {
                 format!("{}\n", to_json(&frame))
             } else if self.ansi {
-                format!("{CLEAR}{}", render(&frame, self.interval))
+                format!("{CLEAR}{}", render(&frame, self.interval, self.claim_idle))
             } else {
-                format!("{}\n", render(&frame, self.interval))
+                format!("{}\n", render(&frame, self.interval, self.claim_idle))
             };
             super::emit(out, &text)?;
             drawn += 1;
@@ -283,8 +287,22 @@ fn rate_text(rate: Option<f64>) -> String {
     rate.map_or_else(|| String::from("-"), |r| format!("{r:.1}"))
 }
 
-/// A frame for people.
-pub fn render(frame: &Frame, interval: Duration) -> String {
+/// The tag of a consumer idle for `claim_idle` or more: `claimable` while it holds entries,
+/// else `idle`; painted when stdout is coloured.
+fn tag(member: &Member, claim_idle: Duration) -> Option<String> {
+    if u128::from(member.idle_ms) < claim_idle.as_millis() {
+        return None;
+    }
+    let (word, paint) = match member.pending {
+        0 => ("idle", Paint::Warning),
+        _ => ("claimable", Paint::Claim),
+    };
+    Some(color::stdout(paint, word).into_owned())
+}
+
+/// A frame for people; consumers idle for `claim_idle` are tagged after their row, so the
+/// columns stay where they are.
+pub fn render(frame: &Frame, interval: Duration, claim_idle: Duration) -> String {
     let mut text = format!(
         "inspect watch: {} / group {}   {} UTC, every {}, Ctrl-C to quit\n\n",
         frame.stream,
@@ -334,7 +352,16 @@ pub fn render(frame: &Frame, interval: Duration) -> String {
             super::human_ms(member.idle_ms),
         ]);
     }
-    text.push_str(&table.render(true));
+    let rows = table.render(true);
+    let tags = std::iter::once(None).chain(group.members.iter().map(|m| tag(m, claim_idle)));
+    for (line, tag) in rows.lines().zip(tags) {
+        text.push_str(line);
+        if let Some(tag) = tag {
+            text.push_str("  ");
+            text.push_str(&tag);
+        }
+        text.push('\n');
+    }
     text
 }
 
@@ -415,7 +442,7 @@ mod tests {
     /// A frame shows length, lag, rates, pending and idle time per consumer.
     #[test]
     fn renders_a_frame() {
-        let text = render(&frame(), Duration::from_secs(1));
+        let text = render(&frame(), Duration::from_secs(1), Duration::from_secs(10));
         assert_eq!(
             text,
             "inspect watch: chennai / group mygroup   00:00:00 UTC, every 1s, Ctrl-C to quit\n\
@@ -426,14 +453,20 @@ mod tests {
              \n\
              CONSUMER  RATE/s  PENDING   IDLE\n\
              alice       20.0        0   40ms\n\
-             bob          0.0        1  12.0s\n"
+             bob          0.0        1  12.0s  claimable\n"
+        );
+        let later = render(&frame(), Duration::from_secs(1), Duration::from_secs(30));
+        assert!(
+            later.ends_with("bob          0.0        1  12.0s\n"),
+            "{later}"
         );
         let before = Frame {
             info: None,
             ..frame()
         };
         assert!(
-            render(&before, Duration::from_secs(1)).ends_with("group mygroup: not created yet\n")
+            render(&before, Duration::from_secs(1), Duration::from_secs(30))
+                .ends_with("group mygroup: not created yet\n")
         );
         let missing = Frame {
             exists: false,
@@ -442,7 +475,7 @@ mod tests {
             ..frame()
         };
         assert!(
-            render(&missing, Duration::from_secs(1))
+            render(&missing, Duration::from_secs(1), Duration::from_secs(30))
                 .ends_with("stream chennai: does not exist yet (shown when it appears)\n")
         );
     }
