@@ -63,6 +63,15 @@ fn check_walkthrough(text: &str, stream: &str) {
         text.contains("\n1534334400000-0  2018-08-15T12:00:00Z  sensor=1 "),
         "{text}"
     );
+    // The live producer's report: one line per city, none glued to the next.
+    let reports: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("producer: "))
+        .collect();
+    assert!(
+        reports.len() == 2 && reports.iter().all(|l| l.matches(" into ").count() == 1),
+        "{reports:?}"
+    );
     let coimbatore = stream.replace("chennai", "coimbatore");
     assert!(
         text.lines()
@@ -116,10 +125,17 @@ fn check_walkthrough(text: &str, stream: &str) {
     );
     assert!(text.contains("1 claimed from other consumers"), "{text}");
     // The handler step: the marked reading ends in the dead letters after three deliveries.
-    let dead = stream.replace("chennai", "handled:dead");
+    let dead = stream.replace("chennai", "bengaluru:dead");
     assert!(
-        text.contains("$ inspect range handled:dead --json"),
+        text.contains("$ inspect range bengaluru:dead --json"),
         "{text}"
+    );
+    let bengaluru = stream.replace("chennai", "bengaluru");
+    assert!(
+        text.contains(&format!(
+            "ALERT {bengaluru} 1534291206000-0 temperature 23.8 above 23.7\n"
+        )),
+        "the alert handler raised no alert:\n{text}"
     );
     assert!(
         text.lines()
