@@ -12,6 +12,7 @@
 //! - [`schedule`]: which entries a producer run writes, and where a rerun resumes.
 //! - [`message`]: a stream entry as a consumer gets it ([`message::Entry`], borrowed from the
 //!   reply's bytes), rendered as a line or JSON.
+//! - [`template`]: `--template`: an entry as one line in the shape a script asks for.
 //! - [`time`]: times as people write them (ISO 8601, Unix ms, a strftime pattern), in ms.
 //! - [`import`]: where a file's rows become entries: CSV or JSON lines, IDs from their times.
 //!
@@ -70,6 +71,7 @@ pub mod schedule;
 pub mod server;
 pub mod shutdown;
 pub mod stream_id;
+pub mod template;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -688,3 +688,68 @@ fn tail_keeps_columns_aligned_across_arrivals() {
     assert_eq!(at(&lines[1]), at(&lines[2]), "{lines:#?}");
     assert_eq!(lines[0].find("FIELDS"), Some(at(&lines[1])), "{lines:#?}");
 }
+
+/// `--template` shapes `range` and `tail` one line per entry, as kcat's `-f` does: placeholders
+/// filled in, values escaped as in the columns, no header; a mistake in it is a usage error
+/// naming the placeholder.
+#[test]
+fn range_and_tail_take_a_template() {
+    let server = Server::start();
+    produce(&server, "chennai", 2);
+    let _: String = redis::cmd("XADD")
+        .arg("chennai")
+        .arg("1534291202000-0")
+        .arg("temperature")
+        .arg("27\n9")
+        .query(&mut server.con())
+        .unwrap();
+    let text = inspect_ok(
+        &server,
+        &[
+            "range",
+            "chennai",
+            "--template",
+            "{id}\\t{time} {field:temperature}",
+        ],
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("1534291200000-0\t2018-08-15T00:00:00Z "),
+        "{text}"
+    );
+    assert_eq!(lines[2], "1534291202000-0\t2018-08-15T00:00:02Z 27\\n9");
+    produce(&server, "coimbatore", 1);
+    let tail = inspect_ok(
+        &server,
+        &[
+            "tail",
+            "chennai",
+            "coimbatore",
+            "--from",
+            "0",
+            "--count",
+            "4",
+            "--template",
+            "{stream} {ms} {fields}",
+        ],
+    );
+    let mut lines: Vec<&str> = tail.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{tail}");
+    assert!(
+        lines[0].starts_with("chennai 1534291200000 sensor=1 temperature="),
+        "{tail}"
+    );
+    assert!(
+        lines[3].starts_with("coimbatore 1534291200000 sensor=1 "),
+        "{tail}"
+    );
+    let bad = inspect(&server, &["range", "chennai", "--template", "{temp}"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        support::stderr(&bad).contains("unknown placeholder {temp}"),
+        "{}",
+        support::stderr(&bad)
+    );
+}

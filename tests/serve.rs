@@ -464,11 +464,20 @@ for (const card of document.querySelectorAll("[data-stream]")) {
   }
   const length = card.querySelector(".length");
   const span = card.querySelector(".chartbox .span");
+  const group = card.querySelector(".group");
+  const lag = group ? group.querySelector("b") : null;
   streams[card.dataset.stream] = {
     length: length ? Number(length.textContent.replace(/[^0-9]/g, "")) : null,
     consumers,
     span: span ? span.textContent : null,
     lines: card.querySelectorAll("polyline.mean").length,
+    lag: lag ? Number(lag.textContent) : null,
+    groupLines: group
+      ? Math.round(group.getBoundingClientRect().height / parseFloat(getComputedStyle(group).lineHeight))
+      : null,
+    groupFits: group ? group.scrollWidth <= group.clientWidth : null,
+    columns: [...card.querySelectorAll("tr")].map(r =>
+      [...r.cells].map(c => Math.round(c.getBoundingClientRect().left))),
   };
 }
 return {
@@ -513,7 +522,9 @@ fn pending_on(con: &mut redis::Connection, key: &str, consumer: &str) -> u64 {
 /// The walkthrough in a real browser: while a producer writes two cities and alice, bob and
 /// carol share them, the page shows the lengths and pending counts the server has; bob,
 /// SIGKILLed with a message in hand, shows 1 pending, marked as claimable once idle past the
-/// claim time, and 0 once alice has claimed it; everything fits 1280x720. Saves a screenshot
+/// claim time, and 0 once alice has claimed it; everything fits 1280x720. The layout stays put:
+/// the table's columns do not move when bob's `claimable` tag appears, and the group's line
+/// stays one line, whole, with a five-digit lag. Saves a screenshot
 /// (target/screenshots/inspect-serve.png).
 #[test]
 fn heavy_browser_shows_the_walkthrough() {
@@ -568,6 +579,13 @@ fn heavy_browser_shows_the_walkthrough() {
             })
         },
     );
+    // Every row's cells start where the header's do; bob's tag will not move them.
+    let columns = browser.eval(READ_PAGE)["streams"]["chennai"]["columns"].clone();
+    let rows = columns.as_array().expect("the table's rows");
+    assert!(
+        rows.len() == 4 && rows.iter().all(|r| *r == rows[0]),
+        "{columns}"
+    );
     wait_until("bob holds a message of chennai", || {
         pending_on(&mut con, "chennai", "bob") == 1
     });
@@ -586,6 +604,10 @@ fn heavy_browser_shows_the_walkthrough() {
     );
     let page = browser.eval(READ_PAGE);
     assert_eq!(page["status"], "live");
+    assert_eq!(
+        page["streams"]["chennai"]["columns"], columns,
+        "the columns moved when bob's tag appeared"
+    );
     // The chart is labelled with its field and its span's dates (`MM-DD HH:MM`), one line
     // while no reading is missing.
     let chennai = &page["streams"]["chennai"];
@@ -636,6 +658,29 @@ fn heavy_browser_shows_the_walkthrough() {
                 .all(|c| shown[c]["pending"] == pending_on(&mut con, city, c))
         });
     }
+    // Twenty thousand readings nobody reads yet: a five-digit lag on one line, whole.
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--city", "pune", "--date", "2030-01-01", "--count", "20000"],
+    ));
+    // What alice and carol left unread when they stopped comes on top of the twenty thousand.
+    let five_digits = |page: &Value| page["streams"]["pune"]["lag"].as_u64() >= Some(20_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = browser.eval(READ_PAGE);
+        if five_digits(&page) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no five-digit lag on pune: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pune = &browser.eval(READ_PAGE)["streams"]["pune"];
+    assert_eq!(pune["groupLines"], 1, "{pune}");
+    assert_eq!(pune["groupFits"], true, "{pune}");
     drop(browser);
     signal(&serve.child, "INT");
     assert_eq!(serve.wait(), Some(0), "{}", serve.errors());

@@ -15,6 +15,7 @@ use crate::inspect::bound::{Bound, parse_bound};
 use crate::inspect::tail::{Start, parse_start};
 use crate::inspect::{chart, groups, memory, pending, range, serve, server, tail, watch};
 use crate::metrics::parse_listen;
+use crate::template::Template;
 
 /// Chart width when stdout is not a terminal.
 pub const DEFAULT_WIDTH: usize = 80;
@@ -80,6 +81,11 @@ pub enum Command {
         /// One JSON object per entry (JSON lines): stream, id, time, fields.
         #[arg(long, alias = "jsonl", conflicts_with = "csv")]
         json: bool,
+        /// One line per entry in the shape TEMPLATE, as kcat's -f: {stream} {id} {ms} {time}
+        /// {field:NAME} {fields} ({{ and }} are braces; \n, \t as in C); values escaped as in
+        /// the columns.
+        #[arg(long, value_name = "TEMPLATE", value_parser = Template::parse, conflicts_with_all = ["json", "csv"])]
+        template: Option<Template>,
         /// CSV (RFC 4180): a header `monsoon-id,time,<fields>` (fields in the order they first
         /// appear in the range), then one row per entry; an absent field is an empty cell, an
         /// empty value `'`, and a value a spreadsheet would run as a formula gets a `'` before it
@@ -101,6 +107,11 @@ pub enum Command {
         /// One JSON object per entry: stream, id, time, fields.
         #[arg(long)]
         json: bool,
+        /// One line per entry in the shape TEMPLATE, as kcat's -f: {stream} {id} {ms} {time}
+        /// {field:NAME} {fields} ({{ and }} are braces; \n, \t as in C); values escaped as in
+        /// the columns.
+        #[arg(long, value_name = "TEMPLATE", value_parser = Template::parse, conflicts_with_all = ["json"])]
+        template: Option<Template>,
     },
     /// A group's pending entries: the summary (count, smallest and largest ID, per consumer) and
     /// the detail (ID, consumer, idle time, deliveries).
@@ -309,6 +320,7 @@ impl InspectArgs {
                 rev,
                 json,
                 csv,
+                template,
             } => Request::Range(range::Range {
                 key: key(stream),
                 from: from.unwrap_or(Bound::Open),
@@ -317,17 +329,20 @@ impl InspectArgs {
                 rev: *rev,
                 json: *json,
                 csv: *csv,
+                template: template.clone(),
             }),
             Command::Tail {
                 streams,
                 from,
                 count,
                 json,
+                template,
             } => Request::Tail(tail::Tail {
                 keys: streams.iter().map(|s| key(s)).collect(),
                 start: *from,
                 count: *count,
                 json: *json,
+                template: template.clone(),
             }),
             Command::Pending {
                 stream,

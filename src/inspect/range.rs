@@ -17,6 +17,7 @@ use crate::import::dialect::{self, MARK};
 use crate::message::Entry;
 use crate::server::streams::{self, Direction};
 use crate::server::{Batch, Link};
+use crate::template::Template;
 
 /// Entries fetched per round trip.
 pub const PAGE: u64 = 1000;
@@ -38,6 +39,8 @@ pub struct Range {
     pub json: bool,
     /// CSV instead of columns (see [`Range::run_csv`]).
     pub csv: bool,
+    /// One line per entry in this shape instead of columns (`--template`).
+    pub template: Option<Template>,
 }
 
 impl Range {
@@ -53,7 +56,7 @@ impl Range {
             printed += page.len() as u64;
             Ok(true)
         })?;
-        if printed == 0 && !self.json {
+        if printed == 0 && !self.json && self.template.is_none() {
             super::emit(
                 out,
                 &format!(
@@ -139,6 +142,13 @@ impl Range {
 
     /// Writes one page: columns (the header only before the first page), or JSON lines.
     fn write_page(&self, page: &Batch, first: bool, out: &mut impl Write) -> Result<()> {
+        if let Some(template) = &self.template {
+            let mut lines = Vec::with_capacity(page.len() * 64);
+            page.iter().for_each(|e| template.write(&mut lines, "", &e));
+            out.write_all(&lines)?;
+            out.flush()?;
+            return Ok(());
+        }
         let text = render(page.iter(), first, self.json);
         super::emit(out, &text)
     }

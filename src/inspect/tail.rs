@@ -25,6 +25,7 @@ use crate::fanout::{Shared, fan_out};
 use crate::server::{Batch, Link, Target, cluster, streams};
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
+use crate::template::Template;
 
 /// How long each XREAD waits for new entries.
 pub const BLOCK: Duration = Duration::from_secs(1);
@@ -52,6 +53,8 @@ pub struct Tail {
     pub count: Option<u64>,
     /// One JSON object per entry instead of columns.
     pub json: bool,
+    /// One line per entry in this shape instead of columns (`--template`).
+    pub template: Option<Template>,
 }
 
 /// The one output all readers share: what is left to print, and whether the header is out.
@@ -66,6 +69,8 @@ struct Printer<'a, W> {
     width: usize,
     /// One JSON object per entry instead of columns.
     json: bool,
+    /// One line per entry in this shape instead (`--template`).
+    template: Option<&'a Template>,
 }
 
 impl<W: Write> Printer<'_, W> {
@@ -80,6 +85,13 @@ impl<W: Write> Printer<'_, W> {
         }
         self.left -= take as u64;
         let entries = batch.iter().take(take);
+        if let Some(template) = self.template {
+            let mut lines = Vec::with_capacity(take * 64);
+            entries.for_each(|e| template.write(&mut lines, "", &e));
+            self.out.write_all(&lines)?;
+            self.out.flush()?;
+            return Ok(self.left == 0);
+        }
         let text = if self.json {
             entries
                 .map(|e| format!("{}\n", super::entry_json(&e)))
@@ -119,6 +131,7 @@ impl Tail {
                 .max()
                 .unwrap_or(0),
             json: self.json,
+            template: self.template.as_ref(),
         });
         // Raised when --count is reached or a reader fails: every reader stops after its read.
         let done = Shutdown::new();
