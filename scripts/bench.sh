@@ -660,7 +660,11 @@ fi
 drain_row "2 consumers, one group" "$K2" "$(median "${k2_busy[@]}")"
 printf '%-58s %10.2f   (target >= 0.95)\n' "ratio: consumer's rate / the C floor's, printing" "$(calc %.4f "$FP / $K1")"
 printf '%-58s %9.0f%%   (target >= 85%%)\n' "server busy during the consumer's drain" "$(median "${k1_busy[@]}")"
-printf '%-58s %10.2f\n' "ratio: 2 consumers' rate / 1 consumer's" "$(calc %.4f "$K1 / $K2")"
+printf '%-58s %10.2f   (target >= 1.0, or the server >= 80%% busy)\n' "ratio: 2 consumers' rate / 1 consumer's" "$(calc %.4f "$K1 / $K2")"
+if [ -n "$PEER_PY" ]; then
+  printf '%-58s %10.2f   (target >= 2.0, unless the server is >= 80%% busy)\n' \
+    "ratio: consumer's rate / redis-py's" "$(calc %.4f "$(median "${py_ms[@]}") / $K1")"
+fi
 printf '%-58s %10s\n' "round trips of the consumer's drain: XACK / XREADGROUP" \
   "$(median "${k1_xacks[@]}") / $(median "${k1_xreads[@]}")"
 echo "  (each a whole process, or pipeline, by the wall clock, less the same command on a group with"
@@ -671,13 +675,13 @@ if [ -n "$PEER_PY" ]; then echo "   $PEER_VERSIONS.)"; else echo "   The redis-p
 echo
 printf '%-58s %10s %11s %8s\n' "handlers" "net ms" "msgs/s" "ratio"
 PIPE=$(median "${pipe_ms[@]}") AWK=$(median "${awk_ms[@]}")
-printf '%-58s %10.1f %11.0f\n' "consumer --pipe \"awk: ack each line\", the day" "$PIPE" "$(rate "$DAY" "$PIPE")"
+printf '%-58s %10.1f %11.0f %8s   (target >= 250,000)\n' "consumer --pipe \"awk: ack each line\", the day" "$PIPE" "$(rate "$DAY" "$PIPE")" ""
 printf '%-58s %10.1f %11.0f\n' "awk alone, the same lines from a file to /dev/null" "$AWK" "$(rate "$LINES_N" "$AWK")"
 printf '%-58s %10s %11s %8.2f   (target >= 0.6)\n' "ratio: --pipe's rate / awk alone's" "" "" "$(calc %.4f "$AWK / $PIPE")"
 printf '%-58s %10s   (target: XACK <= XREADGROUP)\n' "round trips of the --pipe drain: XACK / XREADGROUP" \
   "$(median "${pipe_xacks[@]}") / $(median "${pipe_xreads[@]}")"
 EXEC=$(median "${exec_ms[@]}") SPAWN=$(median "${spawn_ms[@]}")
-printf '%-58s %10.1f %11.0f\n' "consumer --exec true --jobs 2, $EXEC_N entries" "$EXEC" "$(rate "$EXEC_N" "$EXEC")"
+printf '%-58s %10.1f %11.0f %8s   (target >= 800)\n' "consumer --exec true --jobs 2, $EXEC_N entries" "$EXEC" "$(rate "$EXEC_N" "$EXEC")" ""
 printf '%-58s %10.1f %11.0f\n' "spawn_loop: posix_spawn /bin/true x $EXEC_N, 2 at a time" "$SPAWN" "$(rate "$EXEC_N" "$SPAWN")"
 printf '%-58s %10s %11s %8.2f   (target >= 0.9)\n' "ratio: --exec's rate / spawn_loop's" "" "" "$(calc %.4f "$SPAWN / $EXEC")"
 if ((EXEC_BATCH)); then
