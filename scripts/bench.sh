@@ -8,6 +8,7 @@
 #   COUNTRY=0 scripts/bench.sh    # without the country rows (4,000 cities live for COUNTRY_SECONDS, 60)
 #   CALLGRIND=0 scripts/bench.sh  # without the instruction counts (valgrind; about a minute)
 #   DECODE=1 scripts/bench.sh     # also the decode micro-benchmark (cargo bench --bench decode)
+#   ROUNDS=1 COUNTRY_SECONDS=10 scripts/bench.sh   # a quick check that every row prints
 #
 # The rows:
 # - instructions per message (valgrind --tool=callgrind: the same count for the same binary and
