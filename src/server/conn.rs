@@ -117,6 +117,9 @@ pub struct Conn {
     end: usize,
     /// Where the reply at `start` has been scanned to.
     framer: Framer,
+    /// Whether `framer` is part way into the reply at `start` (a [`Conn::next_reply`] that
+    /// did not complete).
+    framing: bool,
     /// How long a reply may take (`None`: for ever).
     read_timeout: Option<Duration>,
     /// How long a write may take no byte.
@@ -168,6 +171,7 @@ impl Conn {
             start: 0,
             end: 0,
             framer: Framer::default(),
+            framing: false,
             read_timeout: Some(left()),
             write_timeout: left(),
             stop: None,
@@ -316,7 +320,9 @@ impl Conn {
     /// The next whole reply's bytes, read from the socket as far as needed.
     pub fn next_reply(&mut self) -> Result<&[u8], Fault> {
         loop {
+            self.framing = true;
             if let Some(len) = self.framer.scan(&self.buf[self.start..self.end])? {
+                self.framing = false;
                 let at = self.start;
                 self.start += len;
                 if self.start == self.end {
@@ -326,6 +332,27 @@ impl Conn {
             }
             self.unless_failed(Conn::fill)?;
         }
+    }
+
+    /// Takes the next reply without framing or decoding it when it is already here and is
+    /// exactly `expected`, a whole reply encoded (the echo of an XADD's ID: most replies of a
+    /// batch); `false` leaves it for [`Conn::next_reply`]. `expected` must be one whole reply,
+    /// so bytes that begin with it hold that reply and nothing of the next.
+    pub fn take_reply_if(&mut self, expected: &[u8]) -> bool {
+        // A reply half scanned (a read that failed, or bytes that are not the protocol) is the
+        // framer's to finish, or nobody's.
+        if self.framing {
+            return false;
+        }
+        let here = self.buf.get(self.start..self.end).unwrap_or_default();
+        if !here.starts_with(expected) {
+            return false;
+        }
+        self.start += expected.len();
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        true
     }
 
     /// Whether received bytes wait to be read (a reply, or part of one, already here).

@@ -154,20 +154,167 @@ pub fn bulk(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Appends an entry ID as a bulk string, formatted on the stack (no `fmt` machinery).
 pub fn write_id(out: &mut Vec<u8>, id: crate::stream_id::StreamId) {
-    let mut ms = itoa::Buffer::new();
-    let mut seq = itoa::Buffer::new();
-    let (ms, seq) = (ms.format(id.ms).as_bytes(), seq.format(id.seq).as_bytes());
-    out.push(b'$');
-    out.extend_from_slice(
-        itoa::Buffer::new()
-            .format(ms.len() + 1 + seq.len())
-            .as_bytes(),
-    );
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(ms);
-    out.push(b'-');
-    out.extend_from_slice(seq);
-    out.extend_from_slice(b"\r\n");
+    let mut arg = StackArgs::<ID_BULK_MAX>::new();
+    arg.id(id);
+    out.extend_from_slice(arg.as_bytes());
+}
+
+/// The longest entry ID as a bulk string: `$41\r\n`, 20 digits, `-`, 20 digits, `\r\n`.
+pub const ID_BULK_MAX: usize = 48;
+
+/// The longest integer as a bulk string: `$20\r\n`, 20 digits, `\r\n`.
+pub const UINT_BULK_MAX: usize = 27;
+
+/// The longest tenths as a bulk string: `$12\r\n-214748364.8\r\n`.
+pub const TENTHS_BULK_MAX: usize = 19;
+
+/// Every two-digit number, for writing digits two at a time.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// How many decimal digits `n` has.
+fn digit_count(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// Arguments encoded into a fixed buffer of `N` bytes on the stack, then copied to the
+/// command buffer at once: the hot path's XADD is a few small numbers between constant parts,
+/// and writing those straight into a `Vec` costs a capacity check and a `memcpy` call per piece.
+///
+/// `N` must hold everything written (the `*_MAX` constants bound each argument); more is an
+/// internal error and panics.
+#[derive(Debug, Clone, Copy)]
+pub struct StackArgs<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for StackArgs<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> StackArgs<N> {
+    /// Nothing written yet.
+    #[inline]
+    pub fn new() -> Self {
+        StackArgs {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// The bytes written so far.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// How many bytes are written.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is written.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends bytes that are already RESP (a constant part of a command).
+    #[inline]
+    pub fn raw(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+    }
+
+    /// Appends `n` as a bulk string.
+    #[inline]
+    pub fn uint(&mut self, n: u64) {
+        // Most values are a sensor number or a humidity: one or two digits, written whole.
+        if n < 10 {
+            return self.raw(&[b'$', b'1', b'\r', b'\n', b'0' + n as u8, b'\r', b'\n']);
+        }
+        if n < 100 {
+            let pair = n as usize * 2;
+            let (tens, ones) = (PAIRS[pair], PAIRS[pair + 1]);
+            return self.raw(&[b'$', b'2', b'\r', b'\n', tens, ones, b'\r', b'\n']);
+        }
+        let digits = digit_count(n);
+        self.bulk_header(digits);
+        self.digits(n, digits);
+        self.raw(b"\r\n");
+    }
+
+    /// Appends a number of tenths as a bulk string with one decimal (`274`: `27.4`, `-5`:
+    /// `-0.5`), as [`crate::reading::format_tenths`] writes it.
+    #[inline]
+    pub fn tenths(&mut self, tenths: i32) {
+        let abs = tenths.unsigned_abs();
+        let (whole, tenth) = (u64::from(abs / 10), (abs % 10) as u8);
+        let digits = digit_count(whole);
+        let sign = usize::from(tenths < 0);
+        self.bulk_header(sign + digits + 2);
+        if sign == 1 {
+            self.raw(b"-");
+        }
+        self.digits(whole, digits);
+        self.raw(&[b'.', b'0' + tenth, b'\r', b'\n']);
+    }
+
+    /// Appends an entry ID as a bulk string: `$15\r\n1534291200000-0\r\n`.
+    #[inline]
+    pub fn id(&mut self, id: crate::stream_id::StreamId) {
+        let (ms, seq) = (digit_count(id.ms), digit_count(id.seq));
+        self.bulk_header(ms + 1 + seq);
+        self.digits(id.ms, ms);
+        self.raw(b"-");
+        self.digits(id.seq, seq);
+        self.raw(b"\r\n");
+    }
+
+    /// Appends `$len\r\n`.
+    #[inline]
+    fn bulk_header(&mut self, len: usize) {
+        // Every argument written here is shorter than 100 bytes (the `*_MAX` constants).
+        if len < 10 {
+            return self.raw(&[b'$', b'0' + len as u8, b'\r', b'\n']);
+        }
+        if len < 100 {
+            let (tens, ones) = (PAIRS[len * 2], PAIRS[len * 2 + 1]);
+            return self.raw(&[b'$', tens, ones, b'\r', b'\n']);
+        }
+        self.raw(b"$");
+        let len = len as u64;
+        self.digits(len, digit_count(len));
+        self.raw(b"\r\n");
+    }
+
+    /// Appends the `count` decimal digits of `n` (`count` is [`digit_count`] of it), two at a
+    /// time from the right.
+    #[inline]
+    fn digits(&mut self, mut n: u64, count: usize) {
+        let end = self.len + count;
+        let out = &mut self.buf[self.len..end];
+        let mut at = count;
+        while at >= 2 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            at -= 2;
+            out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if at == 1 {
+            out[0] = b'0' + (n % 10) as u8;
+        }
+        self.len = end;
+    }
 }
 
 /// A server's error reply, `-CODE detail`, as it worded it.
@@ -506,6 +653,57 @@ mod tests {
             b"*5\r\n$4\r\nXADD\r\n$7\r\nchennai\r\n$3\r\n5-1\r\n$1\r\nt\r\n$2\r\n27\r\n"
         );
         assert_eq!(Command::new("PING").packed(), b"*1\r\n$4\r\nPING\r\n");
+    }
+
+    /// Integers, tenths and IDs written on the stack are the bytes of `bulk` of their text, at
+    /// every digit count.
+    #[test]
+    fn stack_args_match_bulk() {
+        let mut numbers = vec![0, 1, 9, 10, 11, 99, 100, 101, u64::MAX, u64::MAX / 10];
+        numbers.extend((0..20).map(|p| 10u64.pow(p)));
+        numbers.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        for &n in &numbers {
+            let mut ours = StackArgs::<UINT_BULK_MAX>::new();
+            ours.uint(n);
+            let mut theirs = Vec::new();
+            bulk(&mut theirs, n.to_string().as_bytes());
+            assert_eq!(ours.as_bytes(), theirs);
+            for &seq in &[0, 7, n, u64::MAX] {
+                let id = StreamId::new(n, seq);
+                let mut ours = Vec::new();
+                write_id(&mut ours, id);
+                let mut theirs = Vec::new();
+                bulk(&mut theirs, format!("{n}-{seq}").as_bytes());
+                assert_eq!(ours, theirs);
+            }
+        }
+        for tenths in [
+            i32::MIN,
+            i32::MIN + 1,
+            -1000,
+            -999,
+            -11,
+            -10,
+            -9,
+            -1,
+            0,
+            1,
+            9,
+            10,
+            274,
+        ]
+        .into_iter()
+        .chain([i32::MAX, 1000, 99_999])
+        {
+            let mut ours = StackArgs::<TENTHS_BULK_MAX>::new();
+            ours.tenths(tenths);
+            let mut theirs = Vec::new();
+            bulk(
+                &mut theirs,
+                crate::reading::format_tenths(tenths, &mut [0; 16]),
+            );
+            assert_eq!(ours.as_bytes(), theirs, "{tenths}");
+        }
     }
 
     /// Replies are framed however their bytes arrive, one after another.

@@ -19,6 +19,7 @@
 //! answer, read last, says how many replicas have every write of the connection up to there.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::fault::{self, Failure, Fault};
@@ -49,6 +50,9 @@ pub struct Outgoing {
     /// Each exact-ID entry's ID and where its XADD starts in `commands` (empty for `*` IDs).
     ids: Vec<StreamId>,
     starts: Vec<usize>,
+    /// Each XADD's expected reply, as a range of `commands`: its ID argument, which an XADD
+    /// that names its ID answers with, byte for byte (empty for `*` IDs).
+    echoes: Vec<Range<usize>>,
     segments: Vec<Segment>,
 }
 
@@ -70,7 +74,8 @@ impl Outgoing {
     /// Appends the XADD of `reading` at `id` (`None`: a server-assigned ID).
     pub fn push_reading(&mut self, encoder: &XaddEncoder, id: Option<StreamId>, reading: &Reading) {
         self.mark(id);
-        encoder.push(&mut self.commands, id, reading);
+        let echo = encoder.push(&mut self.commands, id, reading);
+        self.echoes.push(if id.is_some() { echo } else { 0..0 });
     }
 
     /// Appends the XADD of `fields` at `id`.
@@ -81,7 +86,8 @@ impl Outgoing {
         fields: &[(Vec<u8>, Vec<u8>)],
     ) {
         self.mark(Some(id));
-        encoder.push_fields(&mut self.commands, id, fields);
+        let echo = encoder.push_fields(&mut self.commands, id, fields);
+        self.echoes.push(echo);
     }
 
     /// Appends the retention trim (packed once by its [`retention`] command).
@@ -132,11 +138,15 @@ impl Outgoing {
                 for start in &mut self.starts {
                     *start = start.saturating_sub(cut);
                 }
+                for echo in &mut self.echoes {
+                    *echo = echo.start.saturating_sub(cut)..echo.end.saturating_sub(cut);
+                }
             }
             None => self.commands.clear(),
         }
         self.ids.drain(..first);
         self.starts.drain(..first);
+        self.echoes.drain(..first.min(self.echoes.len()));
         if let Some(segment) = self.segments.first_mut() {
             segment.entries = self.ids.len();
             if segment.entries == 0 {
@@ -238,6 +248,8 @@ impl Window {
         let mut ride: Option<ServerError> = None;
         // The WAIT's answer, or its refusal (NOPERM) as the error to report.
         let mut waited: Option<Result<u64>> = None;
+        // Each XADD's expected reply, in the order they were sent.
+        let mut echoes = batch.echoes.iter();
         let outcome = (|| -> std::result::Result<(), Fault> {
             let conn = link.conn();
             for segment in &batch.segments {
@@ -249,6 +261,15 @@ impl Window {
                     trims: Vec::with_capacity(segment.trims),
                 };
                 for _ in 0..segment.entries {
+                    // The reply that is the XADD's own ID, already here, is taken without
+                    // framing or decoding (most of them): anything else is read as any reply.
+                    let echo = echoes.next().and_then(|at| batch.commands.get(at.clone()));
+                    if let Some(echo) = echo.filter(|echo| !echo.is_empty())
+                        && conn.take_reply_if(echo)
+                    {
+                        one.written += 1;
+                        continue;
+                    }
                     let bytes = conn.next_reply()?;
                     if bytes.first() != Some(&b'-') {
                         one.written += 1;
@@ -390,7 +411,8 @@ fn answer(address: &str, what: String, err: ServerError, cluster: bool) -> Error
 mod tests {
     use super::*;
 
-    /// Keeping what lies after an ID drops a prefix of the entries and of their commands.
+    /// Keeping what lies after an ID drops a prefix of the entries and of their commands, and
+    /// the expected replies still point at the IDs.
     #[test]
     fn keep_after_cuts_the_prefix() {
         let encoder = XaddEncoder::new("k", None);
@@ -407,6 +429,8 @@ mod tests {
         batch.keep_after(StreamId::new(2, 0));
         assert_eq!(batch.ids(), [StreamId::new(3, 0)]);
         assert_eq!(batch.starts, vec![0]);
+        let echo = batch.echoes[0].clone();
+        assert_eq!(&batch.commands[echo], b"$3\r\n3-0\r\n");
         assert_eq!(batch.commands, expected);
         assert_eq!((batch.segments[0].entries, batch.segments[0].trims), (1, 1));
         batch.keep_after(StreamId::new(9, 0));
