@@ -26,7 +26,7 @@ use crate::schedule::Resume;
 use crate::server::Link;
 use crate::server::info::StreamInfo;
 use crate::server::streams;
-use crate::server::window::{Landed, Outgoing, Settled, Window};
+use crate::server::window::{Landed, Settled, Window};
 use crate::server::xadd::XaddEncoder;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
@@ -287,7 +287,7 @@ fn write_from(
         }
         let stop = taken || short || shutdown.is_requested() || entries.peek().is_none();
         if !stop && !window.is_full() {
-            let mut outgoing = Outgoing::new();
+            let mut outgoing = window.batch();
             outgoing.begin(&key);
             for (id, reading) in entries.by_ref().take(batch) {
                 outgoing.push_reading(&encoder, Some(id), &reading);

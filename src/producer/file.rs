@@ -201,7 +201,7 @@ impl Importer<'_> {
     /// nothing is in flight (at the start nothing was sent; after a resync, a row still in
     /// flight lies after `last`, and so does every row not read yet).
     fn read_batch(&mut self, link: &mut Link, rows: &mut Rows) -> Result<(Outgoing, Result<bool>)> {
-        let mut batch = Outgoing::new();
+        let mut batch = self.window.batch();
         batch.begin(&self.key);
         let end = loop {
             if batch.entries() >= self.run.batch.max(1) {

@@ -20,7 +20,7 @@ use super::{CityReport, CityRun};
 use crate::error::Result;
 use crate::reading::Weather;
 use crate::server::Link;
-use crate::server::window::{Landed, Outgoing, Settled, Window};
+use crate::server::window::{Landed, Settled, Window};
 use crate::server::xadd::XaddEncoder;
 use crate::shutdown::Shutdown;
 
@@ -79,7 +79,7 @@ pub fn produce_live(
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut tick = Outgoing::new();
+        let mut tick = window.batch();
         for city in cities.iter_mut() {
             tick.begin(&city.key);
             for sensor in 0..city.run.schedule.sensors {

@@ -62,6 +62,15 @@ impl Outgoing {
         Outgoing::default()
     }
 
+    /// Empties the batch, keeping its buffers for the next.
+    fn reset(&mut self) {
+        self.commands.clear();
+        self.ids.clear();
+        self.starts.clear();
+        self.echoes.clear();
+        self.segments.clear();
+    }
+
     /// Starts the segment of `key` (its entries and trim follow).
     pub fn begin(&mut self, key: &Arc<str>) {
         self.segments.push(Segment {
@@ -187,6 +196,9 @@ pub struct Window {
     in_flight: VecDeque<Outgoing>,
     /// `WAIT N TIMEOUT`, packed, sent after each batch (`--wait-replicas`).
     wait: Option<Vec<u8>>,
+    /// The last batch settled, whose buffers the next batch reuses: a batch's commands grow to
+    /// about 100 kB, and growing them afresh each time copies every byte again.
+    spare: Option<Outgoing>,
 }
 
 impl Window {
@@ -196,7 +208,15 @@ impl Window {
             depth: depth.max(1),
             in_flight: VecDeque::with_capacity(depth + 1),
             wait: None,
+            spare: None,
         }
+    }
+
+    /// An empty batch to fill and [`Window::send`], in the buffers of one settled before.
+    pub fn batch(&mut self) -> Outgoing {
+        let mut batch = self.spare.take().unwrap_or_default();
+        batch.reset();
+        batch
     }
 
     /// Ends every batch with a WAIT for `replicas` (none: no WAIT).
@@ -224,6 +244,7 @@ impl Window {
     /// re-established, and what is in flight is in doubt.
     pub fn send(&mut self, link: &mut Link, batch: Outgoing) -> Result<bool> {
         if batch.is_empty() {
+            self.spare = Some(batch);
             return Ok(true);
         }
         let sent = Self::send_one(link, &batch, self.wait.as_deref());
@@ -328,7 +349,7 @@ impl Window {
         })();
         match (outcome, ride) {
             (Ok(()), None) => {
-                self.in_flight.pop_front();
+                self.spare = self.in_flight.pop_front();
                 link.settled();
                 Ok(Landed::Settled(settled, waited.transpose()?))
             }
@@ -436,5 +457,22 @@ mod tests {
         batch.keep_after(StreamId::new(9, 0));
         assert!(batch.is_empty() && batch.commands.is_empty());
         assert_eq!(batch.segments[0].trims, 0);
+    }
+
+    /// A batch made from a settled one's buffers starts empty, whatever that one held.
+    #[test]
+    fn a_reused_batch_starts_empty() {
+        let encoder = XaddEncoder::new("k", None);
+        let key: Arc<str> = Arc::from("k");
+        let mut settled = Outgoing::new();
+        settled.begin(&key);
+        settled.push_fields(&encoder, StreamId::new(1, 0), &[]);
+        settled.push_trim(b"TRIM");
+        let mut window = Window::new(2);
+        window.spare = Some(settled);
+        let batch = window.batch();
+        assert!(batch.is_empty() && batch.commands.is_empty() && batch.segments.is_empty());
+        assert!(batch.ids.is_empty() && batch.starts.is_empty() && batch.echoes.is_empty());
+        assert!(batch.commands.capacity() > 0);
     }
 }
