@@ -181,6 +181,22 @@ fn digit_count(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
+/// Writes the last `out.len()` decimal digits of `n` into `out`, leading zeros included; `out`
+/// of a constant length unrolls to straight-line code.
+#[inline(always)]
+fn fixed_digits(mut n: u64, out: &mut [u8]) {
+    let mut at = out.len();
+    while at >= 2 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if at == 1 {
+        out[0] = b'0' + (n % 10) as u8;
+    }
+}
+
 /// Arguments encoded into a fixed buffer of `N` bytes on the stack, then copied to the
 /// command buffer at once: the hot path's XADD is a few small numbers between constant parts,
 /// and writing those straight into a `Vec` costs a capacity check and a `memcpy` call per piece.
@@ -259,6 +275,22 @@ impl<const N: usize> StackArgs<N> {
     pub fn tenths(&mut self, tenths: i32) {
         let abs = tenths.unsigned_abs();
         let (whole, tenth) = (u64::from(abs / 10), (abs % 10) as u8);
+        // A temperature is one or two digits before the point: written whole.
+        if (10..100).contains(&whole) && tenths > 0 {
+            let (tens, ones) = (PAIRS[whole as usize * 2], PAIRS[whole as usize * 2 + 1]);
+            return self.raw(&[
+                b'$',
+                b'4',
+                b'\r',
+                b'\n',
+                tens,
+                ones,
+                b'.',
+                b'0' + tenth,
+                b'\r',
+                b'\n',
+            ]);
+        }
         let digits = digit_count(whole);
         let sign = usize::from(tenths < 0);
         self.bulk_header(sign + digits + 2);
@@ -272,6 +304,15 @@ impl<const N: usize> StackArgs<N> {
     /// Appends an entry ID as a bulk string: `$15\r\n1534291200000-0\r\n`.
     #[inline]
     pub fn id(&mut self, id: crate::stream_id::StreamId) {
+        // Every millisecond from 2001 to 2286 has 13 digits, and a sensor index below 10 one:
+        // then the whole argument has one shape, filled in at fixed places.
+        if (1_000_000_000_000..10_000_000_000_000).contains(&id.ms) && id.seq < 10 {
+            let mut arg = *b"$15\r\n0000000000000-0\r\n";
+            let (ms, seq) = arg[5..20].split_at_mut(13);
+            fixed_digits(id.ms, ms);
+            seq[1] = b'0' + id.seq as u8;
+            return self.raw(&arg);
+        }
         let (ms, seq) = (digit_count(id.ms), digit_count(id.seq));
         self.bulk_header(ms + 1 + seq);
         self.digits(id.ms, ms);
@@ -300,19 +341,9 @@ impl<const N: usize> StackArgs<N> {
     /// Appends the `count` decimal digits of `n` (`count` is [`digit_count`] of it), two at a
     /// time from the right.
     #[inline]
-    fn digits(&mut self, mut n: u64, count: usize) {
+    fn digits(&mut self, n: u64, count: usize) {
         let end = self.len + count;
-        let out = &mut self.buf[self.len..end];
-        let mut at = count;
-        while at >= 2 {
-            let pair = (n % 100) as usize * 2;
-            n /= 100;
-            at -= 2;
-            out[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-        }
-        if at == 1 {
-            out[0] = b'0' + (n % 10) as u8;
-        }
+        fixed_digits(n, &mut self.buf[self.len..end]);
         self.len = end;
     }
 }
@@ -656,7 +687,7 @@ mod tests {
     }
 
     /// Integers, tenths and IDs written on the stack are the bytes of `bulk` of their text, at
-    /// every digit count.
+    /// every digit count (the fixed shapes' edges included).
     #[test]
     fn stack_args_match_bulk() {
         let mut numbers = vec![0, 1, 9, 10, 11, 99, 100, 101, u64::MAX, u64::MAX / 10];
@@ -668,7 +699,7 @@ mod tests {
             let mut theirs = Vec::new();
             bulk(&mut theirs, n.to_string().as_bytes());
             assert_eq!(ours.as_bytes(), theirs);
-            for &seq in &[0, 7, n, u64::MAX] {
+            for &seq in &[0, 7, 9, 10, n, u64::MAX] {
                 let id = StreamId::new(n, seq);
                 let mut ours = Vec::new();
                 write_id(&mut ours, id);
@@ -693,7 +724,7 @@ mod tests {
             274,
         ]
         .into_iter()
-        .chain([i32::MAX, 1000, 99_999])
+        .chain([i32::MAX, 99, 100, 999, 1000, 99_999, -100, -999])
         {
             let mut ours = StackArgs::<TENTHS_BULK_MAX>::new();
             ours.tenths(tenths);
