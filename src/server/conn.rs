@@ -341,7 +341,7 @@ impl Conn {
     pub fn take_reply_if(&mut self, expected: &[u8]) -> bool {
         // A reply half scanned (a read that failed, or bytes that are not the protocol) is the
         // framer's to finish, or nobody's.
-        if self.framing {
+        if self.framing || expected.is_empty() {
             return false;
         }
         let here = self.buf.get(self.start..self.end).unwrap_or_default();

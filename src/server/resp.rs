@@ -252,17 +252,23 @@ impl<const N: usize> StackArgs<N> {
     }
 
     /// Appends `n` as a bulk string.
-    #[inline]
+    #[inline(always)]
     pub fn uint(&mut self, n: u64) {
         // Most values are a sensor number or a humidity: one or two digits, written whole.
         if n < 10 {
-            return self.raw(&[b'$', b'1', b'\r', b'\n', b'0' + n as u8, b'\r', b'\n']);
-        }
-        if n < 100 {
+            self.raw(&[b'$', b'1', b'\r', b'\n', b'0' + n as u8, b'\r', b'\n']);
+        } else if n < 100 {
             let pair = n as usize * 2;
             let (tens, ones) = (PAIRS[pair], PAIRS[pair + 1]);
-            return self.raw(&[b'$', b'2', b'\r', b'\n', tens, ones, b'\r', b'\n']);
+            self.raw(&[b'$', b'2', b'\r', b'\n', tens, ones, b'\r', b'\n']);
+        } else {
+            self.long_uint(n);
         }
+    }
+
+    /// [`StackArgs::uint`] of a number of three digits or more.
+    #[inline(never)]
+    fn long_uint(&mut self, n: u64) {
         let digits = digit_count(n);
         self.bulk_header(digits);
         self.digits(n, digits);

@@ -9,6 +9,10 @@
 //! <1000 IDs> <trim reply>                                  batch 1 settled: 1000 written
 //! ```
 //!
+//! An XADD that names its ID is answered with that ID, byte for byte the bulk string it sent:
+//! such replies are matched against the batch's own bytes, not decoded; anything else (a
+//! refusal, a reply that has not fully arrived) is read as any reply.
+//!
 //! After a break the batches in flight are in doubt: the window rides the break out and says so
 //! ([`Landed::Broke`]); the writer then asks the stream where it ends and either drops what the
 //! stream holds and sends the rest again ([`Window::keep_after`], [`Window::resend`]) or starts
