@@ -281,7 +281,7 @@ impl<const N: usize> StackArgs<N> {
     pub fn tenths(&mut self, tenths: i32) {
         let abs = tenths.unsigned_abs();
         let (whole, tenth) = (u64::from(abs / 10), (abs % 10) as u8);
-        // A temperature is one or two digits before the point: written whole.
+        // Most temperatures are positive with two digits before the point: written whole.
         if (10..100).contains(&whole) && tenths > 0 {
             let (tens, ones) = (PAIRS[whole as usize * 2], PAIRS[whole as usize * 2 + 1]);
             return self.raw(&[
@@ -714,24 +714,9 @@ mod tests {
                 assert_eq!(ours, theirs);
             }
         }
-        for tenths in [
-            i32::MIN,
-            i32::MIN + 1,
-            -1000,
-            -999,
-            -11,
-            -10,
-            -9,
-            -1,
-            0,
-            1,
-            9,
-            10,
-            274,
-        ]
-        .into_iter()
-        .chain([i32::MAX, 99, 100, 999, 1000, 99_999, -100, -999])
-        {
+        let negative = [i32::MIN, i32::MIN + 1, -1000, -999, -100, -11, -10, -9, -1];
+        let positive = [0, 1, 9, 10, 99, 100, 274, 999, 1000, 99_999, i32::MAX];
+        for tenths in negative.into_iter().chain(positive) {
             let mut ours = StackArgs::<TENTHS_BULK_MAX>::new();
             ours.tenths(tenths);
             let mut theirs = Vec::new();

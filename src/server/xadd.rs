@@ -21,10 +21,13 @@ use super::resp::{
 use crate::reading::Reading;
 use crate::stream_id::StreamId;
 
-/// A reading's XADD after its head, as RESP: the ID, then the field names (constant, with
-/// their headers) and the values.
+// A reading's XADD after its head is its ID, then each field's name and value: the names
+// never change, so they are RESP already.
+/// The `sensor` field name, encoded.
 const SENSOR: &[u8] = b"$6\r\nsensor\r\n";
+/// The `temperature` field name, encoded.
 const TEMPERATURE: &[u8] = b"$11\r\ntemperature\r\n";
+/// The `humidity` field name, encoded.
 const HUMIDITY: &[u8] = b"$8\r\nhumidity\r\n";
 
 /// The longest tail of a reading's XADD (its ID, names and values): the stack buffer's size.
