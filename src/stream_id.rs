@@ -55,9 +55,110 @@ impl StreamId {
         }
     }
 
-    /// Parses an ID as Redis prints it; `None` when it is not one.
+    /// Parses an ID as Redis prints it (`ms-seq`, or a bare `ms`: sequence 0, as Redis accepts
+    /// for XGROUP and XRANGE); `None` when it is not one. Read straight from the bytes: this
+    /// runs once per entry a consumer reads.
     pub fn parse_bytes(raw: &[u8]) -> Option<Self> {
-        std::str::from_utf8(raw).ok()?.parse().ok()
+        let (ms, rest) = leading_number(raw)?;
+        let seq = match rest {
+            [] => 0,
+            [b'-', seq @ ..] => match leading_number(seq)? {
+                (seq, []) => seq,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some(StreamId { ms, seq })
+    }
+
+    /// The ID as Redis prints it (`1534291200000-0`), formatted on the stack: the text of every
+    /// entry printed and acknowledged, so it stays clear of `fmt` and the heap.
+    pub fn text(self) -> IdText {
+        let mut text = IdText {
+            bytes: [0; ID_TEXT_MAX],
+            start: ID_TEXT_MAX,
+        };
+        text.prepend_number(self.seq);
+        text.start -= 1;
+        text.bytes[text.start] = b'-';
+        text.prepend_number(self.ms);
+        text
+    }
+}
+
+/// The number `text` starts with (at least one ASCII digit, any leading zeros, no overflow) and
+/// what follows it.
+fn leading_number(text: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (number, rest) = text.split_at(digits);
+    // Nineteen digits never overflow a u64; only longer numbers need the checked arithmetic.
+    let n = match digits {
+        0 => return None,
+        1..=19 => number
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+        _ => number.iter().try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })?,
+    };
+    Some((n, rest))
+}
+
+/// The longest ID text: two 20-digit numbers and the `-`.
+const ID_TEXT_MAX: usize = 41;
+
+/// An ID's text, from [`StreamId::text`].
+#[derive(Clone, Copy)]
+pub struct IdText {
+    /// The text is `bytes[start..]`: written from the end, the sequence first.
+    bytes: [u8; ID_TEXT_MAX],
+    start: usize,
+}
+
+impl IdText {
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// Writes `n`'s digits just before the text: eight at a time while more remain (in u32
+    /// arithmetic, cheaper than u64's), then two at a time.
+    fn prepend_number(&mut self, n: u64) {
+        let mut high = n;
+        while high >= 100_000_000 {
+            let low = (high % 100_000_000) as u32;
+            high /= 100_000_000;
+            self.prepend_pairs(low, 4);
+        }
+        let mut n = high as u32;
+        while n >= 100 {
+            self.prepend_pairs(n % 100, 1);
+            n /= 100;
+        }
+        match n {
+            10.. => self.prepend_pairs(n, 1),
+            _ => {
+                self.start -= 1;
+                self.bytes[self.start] = b'0' + n as u8;
+            }
+        }
+    }
+
+    /// Writes the last `pairs` pairs of digits of `n` (leading zeros included) before the text.
+    fn prepend_pairs(&mut self, mut n: u32, pairs: usize) {
+        /// "00" to "99".
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        for _ in 0..pairs {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            self.start -= 2;
+            self.bytes[self.start] = PAIRS[pair];
+            self.bytes[self.start + 1] = PAIRS[pair + 1];
+        }
     }
 }
 
@@ -79,23 +180,7 @@ impl FromStr for StreamId {
 
     /// Accepts `ms-seq` and a bare `ms` (sequence 0), as Redis does for XGROUP and XRANGE.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || InvalidStreamId(text.to_string());
-        let (ms, seq) = match text.split_once('-') {
-            Some((ms, seq)) => (ms, Some(seq)),
-            None => (text, None),
-        };
-        let number = |s: &str| -> Result<u64, InvalidStreamId> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid());
-            }
-            s.parse().map_err(|_| invalid())
-        };
-        let ms = number(ms)?;
-        let seq = match seq {
-            Some(seq) => number(seq)?,
-            None => 0,
-        };
-        Ok(StreamId { ms, seq })
+        StreamId::parse_bytes(text.as_bytes()).ok_or_else(|| InvalidStreamId(text.to_string()))
     }
 }
 
@@ -114,6 +199,37 @@ mod tests {
         assert_eq!("5-7".parse::<StreamId>().unwrap().to_string(), "5-7");
         for bad in ["", "-", "1-", "-1", "a-1", "1-b", "1-2-3", "+1", " 1"] {
             assert!(bad.parse::<StreamId>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    /// The byte parser agrees with u64's own parsing on edge cases: leading zeros, the largest
+    /// numbers and one past them; the stack text is `Display`'s, for numbers of every length.
+    #[test]
+    fn parses_bytes_and_writes_text() {
+        let max = u64::MAX;
+        assert_eq!(
+            StreamId::parse_bytes(format!("{max}-{max}").as_bytes()),
+            Some(StreamId::new(max, max))
+        );
+        assert_eq!(StreamId::parse_bytes(b"0007-08"), Some(StreamId::new(7, 8)));
+        for bad in [
+            "18446744073709551616",
+            "1-18446744073709551616",
+            "1-2-",
+            "\u{663}",
+        ] {
+            assert_eq!(StreamId::parse_bytes(bad.as_bytes()), None, "{bad:?}");
+        }
+        let mut n = 0u64;
+        while n < u64::MAX / 7 {
+            for id in [
+                StreamId::new(n, 0),
+                StreamId::new(n + 9, n),
+                StreamId::new(max, n),
+            ] {
+                assert_eq!(id.text().as_bytes(), id.to_string().as_bytes());
+            }
+            n = n * 7 + 3;
         }
     }
 
