@@ -152,7 +152,8 @@ pub fn bulk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends an entry ID as a bulk string, formatted on the stack (no `fmt` machinery).
+/// Appends an entry ID as a bulk string, formatted on the stack and appended in one piece (no
+/// `fmt` machinery): an XACK carries one per message.
 pub fn write_id(out: &mut Vec<u8>, id: crate::stream_id::StreamId) {
     let mut arg = StackArgs::<ID_BULK_MAX>::new();
     arg.id(id);
@@ -453,8 +454,11 @@ impl Reply {
 pub struct Framer {
     /// How far the reply has been scanned.
     pos: usize,
-    /// Elements still to come at each open array level, innermost last.
-    open: Vec<u64>,
+    /// Elements still to come at each open array level, innermost last: `open[..depth]` (a
+    /// fixed array, so framing a reply never allocates).
+    open: [u64; MAX_DEPTH],
+    /// How many array levels are open.
+    depth: usize,
     /// Whether the top-level element was seen.
     started: bool,
 }
@@ -464,63 +468,123 @@ impl Framer {
     /// length once it is all there; `None`: more bytes are needed. After a length, the framer
     /// is ready for the next reply.
     pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, BadReply> {
+        let mut pos = self.pos;
         loop {
-            if self.started && self.open.is_empty() {
-                let len = self.pos;
+            if self.started && self.depth == 0 {
                 *self = Framer::default();
-                return Ok(Some(len));
+                return Ok(Some(pos));
             }
-            let mut cursor = Cursor { buf, pos: self.pos };
-            let Some((kind, rest)) = cursor.header()? else {
-                return Ok(None);
+            let Some(&kind) = buf.get(pos) else {
+                break;
             };
             let mut children = 0;
-            match kind {
-                b'+' | b'-' | b':' => {}
+            // Lengths and integers (every header of a stream reply) are read where they stand;
+            // statuses, errors and what is not the protocol go through the general line reader.
+            let next = match kind {
                 b'$' => {
-                    let n = number(rest)?;
-                    if n >= 0 {
-                        let n = usize::try_from(n)
-                            .ok()
-                            .filter(|n| *n <= MAX_BULK)
-                            .ok_or(BadReply("a bulk string longer than 512 MB"))?;
-                        let end = cursor.pos + n + 2;
-                        if buf.len() < end {
-                            return Ok(None);
+                    let Some((n, body)) = number_line(buf, pos + 1)? else {
+                        break;
+                    };
+                    match usize::try_from(n) {
+                        // A nil bulk string (`$-1`) has no body.
+                        Err(_) => body,
+                        Ok(n) if n > MAX_BULK => {
+                            return Err(BadReply("a bulk string longer than 512 MB"));
                         }
-                        if &buf[end - 2..end] != b"\r\n" {
-                            return Err(BadReply(
-                                "a bulk string does not end where its length says",
-                            ));
+                        Ok(n) => {
+                            let end = body + n + 2;
+                            if buf.len() < end {
+                                break;
+                            }
+                            if &buf[end - 2..end] != b"\r\n" {
+                                return Err(BadReply(
+                                    "a bulk string does not end where its length says",
+                                ));
+                            }
+                            end
                         }
-                        cursor.pos = end;
                     }
                 }
-                b'*' => {
-                    let n = number(rest)?;
-                    if n > 0 {
+                b'*' | b':' => {
+                    let Some((n, next)) = number_line(buf, pos + 1)? else {
+                        break;
+                    };
+                    if kind == b'*' && n > 0 {
                         children = n as u64;
                     }
+                    next
                 }
-                _ => return Err(BadReply("the reply is not the Redis protocol")),
-            }
-            self.pos = cursor.pos;
+                _ => {
+                    let mut cursor = Cursor { buf, pos };
+                    let Some((kind, _)) = cursor.header()? else {
+                        break;
+                    };
+                    if kind != b'+' && kind != b'-' {
+                        return Err(BadReply("the reply is not the Redis protocol"));
+                    }
+                    cursor.pos
+                }
+            };
+            pos = next;
             self.started = true;
             // This element is one of its parent's: count it, and close the levels it completes.
-            if let Some(left) = self.open.last_mut() {
+            if let Some(left) = self.depth.checked_sub(1).map(|top| &mut self.open[top]) {
                 *left -= 1;
             }
             if children > 0 {
-                if self.open.len() >= MAX_DEPTH {
+                if self.depth >= MAX_DEPTH {
                     return Err(BadReply("arrays nested too deep"));
                 }
-                self.open.push(children);
+                self.open[self.depth] = children;
+                self.depth += 1;
             }
-            while self.open.last() == Some(&0) {
-                self.open.pop();
+            while self.depth > 0 && self.open[self.depth - 1] == 0 {
+                self.depth -= 1;
             }
         }
+        // Only whole elements count as scanned: the next call reads a partial one again.
+        self.pos = pos;
+        Ok(None)
     }
+}
+
+/// The number of a `$`, `*` or `:` header whose digits start at `at`, and where the next line
+/// starts; `None` when the line is not all here yet.
+///
+/// Read in one pass over the digits, without looking for the line's end first: this runs for
+/// every header of every reply, twice (framing, then decoding), and inlined where it is called
+/// so its answer stays in registers.
+#[inline(always)]
+fn number_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> {
+    let negative = buf.get(at) == Some(&b'-');
+    let digits = at + usize::from(negative);
+    let mut pos = digits;
+    // Nineteen digits fit a u64 without wrapping; more are refused below.
+    let mut n = 0u64;
+    let end = loop {
+        let Some(&b) = buf.get(pos) else {
+            return Ok(None);
+        };
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break b;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+        pos += 1;
+        if pos - digits > 19 {
+            return Err(BadReply("a length or integer is not a number"));
+        }
+    };
+    if end != b'\r' || pos == digits {
+        return Err(BadReply("a length or integer is not a number"));
+    }
+    match buf.get(pos + 1) {
+        Some(b'\n') => {}
+        Some(_) => return Err(BadReply("a reply line holds a carriage return")),
+        None => return Ok(None),
+    }
+    let n = i64::try_from(n).map_err(|_| BadReply("a length or integer is too large"))?;
+    Ok(Some((if negative { -n } else { n }, pos + 2)))
 }
 
 /// The bytes of one whole reply, read front to back.
@@ -568,22 +632,38 @@ impl<'a> Cursor<'a> {
         self.header()?.ok_or(BadReply("the reply ends early"))
     }
 
+    /// The number of the next element's header when its type is `kind` (`None`: it is of
+    /// another type, and the cursor has not moved).
+    #[inline]
+    fn number_of(&mut self, kind: u8) -> Result<Option<i64>, BadReply> {
+        if self.buf.get(self.pos) != Some(&kind) {
+            return Ok(None);
+        }
+        let (n, next) =
+            number_line(self.buf, self.pos + 1)?.ok_or(BadReply("the reply ends early"))?;
+        self.pos = next;
+        Ok(Some(n))
+    }
+
     /// The length of an array (`*n`); `-1` for a nil one.
+    #[inline]
     pub(super) fn array(&mut self) -> Result<i64, BadReply> {
+        if let Some(n) = self.number_of(b'*')? {
+            return Ok(n);
+        }
         match self.whole_header()? {
-            (b'*', n) => number(n),
             (b'-', _) => Err(BadReply("an error where an array was expected")),
             _ => Err(BadReply("expected an array")),
         }
     }
 
     /// A bulk string's bytes as a range of the buffer; `None` for a nil one.
+    #[inline]
     pub(super) fn bulk_span(&mut self) -> Result<Option<(usize, usize)>, BadReply> {
-        let (kind, n) = self.whole_header()?;
-        if kind != b'$' {
+        let Some(n) = self.number_of(b'$')? else {
+            self.whole_header()?;
             return Err(BadReply("expected a bulk string"));
-        }
-        let n = number(n)?;
+        };
         if n < 0 {
             return Ok(None);
         }
@@ -690,6 +770,10 @@ mod tests {
             b"*5\r\n$4\r\nXADD\r\n$7\r\nchennai\r\n$3\r\n5-1\r\n$1\r\nt\r\n$2\r\n27\r\n"
         );
         assert_eq!(Command::new("PING").packed(), b"*1\r\n$4\r\nPING\r\n");
+        let long = StreamId::new(u64::MAX, 1534291200000);
+        let mut id = Vec::new();
+        write_id(&mut id, long);
+        assert_eq!(id, format!("$34\r\n{long}\r\n").into_bytes());
     }
 
     /// Integers, tenths and IDs written on the stack are the bytes of `bulk` of their text, at
@@ -740,6 +824,11 @@ mod tests {
             b"*2\r\n*1\r\n$1\r\na\r\n*0\r\n",
             b"-NOGROUP No such key\r\n",
         ];
+        let mut replies = replies.to_vec();
+        // A stream reply: headers and bulk strings cut anywhere, a partial one read again.
+        let stream = b"*1\r\n*2\r\n$7\r\nchennai\r\n*2\r\n*2\r\n$15\r\n1534291200000-0\r\n\
+            *4\r\n$6\r\nsensor\r\n$2\r\n12\r\n$1\r\nt\r\n$0\r\n\r\n*2\r\n$3\r\n1-0\r\n*-1\r\n";
+        replies.insert(3, stream.as_slice());
         let all: Vec<u8> = replies.concat();
         let lengths: Vec<usize> = replies.iter().map(|r| r.len()).collect();
         assert_eq!(frame_bytewise(&all), lengths);
