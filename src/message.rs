@@ -6,6 +6,7 @@
 //! without a copy); [`Message`] is the owned copy for what outlives its batch (a handler's queue,
 //! a dead letter being redriven).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -207,9 +208,51 @@ pub fn write_time(out: &mut Vec<u8>, id: StreamId) {
     if id.ms >= YEAR_10000_MS {
         return write_time_chrono(out, id);
     }
-    let (days, ms_of_day) = (id.ms / 86_400_000, id.ms % 86_400_000);
+    let (days, ms_of_day) = (id.ms / 86_400_000, (id.ms % 86_400_000) as u32);
+    let (second, ms) = (ms_of_day / 1000, ms_of_day % 1000);
+    // One buffer, appended in one piece: `2018-08-15T00:00:00Z` or `2018-08-15T00:00:00.250Z`.
+    let mut text = [0; 24];
+    text[..11].copy_from_slice(&date_text(days));
+    for (at, n) in [
+        (11, second / 3600),
+        (14, second / 60 % 60),
+        (17, second % 60),
+    ] {
+        text[at] = b'0' + (n / 10) as u8;
+        text[at + 1] = b'0' + (n % 10) as u8;
+    }
+    (text[13], text[16]) = (b':', b':');
+    match ms {
+        0 => {
+            text[19] = b'Z';
+            out.extend_from_slice(&text[..20]);
+        }
+        _ => {
+            text[19..].copy_from_slice(&[
+                b'.',
+                b'0' + (ms / 100) as u8,
+                b'0' + (ms / 10 % 10) as u8,
+                b'0' + (ms % 10) as u8,
+                b'Z',
+            ]);
+            out.extend_from_slice(&text);
+        }
+    }
+}
+
+/// `2018-08-15T`, the date of a count of days since 1970-01-01 (in years up to 9999), worked out
+/// once per day: a consumer prints entries in order, so the date of the last one asked about is
+/// nearly always the next one's too.
+fn date_text(days: u64) -> [u8; 11] {
+    thread_local! {
+        /// The last day asked about, and its text.
+        static LAST: Cell<(u64, [u8; 11])> = const { Cell::new((u64::MAX, [0; 11])) };
+    }
+    let (last, text) = LAST.get();
+    if last == days {
+        return text;
+    }
     let (year, month, day) = civil_from_days(days);
-    let second_of_day = (ms_of_day / 1000) as u32;
     let year = year as u32;
     let mut text = [
         b'0' + (year / 1000) as u8,
@@ -223,36 +266,13 @@ pub fn write_time(out: &mut Vec<u8>, id: StreamId) {
         0,
         0,
         b'T',
-        0,
-        0,
-        b':',
-        0,
-        0,
-        b':',
-        0,
-        0,
     ];
-    for (at, n) in [
-        (5, month),
-        (8, day),
-        (11, second_of_day / 3600),
-        (14, second_of_day / 60 % 60),
-        (17, second_of_day % 60),
-    ] {
+    for (at, n) in [(5, month), (8, day)] {
         text[at] = b'0' + (n / 10) as u8;
         text[at + 1] = b'0' + (n % 10) as u8;
     }
-    out.extend_from_slice(&text);
-    let ms = (id.ms % 1000) as u32;
-    if ms != 0 {
-        out.extend_from_slice(&[
-            b'.',
-            b'0' + (ms / 100) as u8,
-            b'0' + (ms / 10 % 10) as u8,
-            b'0' + (ms % 10) as u8,
-        ]);
-    }
-    out.push(b'Z');
+    LAST.set((days, text));
+    text
 }
 
 /// Unix ms of 10000-01-01T00:00:00Z: below it a year has four digits.
@@ -306,9 +326,7 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
     out.push(b' ');
     write_word(out, message.stream.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(itoa::Buffer::new().format(message.id.ms).as_bytes());
-    out.push(b'-');
-    out.extend_from_slice(itoa::Buffer::new().format(message.id.seq).as_bytes());
+    out.extend_from_slice(message.id.text().as_bytes());
     out.push(b' ');
     write_time(out, message.id);
     match &message.fields {
@@ -323,7 +341,9 @@ pub fn write_line(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
         None => out.extend_from_slice(b" (deleted)"),
     }
     if message.deliveries > 1 {
-        let _ = write!(out, " (delivery {})", message.deliveries);
+        out.extend_from_slice(b" (delivery ");
+        out.extend_from_slice(itoa::Buffer::new().format(message.deliveries).as_bytes());
+        out.push(b')');
     }
     out.push(b'\n');
 }
@@ -343,15 +363,52 @@ pub fn write_word(out: &mut Vec<u8>, bytes: &[u8]) {
     write_escaped_as(out, bytes, true);
 }
 
-/// [`write_escaped`], with spaces escaped too when `word`.
-fn write_escaped_as(out: &mut Vec<u8>, bytes: &[u8], word: bool) {
-    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\' || (word && b == b' ');
-    if !bytes.iter().any(|&b| needs(b) || b >= 0x80) {
-        out.extend_from_slice(bytes);
-        return;
+/// What a byte of the human line needs, as bits: [`CONTROL`] bytes are always escaped,
+/// [`SPACE`] only in a word, [`HIGH`] bytes only when they are not part of valid UTF-8.
+static CLASS: [u8; 256] = {
+    let mut class = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        class[b] = match b as u8 {
+            0..0x20 | 0x7f | b'\\' => CONTROL,
+            b' ' => SPACE,
+            0x80.. => HIGH,
+            _ => 0,
+        };
+        b += 1;
     }
+    class
+};
+
+/// A control character or `\`: always escaped.
+const CONTROL: u8 = 1;
+/// A space: escaped in a word.
+const SPACE: u8 = 2;
+/// A byte of a multi-byte character, or of none: escaped unless valid UTF-8.
+const HIGH: u8 = 4;
+
+/// [`write_escaped`], with spaces escaped too when `word`.
+#[inline]
+fn write_escaped_as(out: &mut Vec<u8>, bytes: &[u8], word: bool) {
+    // One table look-up a byte decides for nearly every name and value that it is copied as
+    // it is, in one go: this runs for every name and value printed.
+    let space = if word { SPACE } else { 0 };
+    match bytes
+        .iter()
+        .any(|&b| CLASS[usize::from(b)] & (CONTROL | HIGH | space) != 0)
+    {
+        false => out.extend_from_slice(bytes),
+        true => write_escaped_slowly(out, bytes, space),
+    }
+}
+
+/// [`write_escaped_as`] of bytes that need a closer look, `space` being [`SPACE`] in a word: the
+/// rare case, kept out of line so the common one stays small.
+#[cold]
+#[inline(never)]
+fn write_escaped_slowly(out: &mut Vec<u8>, bytes: &[u8], space: u8) {
     for chunk in bytes.utf8_chunks() {
-        write_escaped_text(out, chunk.valid().as_bytes(), word);
+        write_escaped_text(out, chunk.valid().as_bytes(), CONTROL | space);
         for &b in chunk.invalid() {
             write_hex(out, b);
         }
@@ -369,19 +426,24 @@ fn write_hex(out: &mut Vec<u8>, b: u8) {
     ]);
 }
 
-/// [`write_escaped`] of text already known to be UTF-8.
-fn write_escaped_text(out: &mut Vec<u8>, bytes: &[u8], word: bool) {
-    let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\' || (word && b == b' ');
-    for &b in bytes {
-        match b {
+/// [`write_escaped`] of text already known to be UTF-8, escaping the bytes of the classes in
+/// `escape`; the runs between them are copied whole.
+fn write_escaped_text(out: &mut Vec<u8>, mut bytes: &[u8], escape: u8) {
+    while let Some(at) = bytes
+        .iter()
+        .position(|&b| CLASS[usize::from(b)] & escape != 0)
+    {
+        out.extend_from_slice(&bytes[..at]);
+        match bytes[at] {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            b if needs(b) => write_hex(out, b),
-            b => out.push(b),
+            b => write_hex(out, b),
         }
+        bytes = &bytes[at + 1..];
     }
+    out.extend_from_slice(bytes);
 }
 
 /// `text` as one word, escaped as [`write_word`] does (for stream keys in messages to people).
@@ -597,6 +659,58 @@ mod tests {
             "{line}"
         );
         assert_eq!(escaped("plain text"), "plain text");
+    }
+
+    /// The escaping as first written, a byte at a time: the oracle for the table-driven one.
+    fn escaped_bytewise(bytes: &[u8], word: bool) -> Vec<u8> {
+        let needs = |b: u8| b < 0x20 || b == 0x7f || b == b'\\' || (word && b == b' ');
+        let mut out = Vec::new();
+        for chunk in bytes.utf8_chunks() {
+            for &b in chunk.valid().as_bytes() {
+                match b {
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b if needs(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                    b => out.push(b),
+                }
+            }
+            for &b in chunk.invalid() {
+                out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Values and words of every byte, valid and broken UTF-8 escape as the byte-at-a-time
+    /// oracle does.
+    #[test]
+    fn escapes_as_the_bytewise_oracle() {
+        let alphabet: Vec<u8> = [
+            b"ab \\\n\r\t\x00\x1f\x7f\xff\xc3".as_slice(),
+            "é😀".as_bytes(),
+        ]
+        .concat();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        let mut inputs: Vec<Vec<u8>> = vec![(0..=255).collect(), Vec::new()];
+        for _ in 0..5000 {
+            let len = next(12);
+            inputs.push((0..len).map(|_| alphabet[next(alphabet.len())]).collect());
+        }
+        for input in &inputs {
+            let (mut value, mut word) = (Vec::new(), Vec::new());
+            write_escaped(&mut value, input);
+            write_word(&mut word, input);
+            assert_eq!(value, escaped_bytewise(input, false), "{input:?}");
+            assert_eq!(word, escaped_bytewise(input, true), "{input:?}");
+        }
     }
 
     /// The JSON line carries consumer, stream, id, time, fields and deliveries.
