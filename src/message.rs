@@ -14,6 +14,10 @@ use chrono::{Datelike, Timelike};
 
 use crate::stream_id::StreamId;
 
+mod json;
+
+pub use json::{to_json, write_json};
+
 /// Where a field's name and value lie in their bytes: `[name.0, name.1)` and `[value.0, value.1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -486,65 +490,6 @@ pub fn escaped(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The JSON object of a message: `consumer`, `stream`, `id`, `time`, `fields`, `deliveries`.
-///
-/// `fields` is an object of name to value in stream order; a value that is not UTF-8 is
-/// `{"base64": "..."}`. When a name repeats, or a name is not UTF-8, `fields` is instead the
-/// list of `[name, value]` pairs in order (names in the same two forms): nothing is lost.
-pub fn to_json(consumer: &str, message: &Entry<'_>) -> serde_json::Value {
-    let fields = match message.fields {
-        Some(fields) => fields_json(fields),
-        None => serde_json::Value::Object(serde_json::Map::new()),
-    };
-    let mut time = Vec::with_capacity(24);
-    write_time(&mut time, message.id);
-    serde_json::json!({
-        "consumer": consumer,
-        "stream": &**message.stream,
-        "id": message.id.to_string(),
-        "time": String::from_utf8_lossy(&time),
-        "fields": fields,
-        "deliveries": message.deliveries,
-    })
-}
-
-/// A name or value as JSON: a string when it is UTF-8, else `{"base64": "..."}`.
-fn bytes_json(bytes: &[u8]) -> serde_json::Value {
-    use base64::Engine;
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.into(),
-        Err(_) => serde_json::json!({
-            "base64": base64::engine::general_purpose::STANDARD.encode(bytes)
-        }),
-    }
-}
-
-/// The `fields` of [`to_json`]: an object, or the list of pairs when an object would lose one.
-fn fields_json(fields: Fields<'_>) -> serde_json::Value {
-    let mut object = serde_json::Map::new();
-    for (name, value) in fields.iter() {
-        let name = match std::str::from_utf8(name) {
-            Ok(name) if !object.contains_key(name) => name,
-            _ => {
-                let pairs = fields
-                    .iter()
-                    .map(|(name, value)| serde_json::json!([bytes_json(name), bytes_json(value)]))
-                    .collect();
-                return serde_json::Value::Array(pairs);
-            }
-        };
-        object.insert(name.to_string(), bytes_json(value));
-    }
-    serde_json::Value::Object(object)
-}
-
-/// Appends the message as one line of JSON.
-pub fn write_json(out: &mut Vec<u8>, consumer: &str, message: &Entry<'_>) {
-    // Writing a serde_json::Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &to_json(consumer, message));
-    out.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,21 +656,5 @@ mod tests {
             assert_eq!(value, escaped_bytewise(input, false), "{input:?}");
             assert_eq!(word, escaped_bytewise(input, true), "{input:?}");
         }
-    }
-
-    /// The JSON line carries consumer, stream, id, time, fields and deliveries.
-    #[test]
-    fn renders_json() {
-        let messages = messages();
-        let mut out = Vec::new();
-        write_json(&mut out, "bob", &messages[0].entry());
-        let parsed: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(
-            parsed,
-            serde_json::json!({"consumer": "bob", "stream": "chennai", "id": "1534291200000-0",
-                "time": "2018-08-15T00:00:00Z", "deliveries": 1,
-                "fields": {"sensor": "1", "temperature": "27.4", "humidity": "71"}})
-        );
-        assert_eq!(out.last(), Some(&b'\n'));
     }
 }
