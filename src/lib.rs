@@ -50,10 +50,14 @@
 //!   (man pages and shell completions).
 //! - [`error`] and [`exit`]: errors as sentences, and the one table of exit codes.
 //! - [`edge`]: the top of every binary: one line per error, its exit code, broken pipes, panics.
+//! - `counting_alloc` (unit tests only): their allocator, counting each thread's allocations, so
+//!   a test can prove a path allocates nothing per message.
 
 pub mod cli;
 pub mod color;
 pub mod consumer;
+#[cfg(test)]
+mod counting_alloc;
 pub mod edge;
 pub mod error;
 pub mod exit;
