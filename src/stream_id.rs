@@ -74,34 +74,59 @@ impl StreamId {
     /// The ID as Redis prints it (`1534291200000-0`), formatted on the stack: the text of every
     /// entry printed and acknowledged, so it stays clear of `fmt` and the heap.
     pub fn text(self) -> IdText {
-        let mut text = IdText {
-            bytes: [0; ID_TEXT_MAX],
-            start: ID_TEXT_MAX,
-        };
-        text.prepend_number(self.seq);
-        text.start -= 1;
-        text.bytes[text.start] = b'-';
-        text.prepend_number(self.ms);
-        text
+        let mut bytes = [0; ID_TEXT_MAX];
+        let mut start = prepend_number(&mut bytes, ID_TEXT_MAX, self.seq);
+        start -= 1;
+        bytes[start] = b'-';
+        let start = prepend_number(&mut bytes, start, self.ms);
+        IdText { bytes, start }
     }
 }
 
 /// The number `text` starts with (at least one ASCII digit, any leading zeros, no overflow) and
 /// what follows it.
 fn leading_number(text: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    let (number, rest) = text.split_at(digits);
-    // Nineteen digits never overflow a u64; only longer numbers need the checked arithmetic.
-    let n = match digits {
-        0 => return None,
-        1..=19 => number
-            .iter()
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-        _ => number.iter().try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })?,
-    };
-    Some((n, rest))
+    let mut n = 0u64;
+    let mut digits = 0;
+    while let Some(&b) = text.get(digits) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Nineteen digits never overflow a u64; only a longer number needs checked arithmetic.
+        n = match digits {
+            0..19 => n * 10 + u64::from(digit),
+            _ => n.checked_mul(10)?.checked_add(u64::from(digit))?,
+        };
+        digits += 1;
+    }
+    (digits > 0).then(|| (n, &text[digits..]))
+}
+
+/// Writes `n`'s digits into `bytes` just before `start`, two at a time; returns where they
+/// start. Room for 20 digits must be there.
+fn prepend_number(bytes: &mut [u8; ID_TEXT_MAX], mut start: usize, mut n: u64) -> usize {
+    /// "00" to "99".
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        start -= 2;
+        bytes[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        start -= 2;
+        bytes[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        start -= 1;
+        bytes[start] = b'0' + n as u8;
+    }
+    start
 }
 
 /// The longest ID text: two 20-digit numbers and the `-`.
@@ -119,46 +144,6 @@ impl IdText {
     /// The text's bytes (ASCII).
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[self.start..]
-    }
-
-    /// Writes `n`'s digits just before the text: eight at a time while more remain (in u32
-    /// arithmetic, cheaper than u64's), then two at a time.
-    fn prepend_number(&mut self, n: u64) {
-        let mut high = n;
-        while high >= 100_000_000 {
-            let low = (high % 100_000_000) as u32;
-            high /= 100_000_000;
-            self.prepend_pairs(low, 4);
-        }
-        let mut n = high as u32;
-        while n >= 100 {
-            self.prepend_pairs(n % 100, 1);
-            n /= 100;
-        }
-        match n {
-            10.. => self.prepend_pairs(n, 1),
-            _ => {
-                self.start -= 1;
-                self.bytes[self.start] = b'0' + n as u8;
-            }
-        }
-    }
-
-    /// Writes the last `pairs` pairs of digits of `n` (leading zeros included) before the text.
-    fn prepend_pairs(&mut self, mut n: u32, pairs: usize) {
-        /// "00" to "99".
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        for _ in 0..pairs {
-            let pair = (n % 100) as usize * 2;
-            n /= 100;
-            self.start -= 2;
-            self.bytes[self.start] = PAIRS[pair];
-            self.bytes[self.start + 1] = PAIRS[pair + 1];
-        }
     }
 }
 

@@ -634,7 +634,7 @@ impl<'a> Cursor<'a> {
 
     /// The number of the next element's header when its type is `kind` (`None`: it is of
     /// another type, and the cursor has not moved).
-    #[inline]
+    #[inline(always)]
     fn number_of(&mut self, kind: u8) -> Result<Option<i64>, BadReply> {
         if self.buf.get(self.pos) != Some(&kind) {
             return Ok(None);
@@ -646,7 +646,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The length of an array (`*n`); `-1` for a nil one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn array(&mut self) -> Result<i64, BadReply> {
         if let Some(n) = self.number_of(b'*')? {
             return Ok(n);
@@ -658,7 +658,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A bulk string's bytes as a range of the buffer; `None` for a nil one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn bulk_span(&mut self) -> Result<Option<(usize, usize)>, BadReply> {
         let Some(n) = self.number_of(b'$')? else {
             self.whole_header()?;
