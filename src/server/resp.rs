@@ -468,9 +468,13 @@ impl Framer {
     /// length once it is all there; `None`: more bytes are needed. After a length, the framer
     /// is ready for the next reply.
     pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, BadReply> {
-        let mut pos = self.pos;
+        // The state lives in locals while scanning (registers, not memory): where it got to, how
+        // many levels are open, and what is left of the innermost one (`open[depth - 1]`, stored
+        // back when it is left or the bytes run out).
+        let (mut pos, mut depth, mut started) = (self.pos, self.depth, self.started);
+        let mut left = depth.checked_sub(1).map_or(0, |top| self.open[top]);
         loop {
-            if self.started && self.depth == 0 {
+            if started && depth == 0 {
                 *self = Framer::default();
                 return Ok(Some(pos));
             }
@@ -526,24 +530,30 @@ impl Framer {
                 }
             };
             pos = next;
-            self.started = true;
+            started = true;
             // This element is one of its parent's: count it, and close the levels it completes.
-            if let Some(left) = self.depth.checked_sub(1).map(|top| &mut self.open[top]) {
-                *left -= 1;
+            if depth > 0 {
+                left -= 1;
             }
             if children > 0 {
-                if self.depth >= MAX_DEPTH {
+                if depth >= MAX_DEPTH {
                     return Err(BadReply("arrays nested too deep"));
                 }
-                self.open[self.depth] = children;
-                self.depth += 1;
+                if depth > 0 {
+                    self.open[depth - 1] = left;
+                }
+                (left, depth) = (children, depth + 1);
             }
-            while self.depth > 0 && self.open[self.depth - 1] == 0 {
-                self.depth -= 1;
+            while depth > 0 && left == 0 {
+                depth -= 1;
+                left = depth.checked_sub(1).map_or(0, |top| self.open[top]);
             }
         }
         // Only whole elements count as scanned: the next call reads a partial one again.
-        self.pos = pos;
+        if depth > 0 {
+            self.open[depth - 1] = left;
+        }
+        (self.pos, self.depth, self.started) = (pos, depth, started);
         Ok(None)
     }
 }
