@@ -566,9 +566,24 @@ impl Framer {
 /// so its answer stays in registers.
 #[inline(always)]
 fn number_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> {
-    let negative = buf.get(at) == Some(&b'-');
-    let digits = at + usize::from(negative);
-    let mut pos = digits;
+    match buf.get(at) {
+        // Negative: a nil (`$-1`, `*-1`) or an integer reply, rare in a stream of entries.
+        Some(b'-') => negative_line(buf, at + 1),
+        _ => digits_line(buf, at),
+    }
+}
+
+/// [`number_line`] of a negative number, its digits at `at`, kept out of line.
+#[cold]
+#[inline(never)]
+fn negative_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> {
+    Ok(digits_line(buf, at)?.map(|(n, next)| (-n, next)))
+}
+
+/// [`number_line`] of the digits at `at`, then the line's end.
+#[inline(always)]
+fn digits_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> {
+    let mut pos = at;
     // Nineteen digits fit a u64 without wrapping; more are refused below.
     let mut n = 0u64;
     let end = loop {
@@ -581,11 +596,11 @@ fn number_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> 
         }
         n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
         pos += 1;
-        if pos - digits > 19 {
+        if pos - at > 19 {
             return Err(BadReply("a length or integer is not a number"));
         }
     };
-    if end != b'\r' || pos == digits {
+    if end != b'\r' || pos == at {
         return Err(BadReply("a length or integer is not a number"));
     }
     match buf.get(pos + 1) {
@@ -594,7 +609,7 @@ fn number_line(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, BadReply> 
         None => return Ok(None),
     }
     let n = i64::try_from(n).map_err(|_| BadReply("a length or integer is too large"))?;
-    Ok(Some((if negative { -n } else { n }, pos + 2)))
+    Ok(Some((n, pos + 2)))
 }
 
 /// The bytes of one whole reply, read front to back.
