@@ -499,3 +499,42 @@ fn heavy_connections_killed_mid_drain_lose_nothing() {
     let lag: u64 = redis::from_redis_value(groups[0]["lag"].clone()).unwrap();
     assert_eq!(lag, 0, "nothing left unread");
 }
+
+/// `--template` prints each message in the shape asked for (kcat's `-f`), acknowledged as a
+/// printed line is; a mistake in it is a usage error naming the placeholder.
+#[test]
+fn a_template_shapes_each_message() {
+    let server = Server::start();
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "3"]));
+    let out = run(
+        "consumer",
+        &server,
+        &[
+            "alice",
+            "--idle-exit",
+            "300ms",
+            "--template",
+            "{consumer}|{stream}|{id}|{deliveries}|{time}\\t{field:sensor}",
+        ],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        (0..3u64)
+            .map(|i| format!(
+                "alice|chennai|{}-0|1|2018-08-15T00:00:0{i}Z\t1",
+                1534291200000 + i * 1000
+            ))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(pending(&mut server.con(), "chennai", "mygroup"), 0);
+    let bad = run("consumer", &server, &["alice", "--template", "{when}"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("unknown placeholder {when}"),
+        "{}",
+        stderr(&bad)
+    );
+}

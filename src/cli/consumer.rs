@@ -15,6 +15,7 @@ use crate::exit;
 use crate::metrics::consumer::Meter;
 use crate::metrics::parse_listen;
 use crate::stream_id::StreamId;
+use crate::template::Template;
 
 /// Where `--reset-to` puts a group: the first ID it reads again, from a full ID
 /// (`1534334400000-0`), Unix milliseconds, or an ISO 8601 time (`2018-08-15T12:00:00Z`; without
@@ -109,6 +110,13 @@ pub struct ConsumerArgs {
     /// Print one JSON object per message instead of a line of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Print each message as one line in the shape TEMPLATE (kcat's -f): {consumer} {stream}
+    /// {id} {ms} {time} {deliveries} {field:NAME} {fields} ({{ and }} are braces; \n, \t as
+    /// in C); values escaped as in the human line.
+    #[arg(long, value_name = "TEMPLATE", value_parser = Template::parse,
+          conflicts_with_all = ["json", "exec", "pipe"])]
+    pub template: Option<Template>,
 
     /// Colour errors, dead letters and claims (and idle consumers in `inspect watch`): auto (on
     /// a terminal, unless NO_COLOR is set or TERM=dumb), always, or never. Message lines are
@@ -306,6 +314,7 @@ impl ConsumerArgs {
             block: self.block,
             idle_exit: self.idle_exit,
             json: self.json,
+            template: self.template.clone(),
             claim_idle: self.claim_idle,
             max_deliveries: self.max_deliveries,
             require: self.require.clone(),

@@ -54,6 +54,7 @@ use crate::metrics::consumer::Meter;
 use crate::server::Target;
 use crate::shutdown::Shutdown;
 use crate::stream_id::StreamId;
+use crate::template::Template;
 
 /// What one consumer is asked to do, whatever its job: who it is, where it reads, and how it
 /// treats the group.
@@ -77,6 +78,8 @@ pub struct Settings {
     pub idle_exit: Option<Duration>,
     /// Print (or hand a `--pipe` handler) JSON lines instead of human lines.
     pub json: bool,
+    /// Print each message in this shape instead (`--template`).
+    pub template: Option<Template>,
     /// Claim entries pending on other consumers for longer than this.
     pub claim_idle: Duration,
     /// Deliveries after which an entry is dead-lettered instead of processed.
@@ -122,7 +125,11 @@ impl Work {
     /// The worker that does this work: the one place the consumer's mode is matched.
     fn worker<'w, W: std::io::Write + 'w>(&self, settings: &Settings) -> Box<dyn Worker<W> + 'w> {
         match self {
-            Work::Print { delay } => Box::new(Printer::new(*delay, settings.json)),
+            Work::Print { delay } => Box::new(Printer::new(
+                *delay,
+                settings.json,
+                settings.template.clone(),
+            )),
             Work::Handle(Handler::Exec(exec)) => Box::new(ExecWorker::new(exec.clone())),
             Work::Handle(Handler::Pipe(pipe)) => {
                 Box::new(PipeWorker::new(pipe.clone(), settings.json))

@@ -22,6 +22,7 @@ use crate::message::{self, Entry};
 use crate::metrics::consumer::Outcome;
 use crate::server::Batch;
 use crate::server::group_link::Done;
+use crate::template::Template;
 
 /// Print mode.
 pub(super) struct Printer {
@@ -29,19 +30,26 @@ pub(super) struct Printer {
     delay: Duration,
     /// JSON lines instead of human lines.
     json: bool,
+    /// Lines in this shape instead (`--template`).
+    template: Option<Template>,
 }
 
 impl Printer {
-    /// Prints after `delay` each, as JSON with `json`.
-    pub fn new(delay: Duration, json: bool) -> Self {
-        Printer { delay, json }
+    /// Prints after `delay` each, as JSON with `json`, or in the shape of `template`.
+    pub fn new(delay: Duration, json: bool, template: Option<Template>) -> Self {
+        Printer {
+            delay,
+            json,
+            template,
+        }
     }
 
-    /// Appends `entry` as printed by `consumer`: its line, or its JSON line.
+    /// Appends `entry` as printed by `consumer`: its line, its JSON line, or its template's.
     fn render(&self, out: &mut Vec<u8>, consumer: &str, entry: &Entry<'_>) {
-        match self.json {
-            true => message::write_json(out, consumer, entry),
-            false => message::write_line(out, consumer, entry),
+        match (&self.template, self.json) {
+            (Some(template), _) => template.write(out, consumer, entry),
+            (None, true) => message::write_json(out, consumer, entry),
+            (None, false) => message::write_line(out, consumer, entry),
         }
     }
 
@@ -190,7 +198,7 @@ mod tests {
     fn printing_allocates_nothing_per_message() {
         let (small, large) = (reply(10), reply(500));
         for json in [false, true] {
-            let printer = Printer::new(Duration::ZERO, json);
+            let printer = Printer::new(Duration::ZERO, json, None);
             let (mut batch, mut out) = (Batch::new(), Vec::new());
             let (_, lines) = allocations_to_print(&printer, &large, &mut batch, &mut out);
             assert_eq!(lines, 500);
