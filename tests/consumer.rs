@@ -538,3 +538,93 @@ fn a_template_shapes_each_message() {
         stderr(&bad)
     );
 }
+
+/// `--count N` (kcat's `-c`): N messages printed and acknowledged, its own pending and claimed
+/// ones among them, then exit 0, having read no more than N: nothing is left pending and the
+/// group's entries-read says exactly what was taken, also over two streams.
+#[test]
+fn count_prints_n_and_leaves_nothing_pending() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "100"],
+    ));
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--city", "pune", "--date", DATE, "--count", "100"],
+    ));
+    let mut con = server.con();
+    support::create_group(&mut con, "chennai", "mygroup");
+    support::read_without_ack(&mut con, "chennai", "mygroup", "alice", 3, ">");
+    support::read_without_ack(&mut con, "chennai", "mygroup", "bob", 2, ">");
+    let entries_read = |con: &mut redis::Connection, key: &str| -> u64 {
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(key)
+            .query(con)
+            .unwrap();
+        redis::from_redis_value(groups[0]["entries-read"].clone()).unwrap()
+    };
+    // bob's two go idle past alice's --claim-idle before she starts.
+    wait_until("bob's entries idle 250 ms", || {
+        let idle: Vec<redis::Value> = redis::cmd("XPENDING")
+            .arg("chennai")
+            .arg("mygroup")
+            .arg("IDLE")
+            .arg(250)
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .arg("bob")
+            .query(&mut server.con())
+            .unwrap();
+        idle.len() == 2
+    });
+    let out = run(
+        "consumer",
+        &server,
+        &["alice", "--count", "10", "--claim-idle", "200ms"],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out).lines().count(), 10, "{}", stdout(&out));
+    let errors = stderr(&out);
+    assert!(
+        errors.contains("processed 10 messages")
+            && errors.contains("3 re-read from its own pending list")
+            && errors.contains("2 claimed from other consumers"),
+        "{errors}"
+    );
+    assert_eq!(pending(&mut con, "chennai", "mygroup"), 0);
+    assert_eq!(
+        entries_read(&mut con, "chennai"),
+        10,
+        "read no more than it printed"
+    );
+
+    let both = run(
+        "consumer",
+        &server,
+        &[
+            "carol", "--city", "pune", "--city", "chennai", "--group", "two", "--count", "5",
+        ],
+    );
+    assert_ok(&both);
+    assert_eq!(stdout(&both).lines().count(), 5, "{}", stdout(&both));
+    let taken = entries_read(&mut con, "pune")
+        + redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("chennai")
+            .query::<Vec<std::collections::HashMap<String, redis::Value>>>(&mut con)
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == redis::Value::BulkString(b"two".to_vec()))
+            .map(|g| redis::from_redis_value::<u64>(g["entries-read"].clone()).unwrap())
+            .unwrap();
+    assert_eq!(taken, 5, "two streams read no more than 5 in all");
+    assert_eq!(
+        pending(&mut con, "pune", "two") + pending(&mut con, "chennai", "two"),
+        0
+    );
+}

@@ -118,6 +118,12 @@ pub struct ConsumerArgs {
           conflicts_with_all = ["json", "exec", "pipe"])]
     pub template: Option<Template>,
 
+    /// Print and acknowledge N messages (its own pending and claimed ones included), then exit
+    /// 0, reading no more than that: nothing is left pending (kcat's -c). Print mode only.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with_all = ["exec", "pipe", "reset_to"])]
+    pub count: Option<u64>,
+
     /// Colour errors, dead letters and claims (and idle consumers in `inspect watch`): auto (on
     /// a terminal, unless NO_COLOR is set or TERM=dumb), always, or never. Message lines are
     /// never coloured.
@@ -315,6 +321,7 @@ impl ConsumerArgs {
             idle_exit: self.idle_exit,
             json: self.json,
             template: self.template.clone(),
+            count: self.count,
             claim_idle: self.claim_idle,
             max_deliveries: self.max_deliveries,
             require: self.require.clone(),

@@ -15,6 +15,7 @@
 //! step: recovery is the loop's, not a callback's.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::seat::Seat;
@@ -24,6 +25,7 @@ use crate::color::{self, Paint};
 use crate::error::{Error, Result};
 use crate::fanout::{Shared, fan_out};
 use crate::metrics::consumer::Outcome;
+use crate::server::budget::Budget;
 use crate::server::dead::DeadLetters;
 use crate::server::group_link::{GroupLink, Read, Wanted};
 use crate::server::{Batch, Target, cluster};
@@ -66,8 +68,11 @@ pub(super) fn run<W: Write + Send>(
     out: W,
 ) -> Result<Summary> {
     let started = Instant::now();
+    // `--count`: one budget for every node's reader.
+    let budget = settings.count.map(|n| Arc::new(Budget::new(n)));
+    let budget = budget.as_ref();
     if !target.is_cluster() || settings.streams.len() < 2 {
-        let consumer = match Consumer::start(target, settings, work, shutdown, out) {
+        let consumer = match Consumer::start(target, settings, (work, budget), shutdown, out) {
             // Stopped while the server could not be reached yet: nothing was in hand.
             Err(Error::Stopped { .. }) => return Ok(Summary::default()),
             other => other?,
@@ -92,7 +97,7 @@ pub(super) fn run<W: Write + Send>(
         |one| format!("the consumer of {}", one.streams.join(" ")),
         &out,
         Some(shutdown),
-        |one, out| Consumer::start(target, one, work, shutdown, out)?.run(),
+        |one, out| Consumer::start(target, one, (work, budget), shutdown, out)?.run(),
     )?;
     let mut total = Summary::default();
     for part in &parts {
@@ -114,6 +119,8 @@ pub(super) struct Consumer<'a, W: Write> {
     recover: bool,
     /// The pause after an empty read that did not block.
     poll_pause: Duration,
+    /// `--count`: what is left to read, shared with the other nodes' readers.
+    budget: Option<Arc<Budget>>,
 }
 
 impl<'a, W: Write + 'a> Consumer<'a, W> {
@@ -121,7 +128,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
     fn start(
         target: &Target,
         settings: &'a Settings,
-        work: &Work,
+        (work, budget): (&Work, Option<&Arc<Budget>>),
         shutdown: &'a Shutdown,
         out: W,
     ) -> Result<Self> {
@@ -143,6 +150,9 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             });
         }
         group.recreate_at(&settings.recreate_at);
+        if let Some(budget) = budget {
+            group.share_budget(Arc::clone(budget));
+        }
         group.join(&settings.start)?;
         let mut dead = DeadLetters::new(target, settings.retry_for);
         dead.watch(shutdown, health);
@@ -157,6 +167,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             epoch,
             recover: true,
             poll_pause: MIN_POLL_PAUSE,
+            budget: budget.cloned(),
         })
     }
 
@@ -179,7 +190,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
         let mut next_claim = Instant::now();
         let mut last_message = Instant::now();
         loop {
-            if self.seat.shutdown.is_requested() {
+            if self.seat.shutdown.is_requested() || self.spent() {
                 return Ok(());
             }
             if self.seat.group.epoch() != self.epoch {
@@ -244,13 +255,20 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             true => Some(block - SERVER_TICK),
             false => Some(block),
         };
-        let ahead = self.worker.reads_ahead() && !self.seat.shutdown.is_requested();
+        // With --count no read goes out before the last is done with: it could bring too many.
+        let ahead = self.worker.reads_ahead()
+            && !self.seat.shutdown.is_requested()
+            && self.budget.is_none();
         let read = self
             .seat
             .group
             .read(Wanted::New, wait, ahead, &mut self.batch)?;
         self.note(read);
         if self.batch.is_empty() {
+            if self.budget.is_some() && !self.spent() {
+                // What is left is taken by another node's reader: wait for it to be done.
+                self.seat.shutdown.sleep(POLL.min(block));
+            }
             if exact && wait.is_none() {
                 self.seat.shutdown.sleep(block.min(POLL));
             } else if self.seat.group.polled() && !exact {
@@ -286,7 +304,17 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
                 }
             }
         }
-        self.worker.handle(&mut self.seat, &self.batch)
+        self.worker.handle(&mut self.seat, &self.batch)?;
+        if let Some(budget) = &self.budget {
+            // Print mode is done with a batch once handled: printed, dead-lettered or deleted.
+            budget.done(self.batch.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Whether `--count` messages are done with: time to stop.
+    fn spent(&self) -> bool {
+        self.budget.as_ref().is_some_and(|b| b.is_spent())
     }
 
     /// Says what a read brought besides entries: groups re-created (what we held went with the

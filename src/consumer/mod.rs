@@ -80,6 +80,8 @@ pub struct Settings {
     pub json: bool,
     /// Print each message in this shape instead (`--template`).
     pub template: Option<Template>,
+    /// Stop once this many messages are done with, reading no more (`--count`).
+    pub count: Option<u64>,
     /// Claim entries pending on other consumers for longer than this.
     pub claim_idle: Duration,
     /// Deliveries after which an entry is dead-lettered instead of processed.

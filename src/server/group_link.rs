@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::Batch;
+use super::budget::{self, Budget};
 use super::fault::{self, Failure, Fault};
 use super::group;
 use super::link::Link;
@@ -66,6 +67,8 @@ struct InFlight {
     reads: Vec<Vec<usize>>,
     /// Sending failed: its replies never come (judged when they are read).
     send_error: Option<std::io::Error>,
+    /// What it took from the `--count` budget: the most it can bring.
+    taken: u64,
 }
 
 /// One consumer's link to its group; see the module docs.
@@ -92,6 +95,8 @@ pub struct GroupLink {
     stash_read: Read,
     /// Told of every acknowledgement as soon as it landed (for the processing-time metric).
     on_acked: Option<AckObserver>,
+    /// `--count`: what reads may still bring, shared with the consumer's other readers.
+    budget: Option<Arc<Budget>>,
 }
 
 impl GroupLink {
@@ -133,6 +138,7 @@ impl GroupLink {
             stash: Batch::new(),
             stash_read: Read::default(),
             on_acked: None,
+            budget: None,
         })
     }
 
@@ -147,6 +153,11 @@ impl GroupLink {
         if let Some(health) = health {
             self.link.report_to(health);
         }
+    }
+
+    /// Reads (and claims) bring no more than `budget` has left (`--count`).
+    pub fn share_budget(&mut self, budget: Arc<Budget>) {
+        self.budget = Some(budget);
     }
 
     /// Where a vanished group is re-created (`--recreate-at`): `0`, `$` or an ID.
@@ -289,7 +300,19 @@ impl GroupLink {
         self.settle_into_stash()?;
         let key = Arc::clone(&self.streams[index]);
         let who = (self.group.as_str(), self.consumer.as_str());
-        group::claim_step(&mut self.link, &key, who, (min_idle, cursor, count), batch)
+        let Some(budget) = self.budget.clone() else {
+            return group::claim_step(&mut self.link, &key, who, (min_idle, cursor, count), batch);
+        };
+        let granted = budget.take(count as u64);
+        if granted == 0 {
+            batch.clear();
+            return Ok((StreamId::ZERO, Vec::new()));
+        }
+        let count = granted as usize;
+        let step = group::claim_step(&mut self.link, &key, who, (min_idle, cursor, count), batch);
+        let got = step.as_ref().map_or(0, |_| batch.len() as u64);
+        budget.give_back(granted.saturating_sub(got));
+        step
     }
 
     /// Re-claims those of `ids` of stream `key` still pending on us (see
@@ -345,7 +368,7 @@ impl GroupLink {
             1 => block.map(|b| b.max(Duration::from_millis(1))),
             _ => None,
         };
-        let mut reads = Vec::with_capacity(self.slots.len());
+        let mut parts: Vec<Vec<usize>> = Vec::with_capacity(self.slots.len());
         for part in &self.slots {
             let keys: Vec<usize> = match wanted {
                 Wanted::New => part.clone(),
@@ -355,15 +378,19 @@ impl GroupLink {
                     .filter(|i| after.get(*i).is_some_and(Option::is_some))
                     .collect(),
             };
-            if keys.is_empty() {
-                continue;
+            if !keys.is_empty() {
+                parts.push(keys);
             }
+        }
+        let (count, taken) = self.fit_budget(&mut parts);
+        let mut reads = Vec::with_capacity(parts.len());
+        for keys in parts {
             let mut command = Command::new("XREADGROUP")
                 .arg("GROUP")
                 .arg(self.group.as_str())
                 .arg(self.consumer.as_str())
                 .arg("COUNT")
-                .arg(self.count);
+                .arg(count);
             if let Some(block) = block {
                 command.push("BLOCK");
                 command.push(block.as_millis() as u64);
@@ -389,7 +416,30 @@ impl GroupLink {
             ack_commands,
             reads,
             send_error,
+            taken,
         });
+    }
+
+    /// The COUNT of a read of `parts` (the streams of each XREADGROUP), and what it takes from
+    /// the `--count` budget: without one, the adaptive COUNT and nothing. With one, the read
+    /// asks for no more than the budget grants (streams beyond it are left out this time) and
+    /// gives back at once what it cannot bring.
+    fn fit_budget(&self, parts: &mut Vec<Vec<usize>>) -> (usize, u64) {
+        let Some(budget) = &self.budget else {
+            return (self.count, 0);
+        };
+        let keys: usize = parts.iter().map(Vec::len).sum();
+        let granted = budget.take((keys * self.count) as u64);
+        let (count, named) = budget::fit(keys, self.count, granted);
+        let mut left = named;
+        for part in parts.iter_mut() {
+            part.truncate(left);
+            left -= part.len();
+        }
+        parts.retain(|part| !part.is_empty());
+        let taken = (count * named) as u64;
+        budget.give_back(granted - taken);
+        (count, taken)
     }
 
     /// Reads the replies of the read in flight: its acknowledgements, then its entries,
@@ -401,10 +451,12 @@ impl GroupLink {
             ack_commands,
             reads,
             send_error,
+            taken,
         }) = self.in_flight.take()
         else {
             return Ok(Read::default());
         };
+        let before = batch.len();
         let mut read = Read::default();
         let mut acks_landed = false;
         let mut refused: Option<ServerError> = None;
@@ -443,6 +495,11 @@ impl GroupLink {
             }
             Ok(())
         })();
+        if let Some(budget) = &self.budget {
+            // What a lost reply delivered is pending on us, unseen: the re-read takes it again.
+            let got = (batch.len() - before) as u64;
+            budget.give_back(taken.saturating_sub(got));
+        }
         let streams = &self.streams;
         let what = || format!("XREADGROUP on {}", names(streams));
         match outcome {

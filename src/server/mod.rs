@@ -42,6 +42,7 @@
 //!   consumer group still needs, and a dead-letter stream by the clock.
 
 pub mod batch;
+pub mod budget;
 pub mod cluster;
 pub mod conn;
 pub mod dead;
