@@ -22,8 +22,9 @@
 //!   one connection type speaking RESP2, the judge of every failure and the reconnecting
 //!   [`server::Link`] with its one retry policy, and the named operations everyone uses: a
 //!   stream's XINFO and XRANGE pages, a group's reads with read-ahead and its acks
-//!   ([`server::group_link`], within a `--count` budget: [`server::budget`]), dead letters written exactly once, the producer's pipelined
-//!   write window (where a batch is encoded and written: [`server::xadd`], [`server::window`]),
+//!   ([`server::group_link`], within a `--count` budget: [`server::budget`]), dead letters
+//!   written exactly once, the producer's pipelined write window (where a batch is encoded
+//!   and written: [`server::xadd`], [`server::window`]),
 //!   durable writes (`--wait-replicas`: WAIT until N replicas have a write,
 //!   [`server::replicas`]), and the retention trim.
 //!
