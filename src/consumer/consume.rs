@@ -249,8 +249,11 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
     /// blocking and waits here.
     fn read_new(&mut self, block: Duration) -> Result<bool> {
         let settings = self.seat.settings;
+        // While the worker holds work, a read does not block: the work goes on meanwhile.
+        let busy = self.worker.holds();
         let exact = settings.idle_exit.is_some() && block < settings.block;
         let wait = match exact {
+            _ if busy => None,
             true if block <= SERVER_TICK * 2 => None,
             true => Some(block - SERVER_TICK),
             false => Some(block),
@@ -265,6 +268,11 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             .read(Wanted::New, wait, ahead, &mut self.batch)?;
         self.note(read);
         if self.batch.is_empty() {
+            if busy {
+                // Nothing more to read: the work in hand is finished before a read blocks.
+                self.worker.drain(&mut self.seat)?;
+                return Ok(true);
+            }
             if self.budget.is_some() && !self.spent() {
                 // What is left is taken by another node's reader: wait for it to be done.
                 self.seat.shutdown.sleep(POLL.min(block));
@@ -334,9 +342,10 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
         self.recover |= read.broke;
     }
 
-    /// Processes what a read in flight brought (it was delivered to us: it is in hand), then
-    /// acknowledges what is done and waits for a later read, so that the pending list is what
-    /// it looks like (before claims, `--idle-exit`, recovery and a stop).
+    /// Processes what a read in flight brought (it was delivered to us: it is in hand), lets the
+    /// worker finish what it holds, then acknowledges what is done and waits for a later read,
+    /// so that the pending list is what it looks like (before claims, `--idle-exit`, recovery
+    /// and a stop).
     pub(super) fn settle(&mut self) -> Result<()> {
         let read = self.seat.group.settle(&mut self.batch)?;
         self.note(read);
@@ -344,8 +353,10 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             true => Ok(()),
             false => self.handle(Source::New),
         };
+        // Also after a failure: what the handler answered is acknowledged.
+        let drained = self.worker.drain(&mut self.seat);
         let acked = self.seat.ack(&[]);
-        handled.and(acked)
+        handled.and(drained).and(acked)
     }
 
     /// Re-processes what this consumer had read but not acknowledged (after a crash, a broken

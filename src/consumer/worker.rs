@@ -26,7 +26,21 @@ pub(super) trait Worker<W: Write> {
 
     /// Processes `batch`: every entry ends acknowledged (done or dead-lettered), or pending on
     /// us for a retry, or dropped because another consumer took it.
+    /// (A worker that [`Worker::holds`] work may return before it is all done.)
     fn handle(&mut self, seat: &mut Seat<'_, W>, batch: &Batch) -> Result<()>;
+
+    /// Whether messages handed over are still being worked on (a `--pipe` handler's, sent and
+    /// not answered yet): the next read then does not block, and an empty one waits for them.
+    fn holds(&self) -> bool {
+        false
+    }
+
+    /// Finishes what [`Worker::holds`], before anything that must see the pending list as it is
+    /// (a recovery, a claim, `--idle-exit`, a stop): each message ends as [`Worker::handle`]
+    /// says, or (on a stop) stays pending.
+    fn drain(&mut self, _seat: &mut Seat<'_, W>) -> Result<()> {
+        Ok(())
+    }
 
     /// Ends the work when the consumer stops (a `--pipe` handler's last output is passed on).
     fn close(&mut self, _seat: &mut Seat<'_, W>) -> Result<()> {

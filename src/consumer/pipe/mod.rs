@@ -12,6 +12,21 @@
 //! stdout), it is started again and sent every message it had not answered; its death counts as
 //! a failed delivery only for the oldest of them, the one it most likely died on. A message
 //! unanswered for `--handler-timeout` counts as failed and the handler is restarted.
+//!
+//! The handler is kept busy across reads: a batch is handed over as soon as it fits in flight,
+//! and the next read goes out while the handler still works on up to `--in-flight` messages
+//! (it does not wait for their answers). Answers are taken as they come, all that came at once,
+//! and their XACK rides with the next read (no round trip of its own), or goes on its own once
+//! an answer waited [`ACK_WAIT`] for a read. Before anything that must see the pending list as
+//! it is (a recovery, a claim, `--idle-exit`, a stop), the consumer waits for the answers of
+//! everything sent ([`Worker::drain`]); on a stop nothing more is sent, and what was not sent
+//! stays pending, to be delivered again.
+//!
+//! ```text
+//! XREADGROUP ... COUNT 500 STREAMS chennai >                  batch 1, sent to the handler
+//! XREADGROUP ... COUNT 500 STREAMS chennai >                  batch 2, read while it works
+//! XACK chennai g <answered>; XREADGROUP ... STREAMS chennai > batch 3, with the acks so far
+//! ```
 
 mod process;
 
@@ -20,7 +35,6 @@ pub(super) use process::{PipeProcess, ask_once, finish};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::Pipe;
@@ -34,11 +48,21 @@ use crate::server::Batch;
 use crate::server::group_link::Done;
 use process::{Answer, Said};
 
-/// Acks gathered before one XACK goes out.
-const ACK_BATCH: usize = 500;
+/// The longest an answered message waits for a read to carry its XACK before it is sent on its
+/// own: a quick handler's acks always ride with a read, a slow one's are not held up by it.
+const ACK_WAIT: Duration = Duration::from_millis(100);
 
 /// The longest pause before a crashed handler is started again.
 const MAX_RESTART_PAUSE: Duration = Duration::from_secs(5);
+
+/// How far [`PipeWorker::serve`] goes before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Every message handed over was sent (the next read may go out).
+    Sent,
+    /// Every message sent was answered (or failed).
+    Answered,
+}
 
 /// `--pipe`: one long-running handler, started again when it stops.
 pub(super) struct PipeWorker {
@@ -53,6 +77,14 @@ pub(super) struct PipeWorker {
     restarts: u32,
     /// Whether it ever answered (a command that cannot run at all is caught on the first).
     handler_ran: bool,
+    /// Messages handed over and not sent to the handler yet, oldest first.
+    queue: VecDeque<Message>,
+    /// Messages sent and not answered yet, oldest first, each with when it was sent.
+    unanswered: VecDeque<(Message, Instant)>,
+    /// Messages done (answered `ack`, or dead-lettered) and not acknowledged yet.
+    done: Vec<Done>,
+    /// When the oldest of `done` was done.
+    done_since: Option<Instant>,
 }
 
 impl PipeWorker {
@@ -65,6 +97,10 @@ impl PipeWorker {
             started: false,
             restarts: 0,
             handler_ran: false,
+            queue: VecDeque::new(),
+            unanswered: VecDeque::new(),
+            done: Vec::new(),
+            done_since: None,
         }
     }
 }
@@ -82,22 +118,33 @@ impl<W: Write> Worker<W> for PipeWorker {
         false
     }
 
-    /// Sends the messages to the `--pipe` handler and settles each by its answer: `ack` acks
-    /// it, `fail`, a crash while it was the oldest unanswered, or no answer within the timeout
-    /// count as a failed delivery (retried through the server, dead-lettered on the last).
+    /// Hands the messages to the `--pipe` handler, returning once all of them are sent (the
+    /// handler may still work on up to `--in-flight`). Each is settled by its answer: `ack`
+    /// acks it, `fail`, a crash while it was the oldest unanswered, or no answer within the
+    /// timeout count as a failed delivery (retried through the server, dead-lettered on the
+    /// last).
     fn handle(&mut self, seat: &mut Seat<'_, W>, batch: &Batch) -> Result<()> {
         let mut skipped = Batch::new();
-        let mut work = Vec::with_capacity(batch.len());
         for entry in batch.iter() {
             match entry.fields.is_none() || seat.poison(&entry).is_some() {
                 true => skipped.push(&entry),
-                false => work.push(entry.to_message()),
+                false => self.queue.push_back(entry.to_message()),
             }
         }
         if !skipped.is_empty() {
             seat.set_aside(&skipped)?;
         }
-        self.serve(seat, work)
+        self.serve(seat, Until::Sent)
+    }
+
+    fn holds(&self) -> bool {
+        !self.queue.is_empty() || !self.unanswered.is_empty()
+    }
+
+    /// Waits for the answers of everything sent to the handler (what was not sent yet is sent
+    /// first, unless stopping), so nothing handed over is still with it.
+    fn drain(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
+        self.serve(seat, Until::Answered)
     }
 
     /// Ends the `--pipe` handler when the consumer stops: closes its stdin and passes on what it
@@ -111,74 +158,123 @@ impl<W: Write> Worker<W> for PipeWorker {
 }
 
 impl PipeWorker {
-    /// The handler's side of [`Worker::handle`]: what fits in flight goes out, answers come back.
-    fn serve<W: Write>(&mut self, seat: &mut Seat<'_, W>, work: Vec<Message>) -> Result<()> {
-        let pipe = self.pipe.clone();
-        let mut queue = VecDeque::from(work);
-        let mut unanswered: VecDeque<(Message, Instant)> = VecDeque::new();
-        let mut done: Vec<Done> = Vec::new();
+    /// The handler's side of the work, until `until`: what fits in flight goes out, answers
+    /// come back. On an error what was not sent yet is dropped (it stays pending, to be
+    /// delivered again), and what was sent is left to [`Worker::drain`].
+    fn serve<W: Write>(&mut self, seat: &mut Seat<'_, W>, until: Until) -> Result<()> {
+        let served = self.serve_until(seat, until);
+        if served.is_err() {
+            self.queue.clear();
+        }
+        let flushed = seat.out.flush().map_err(Error::from);
+        let acked = self.pass_on_acks(seat, false);
+        served.and(flushed).and(acked)
+    }
+
+    /// [`PipeWorker::serve`]'s loop.
+    fn serve_until<W: Write>(&mut self, seat: &mut Seat<'_, W>, until: Until) -> Result<()> {
         loop {
-            let stopping = seat.shutdown.is_requested();
-            // What fits in flight goes out in one write (a write per message capped a quick
-            // handler at the cost of the system calls).
-            let mut outgoing = Vec::new();
-            while !stopping && unanswered.len() < pipe.in_flight {
-                let Some(message) = queue.pop_front() else {
-                    break;
-                };
-                self.render(&seat.settings.name, &message, &mut outgoing);
-                unanswered.push_back((message, Instant::now()));
+            if seat.shutdown.is_requested() {
+                // Stopping: nothing more goes out; what was not sent stays pending.
+                self.queue.clear();
             }
-            if !outgoing.is_empty() && !self.process(&pipe, seat)?.send(&outgoing) {
-                self.died(seat, &mut unanswered, &mut queue, &mut done)?;
-            }
-            if unanswered.is_empty() && (queue.is_empty() || stopping) {
-                break;
-            }
-            self.keep_in_hand(seat, &mut queue, &mut unanswered)?;
-            let Some((_, sent)) = unanswered.front() else {
+            self.send_what_fits(seat)?;
+            let settled = self.settled(until);
+            self.keep_in_hand(seat)?;
+            let wait = match settled {
+                // Only what already came is taken.
+                true => Duration::ZERO,
+                false => self.wait(seat),
+            };
+            self.listen(seat, wait)?;
+            if self
+                .unanswered
+                .front()
+                .is_some_and(|(_, sent)| sent.elapsed() >= self.pipe.timeout)
+            {
+                self.timed_out(seat)?;
                 continue;
-            };
-            let wait = (*sent + pipe.timeout).saturating_duration_since(Instant::now());
-            // Wake at least every third of --claim-idle, to keep what is in hand claimed.
-            let wait = wait
-                .min(Duration::from_secs(1))
-                .min(seat.settings.claim_idle / 3);
-            let mut heard = match &self.process {
-                Some(process) => process.lines.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                }),
-                None => Err(RecvTimeoutError::Disconnected),
-            };
-            if heard == Err(RecvTimeoutError::Timeout) {
-                // Nothing more to read right now: ack what is done before waiting, so acks go
-                // out in batches under load and at once when the handler is slow.
-                ack_gathered(seat, &mut done)?;
-                if let Some(process) = &self.process {
-                    heard = process.lines.recv_timeout(wait);
-                }
             }
-            match heard {
-                Ok(Some(line)) => self.heard(seat, &line, &mut unanswered, &mut done)?,
-                Ok(None) | Err(RecvTimeoutError::Disconnected) => {
-                    self.died(seat, &mut unanswered, &mut queue, &mut done)?
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if unanswered
-                        .front()
-                        .is_some_and(|(_, sent)| sent.elapsed() >= pipe.timeout)
-                    {
-                        self.timed_out(seat, &mut unanswered, &mut queue, &mut done)?;
-                    }
-                }
+            if settled && self.settled(until) {
+                return Ok(());
             }
-            if done.len() >= ACK_BATCH {
-                ack_gathered(seat, &mut done)?;
+            self.pass_on_acks(seat, true)?;
+        }
+    }
+
+    /// Whether the work reached `until`.
+    fn settled(&self, until: Until) -> bool {
+        self.queue.is_empty() && (until == Until::Sent || self.unanswered.is_empty())
+    }
+
+    /// The longest wait for the handler's next output: until the oldest unanswered message
+    /// times out, waking at least every second (to notice a stop) and every third of
+    /// `--claim-idle` (to keep what is in hand claimed).
+    fn wait<W: Write>(&self, seat: &Seat<'_, W>) -> Duration {
+        let timeout = match self.unanswered.front() {
+            Some((_, sent)) => (*sent + self.pipe.timeout).saturating_duration_since(Instant::now()),
+            None => self.pipe.timeout,
+        };
+        timeout
+            .min(Duration::from_secs(1))
+            .min(seat.settings.claim_idle / 3)
+    }
+
+    /// Sends what fits in flight, in one write (a write per message capped a quick handler at
+    /// the cost of the system calls).
+    fn send_what_fits<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
+        let mut outgoing = Vec::new();
+        while self.unanswered.len() < self.pipe.in_flight {
+            let Some(message) = self.queue.pop_front() else {
+                break;
+            };
+            self.render(&seat.settings.name, &message, &mut outgoing);
+            self.unanswered.push_back((message, Instant::now()));
+        }
+        if !outgoing.is_empty() && !self.process(seat)?.send(&outgoing) {
+            self.died(seat)?;
+        }
+        Ok(())
+    }
+
+    /// Takes everything the handler printed (waiting up to `wait` when nothing came yet) and
+    /// settles it; a handler whose output ended has died.
+    fn listen<W: Write>(&mut self, seat: &mut Seat<'_, W>, wait: Duration) -> Result<()> {
+        let Some(process) = self.process.as_mut() else {
+            return Ok(());
+        };
+        let heard = process.hear(wait);
+        let ended = process.ended();
+        for said in &heard {
+            self.heard(seat, said)?;
+        }
+        if ended {
+            self.died(seat)?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledges what is done: with the next read (`ack_later`), or now when `overdue` is
+    /// asked for and the oldest waited [`ACK_WAIT`]. One XACK per stream either way.
+    fn pass_on_acks<W: Write>(&mut self, seat: &mut Seat<'_, W>, overdue: bool) -> Result<()> {
+        let Some(since) = self.done_since else {
+            return Ok(());
+        };
+        if overdue && since.elapsed() < ACK_WAIT {
+            return Ok(());
+        }
+        self.done.sort();
+        self.done_since = None;
+        match overdue {
+            true => {
+                let done = std::mem::take(&mut self.done);
+                seat.ack(&done)
+            }
+            false => {
+                seat.group.ack_later(self.done.drain(..));
+                Ok(())
             }
         }
-        seat.out.flush()?;
-        ack_gathered(seat, &mut done)
     }
 
     /// Appends the line a message is sent as: the human line, or the JSON object with `--json`.
@@ -190,7 +286,7 @@ impl PipeWorker {
     }
 
     /// The running handler, started (again) when there is none.
-    fn process<W: Write>(&mut self, pipe: &Pipe, seat: &Seat<'_, W>) -> Result<&mut PipeProcess> {
+    fn process<W: Write>(&mut self, seat: &Seat<'_, W>) -> Result<&mut PipeProcess> {
         if self.process.is_none() {
             if self.started && self.restarts > 1 {
                 // Capped backoff over restarts with no answer in between; a handler that
@@ -198,8 +294,9 @@ impl PipeWorker {
                 let pause = Duration::from_millis(50) * 2u32.pow(self.restarts.min(8));
                 seat.shutdown.sleep(pause.min(MAX_RESTART_PAUSE));
             }
-            let process = PipeProcess::start(&pipe.command)
-                .map_err(|e| Error::Usage(format!("cannot start --pipe {}: {e}", pipe.command)))?;
+            let command = &self.pipe.command;
+            let process = PipeProcess::start(command)
+                .map_err(|e| Error::Usage(format!("cannot start --pipe {command}: {e}")))?;
             self.started = true;
             self.process = Some(process);
         }
@@ -209,13 +306,7 @@ impl PipeWorker {
     }
 
     /// Settles what one stdout line of the handler says.
-    fn heard<W: Write>(
-        &mut self,
-        seat: &mut Seat<'_, W>,
-        said: &Said,
-        unanswered: &mut VecDeque<(Message, Instant)>,
-        done: &mut Vec<Done>,
-    ) -> Result<()> {
+    fn heard<W: Write>(&mut self, seat: &mut Seat<'_, W>, said: &Said) -> Result<()> {
         let (stream, id, failure) = match said.answer() {
             Some(Answer::Ack(stream, id)) => (stream, id, None),
             Some(Answer::Fail(stream, id, reason)) => (stream, id, Some(reason)),
@@ -224,7 +315,8 @@ impl PipeWorker {
                 return Ok(());
             }
         };
-        let Some(at) = unanswered
+        let Some(at) = self
+            .unanswered
             .iter()
             .position(|(m, _)| *m.stream == *stream && m.id == id)
         else {
@@ -235,39 +327,45 @@ impl PipeWorker {
             );
             return Ok(());
         };
-        let Some((message, sent)) = unanswered.remove(at) else {
+        let Some((message, sent)) = self.unanswered.remove(at) else {
             return Ok(());
         };
         self.handler_ran = true;
         self.restarts = 0;
+        let before = self.done.len();
         match failure {
             None => {
                 seat.summary.processed += 1;
                 seat.counted(&message.stream, Outcome::Acked, 1);
-                done.push((Arc::clone(&message.stream), message.id, sent));
+                self.done.push((Arc::clone(&message.stream), message.id, sent));
             }
             Some(reason) => {
                 let reason = format!("handler failed: {reason}");
-                seat.failed_delivery(&message, &reason, None, (sent, done))?;
+                seat.failed_delivery(&message, &reason, None, (sent, &mut self.done))?;
             }
         }
+        self.note_done(before);
         Ok(())
+    }
+
+    /// Notes when the first of what is done (`done` held `before` entries) became done.
+    fn note_done(&mut self, before: usize) {
+        if self.done.len() > before && self.done_since.is_none() {
+            self.done_since = Some(Instant::now());
+        }
     }
 
     /// The handler exited or closed its stdout: the oldest unanswered message counts as failed,
     /// the others are sent again to a new handler.
-    fn died<W: Write>(
-        &mut self,
-        seat: &mut Seat<'_, W>,
-        unanswered: &mut VecDeque<(Message, Instant)>,
-        queue: &mut VecDeque<Message>,
-        done: &mut Vec<Done>,
-    ) -> Result<()> {
+    fn died<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
         let ended = self
             .process
             .take()
             .map_or(Ended::Exited(-1), |mut p| p.stop());
         if !self.handler_ran && ended.cannot_run() {
+            // Nothing it was sent is answered now: all of it stays pending.
+            self.unanswered.clear();
+            self.queue.clear();
             return Err(Error::Usage(format!(
                 "--pipe {}: the command cannot run ({}); nothing was acknowledged",
                 self.pipe.command,
@@ -276,23 +374,17 @@ impl PipeWorker {
         }
         let reason = ended.reason();
         let failed = format!("{reason} while handling it");
-        self.restart_after(seat, (&reason, &failed), (unanswered, queue), done)
+        self.restart_after(seat, (&reason, &failed))
     }
 
     /// The oldest unanswered message waited past `--handler-timeout`: it counts as failed, and
     /// the handler is restarted.
-    fn timed_out<W: Write>(
-        &mut self,
-        seat: &mut Seat<'_, W>,
-        unanswered: &mut VecDeque<(Message, Instant)>,
-        queue: &mut VecDeque<Message>,
-        done: &mut Vec<Done>,
-    ) -> Result<()> {
+    fn timed_out<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
         if let Some(mut process) = self.process.take() {
             process.stop();
         }
         let reason = Ended::TimedOut(self.pipe.timeout).reason();
-        self.restart_after(seat, (&reason, &reason), (unanswered, queue), done)
+        self.restart_after(seat, (&reason, &reason))
     }
 
     /// After the handler stopped (`why`): counts the restart, fails the oldest unanswered message
@@ -302,8 +394,6 @@ impl PipeWorker {
         &mut self,
         seat: &mut Seat<'_, W>,
         (why, reason): (&str, &str),
-        (unanswered, queue): (&mut VecDeque<(Message, Instant)>, &mut VecDeque<Message>),
-        done: &mut Vec<Done>,
     ) -> Result<()> {
         if seat.summary.restarts == 0 {
             eprintln!(
@@ -314,48 +404,34 @@ impl PipeWorker {
         }
         seat.summary.restarts += 1;
         self.restarts += 1;
-        if let Some((oldest, sent)) = unanswered.pop_front() {
-            seat.failed_delivery(&oldest, reason, None, (sent, done))?;
+        if let Some((oldest, sent)) = self.unanswered.pop_front() {
+            let before = self.done.len();
+            seat.failed_delivery(&oldest, reason, None, (sent, &mut self.done))?;
+            self.note_done(before);
         }
-        requeue(unanswered, queue);
+        // Back at the front of the queue, oldest first, to be sent again (without counting a
+        // delivery against them).
+        while let Some((message, _)) = self.unanswered.pop_back() {
+            self.queue.push_front(message);
+        }
         Ok(())
     }
 
     /// Keeps everything in hand (queued or unanswered) from looking idle to other consumers.
-    fn keep_in_hand<W: Write>(
-        &mut self,
-        seat: &mut Seat<'_, W>,
-        queue: &mut VecDeque<Message>,
-        unanswered: &mut VecDeque<(Message, Instant)>,
-    ) -> Result<()> {
+    fn keep_in_hand<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
         if !seat.keep_due(self.pipe.timeout) {
             return Ok(());
         }
-        let mut all: VecDeque<Message> = unanswered.iter().map(|(m, _)| m.clone()).collect();
-        all.extend(queue.iter().cloned());
+        let mut all: VecDeque<Message> =
+            self.unanswered.iter().map(|(m, _)| m.clone()).collect();
+        all.extend(self.queue.iter().cloned());
         let before = all.len();
         seat.keep_in_hand(&mut all, self.pipe.timeout)?;
         if all.len() < before {
             let kept = |m: &Message| all.iter().any(|k| k.stream == m.stream && k.id == m.id);
-            unanswered.retain(|(m, _)| kept(m));
-            queue.retain(kept);
+            self.unanswered.retain(|(m, _)| kept(m));
+            self.queue.retain(kept);
         }
         Ok(())
-    }
-}
-
-/// Acknowledges what the handler acked so far, one XACK per stream, and forgets it.
-fn ack_gathered<W: Write>(seat: &mut Seat<'_, W>, done: &mut Vec<Done>) -> Result<()> {
-    done.sort();
-    seat.ack(done)?;
-    done.clear();
-    Ok(())
-}
-
-/// Puts unanswered messages back at the front of the queue, oldest first, to be sent again
-/// (without counting a delivery against them).
-fn requeue(unanswered: &mut VecDeque<(Message, Instant)>, queue: &mut VecDeque<Message>) {
-    while let Some((message, _)) = unanswered.pop_back() {
-        queue.push_front(message);
     }
 }

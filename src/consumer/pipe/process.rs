@@ -4,13 +4,19 @@
 //! blocks on the handler: a handler that stops reading its stdin stalls only the writer, and
 //! the consumer goes on keeping what is in hand claimed, timing the handler out, and honouring
 //! a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed on in pieces.
+//!
+//! The reader hands over what one read of the handler's stdout brought, cut into lines, in one
+//! go, and the consumer takes everything that came at once ([`PipeProcess::hear`]): a quick
+//! handler's answers cost a channel hand-off per read, not one per line (one per line made
+//! the consumer's thread wake and sleep tens of thousands of times over a day of entries).
 
-use std::io::{BufRead, BufReader, Write};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::super::Pipe;
@@ -23,9 +29,13 @@ use crate::stream_id::StreamId;
 /// one is passed on in pieces of this size and never read as an answer.
 pub(in crate::consumer) const MAX_LINE: usize = 64 * 1024;
 
-/// Lines (or pieces) read ahead of the consumer: with [`MAX_LINE`], what a handler's output
-/// can hold in memory at most (16 MiB); past it the handler waits to write, as on a pipe.
-const LINES_AHEAD: usize = 256;
+/// The most one read of the handler's stdout takes.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Reads (each cut into lines) handed over ahead of the consumer: each holds at most
+/// [`READ_SIZE`] and a line begun before it ([`MAX_LINE`]), so a handler's output holds 16 MiB
+/// in memory at most; past it the handler waits to write, as on a pipe.
+const READS_AHEAD: usize = 128;
 
 /// How often a writer stalled on a handler that does not read looks whether it must stop.
 const WRITER_WAKE: Duration = Duration::from_millis(100);
@@ -47,8 +57,12 @@ pub(in crate::consumer) struct PipeProcess {
     input: Option<Sender<Vec<u8>>>,
     /// Tells a writer stalled on a full pipe to give up.
     stop_writing: Arc<AtomicBool>,
-    /// Its stdout, line by line (`None`: it closed).
-    pub(super) lines: Receiver<Option<Said>>,
+    /// Its stdout, a read's lines at a time; disconnected at its end.
+    lines: Receiver<Vec<Said>>,
+    /// What it printed that was taken from `lines` and not looked at yet, oldest first.
+    heard: VecDeque<Said>,
+    /// Whether its stdout ended (after what `heard` holds).
+    ended: bool,
 }
 
 impl PipeProcess {
@@ -65,7 +79,7 @@ impl PipeProcess {
             Some(stdin) => Some(writer(stdin, Arc::clone(&stop_writing))?),
             None => None,
         };
-        let (sender, lines) = std::sync::mpsc::sync_channel(LINES_AHEAD);
+        let (sender, lines) = std::sync::mpsc::sync_channel(READS_AHEAD);
         let stdout = child.stdout.take();
         let command = command.to_string();
         std::thread::Builder::new()
@@ -76,7 +90,49 @@ impl PipeProcess {
             input,
             stop_writing,
             lines,
+            heard: VecDeque::new(),
+            ended: false,
         })
+    }
+
+    /// Everything the handler printed so far, oldest first: what was at hand, or else what it
+    /// prints within `wait`, with all that came meanwhile. Empty when it printed nothing within
+    /// `wait`, or after its end ([`PipeProcess::ended`]).
+    pub(super) fn hear(&mut self, wait: Duration) -> VecDeque<Said> {
+        if self.heard.is_empty() && !self.ended {
+            self.wait_for_output(wait);
+        }
+        while !self.ended {
+            match self.lines.try_recv() {
+                Ok(lines) => self.heard.extend(lines),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.ended = true,
+            }
+        }
+        std::mem::take(&mut self.heard)
+    }
+
+    /// The next thing the handler printed, waiting up to `wait` for it; `None` when it printed
+    /// nothing within `wait`, or after its end ([`PipeProcess::ended`]).
+    pub(super) fn next_said(&mut self, wait: Duration) -> Option<Said> {
+        if self.heard.is_empty() && !self.ended {
+            self.wait_for_output(wait);
+        }
+        self.heard.pop_front()
+    }
+
+    /// Whether its stdout ended and everything it printed was taken.
+    pub(super) fn ended(&self) -> bool {
+        self.ended && self.heard.is_empty()
+    }
+
+    /// Waits up to `wait` for the reader's next lines, into `heard`.
+    fn wait_for_output(&mut self, wait: Duration) {
+        match self.lines.recv_timeout(wait) {
+            Ok(lines) => self.heard.extend(lines),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => self.ended = true,
+        }
     }
 
     /// Hands message lines to the writer; false when the handler no longer reads (it exited:
@@ -171,58 +227,60 @@ fn write_all(stdin: &mut ChildStdin, mut bytes: &[u8], stop: &AtomicBool) -> std
     Ok(())
 }
 
-/// Reads the handler's stdout into `sender` line by line, each held up to [`MAX_LINE`]; `None`
-/// at its end. A longer line goes in pieces, said once on stderr.
-fn read_lines(stdout: Option<ChildStdout>, sender: &SyncSender<Option<Said>>, command: &str) {
-    let Some(stdout) = stdout else {
-        let _ = sender.send(None);
+/// Reads the handler's stdout into `sender`, each read's lines in one hand-over, each line held
+/// up to [`MAX_LINE`]; the sender is dropped at its end. A longer line goes in pieces, said once
+/// on stderr.
+fn read_lines(stdout: Option<ChildStdout>, sender: &SyncSender<Vec<Said>>, command: &str) {
+    let Some(mut stdout) = stdout else {
         return;
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut buffer = vec![0u8; READ_SIZE];
+    // The line being read (begun in an earlier read), and whether it was already cut (its
+    // later pieces are pieces too).
     let mut line = Vec::new();
-    // Whether the line being read was already cut (its later pieces are pieces too).
     let mut cut = false;
     loop {
-        let buffered = match reader.fill_buf() {
-            Ok([]) | Err(_) => {
-                if !line.is_empty() {
-                    let _ = sender.send(Some(Said {
-                        bytes: line,
-                        whole: !cut,
-                    }));
-                }
-                let _ = sender.send(None);
-                return;
+        let read = match stdout.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let mut said = Vec::new();
+        let mut rest = &buffer[..read];
+        while !rest.is_empty() {
+            let room = (MAX_LINE - line.len()).min(rest.len());
+            let (take, ends) = match rest[..room].iter().position(|&b| b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (room, false),
+            };
+            line.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if !ends && line.len() < MAX_LINE {
+                // The rest of the line comes with a later read.
+                break;
             }
-            Ok(buffered) => buffered,
-        };
-        let room = MAX_LINE - line.len();
-        let (take, ends) = match buffered.iter().take(room).position(|&b| b == b'\n') {
-            Some(at) => (at + 1, true),
-            None => (buffered.len().min(room), false),
-        };
-        line.extend_from_slice(&buffered[..take]);
-        reader.consume(take);
-        if !ends && line.len() < MAX_LINE {
-            continue;
-        }
-        if !ends && !cut {
-            eprintln!(
-                "monsoon: the --pipe handler `{command}` printed a line longer than {MAX_LINE} \
-                 bytes: it is passed on in pieces and not read as an answer"
-            );
-        }
-        let whole = ends && !cut;
-        cut = !ends;
-        if sender
-            .send(Some(Said {
+            if !ends && !cut {
+                eprintln!(
+                    "monsoon: the --pipe handler `{command}` printed a line longer than {MAX_LINE} \
+                     bytes: it is passed on in pieces and not read as an answer"
+                );
+            }
+            said.push(Said {
                 bytes: std::mem::take(&mut line),
-                whole,
-            }))
-            .is_err()
-        {
+                whole: ends && !cut,
+            });
+            cut = !ends;
+        }
+        if !said.is_empty() && sender.send(said).is_err() {
             return;
         }
+    }
+    if !line.is_empty() {
+        let _ = sender.send(vec![Said {
+            bytes: line,
+            whole: !cut,
+        }]);
     }
 }
 
@@ -249,11 +307,8 @@ pub(in crate::consumer) fn ask_once(
     let mut failure = None;
     if process.send(line) {
         loop {
-            match process
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(Some(heard)) => match heard.answer() {
+            match process.next_said(deadline.saturating_duration_since(Instant::now())) {
+                Some(heard) => match heard.answer() {
                     Some(Answer::Ack(s, i)) if s == stream && i == id => return Ok(Ok(())),
                     Some(Answer::Fail(s, i, reason)) if s == stream && i == id => {
                         return Ok(Err(format!("handler failed: {reason}")));
@@ -261,8 +316,9 @@ pub(in crate::consumer) fn ask_once(
                     Some(_) => {}
                     None => out.write_all(&heard.bytes)?,
                 },
-                Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
+                None if process.ended() => break,
+                None if Instant::now() < deadline => {}
+                None => {
                     failure = Some(Ended::TimedOut(pipe.timeout).reason());
                     break;
                 }
@@ -284,10 +340,11 @@ pub(in crate::consumer) fn finish(
 ) -> Result<()> {
     process.close_input();
     let deadline = Instant::now() + timeout;
-    while let Ok(Some(said)) = process
-        .lines
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-    {
+    while !process.ended() && Instant::now() < deadline {
+        let Some(said) = process.next_said(deadline.saturating_duration_since(Instant::now()))
+        else {
+            continue;
+        };
         if said.answer().is_none() {
             out.write_all(&said.bytes)?;
         }
