@@ -212,7 +212,9 @@ impl PipeWorker {
     /// `--claim-idle` (to keep what is in hand claimed).
     fn wait<W: Write>(&self, seat: &Seat<'_, W>) -> Duration {
         let timeout = match self.unanswered.front() {
-            Some((_, sent)) => (*sent + self.pipe.timeout).saturating_duration_since(Instant::now()),
+            Some((_, sent)) => {
+                (*sent + self.pipe.timeout).saturating_duration_since(Instant::now())
+            }
             None => self.pipe.timeout,
         };
         timeout
@@ -337,7 +339,8 @@ impl PipeWorker {
             None => {
                 seat.summary.processed += 1;
                 seat.counted(&message.stream, Outcome::Acked, 1);
-                self.done.push((Arc::clone(&message.stream), message.id, sent));
+                self.done
+                    .push((Arc::clone(&message.stream), message.id, sent));
             }
             Some(reason) => {
                 let reason = format!("handler failed: {reason}");
@@ -422,8 +425,7 @@ impl PipeWorker {
         if !seat.keep_due(self.pipe.timeout) {
             return Ok(());
         }
-        let mut all: VecDeque<Message> =
-            self.unanswered.iter().map(|(m, _)| m.clone()).collect();
+        let mut all: VecDeque<Message> = self.unanswered.iter().map(|(m, _)| m.clone()).collect();
         all.extend(self.queue.iter().cloned());
         let before = all.len();
         seat.keep_in_hand(&mut all, self.pipe.timeout)?;

@@ -1,14 +1,16 @@
 //! The `--pipe` handler process: starting it, writing to it, reading its answers.
 //!
-//! Writing and reading each have a thread of their own, so the consumer's own thread never
-//! blocks on the handler: a handler that stops reading its stdin stalls only the writer, and
-//! the consumer goes on keeping what is in hand claimed, timing the handler out, and honouring
-//! a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed on in pieces.
+//! The consumer's own thread never blocks on the handler: writing has a thread of its own (a
+//! handler that stops reading its stdin stalls only the writer), and its stdout is read without
+//! blocking, so the consumer goes on keeping what is in hand claimed, timing the handler out,
+//! and honouring a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed on in
+//! pieces.
 //!
-//! The reader hands over what one read of the handler's stdout brought, cut into lines, in one
-//! go, and the consumer takes everything that came at once ([`PipeProcess::hear`]): a quick
-//! handler's answers cost a channel hand-off per read, not one per line (one per line made
-//! the consumer's thread wake and sleep tens of thousands of times over a day of entries).
+//! The handler's stdout is read when the consumer looks ([`PipeProcess::hear`]): all it
+//! printed since, at once, waiting (poll) only when nothing came and the consumer has nothing
+//! else to do. A thread blocked on every read of it woke up for each line a quick handler
+//! flushed, and made each of the handler's writes wake it: tens of thousands of context
+//! switches over a day of entries, and a handler slowed down by them.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -16,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use super::super::Pipe;
@@ -32,10 +34,10 @@ pub(in crate::consumer) const MAX_LINE: usize = 64 * 1024;
 /// The most one read of the handler's stdout takes.
 const READ_SIZE: usize = 64 * 1024;
 
-/// Reads (each cut into lines) handed over ahead of the consumer: each holds at most
-/// [`READ_SIZE`] and a line begun before it ([`MAX_LINE`]), so a handler's output holds 16 MiB
-/// in memory at most; past it the handler waits to write, as on a pipe.
-const READS_AHEAD: usize = 128;
+/// The most one look at the handler's stdout takes: what a handler's output holds in memory
+/// at most before the consumer passes it on (a handler that prints without end is read as the
+/// consumer goes, never all at once).
+const LOOK_SIZE: usize = 16 * READ_SIZE;
 
 /// How often a writer stalled on a handler that does not read looks whether it must stop.
 const WRITER_WAKE: Duration = Duration::from_millis(100);
@@ -57,12 +59,24 @@ pub(in crate::consumer) struct PipeProcess {
     input: Option<Sender<Vec<u8>>>,
     /// Tells a writer stalled on a full pipe to give up.
     stop_writing: Arc<AtomicBool>,
-    /// Its stdout, a read's lines at a time; disconnected at its end.
-    lines: Receiver<Vec<Said>>,
-    /// What it printed that was taken from `lines` and not looked at yet, oldest first.
+    /// Its stdout, read without blocking.
+    stdout: Output,
+    /// What it printed that was read and not looked at yet, oldest first.
     heard: VecDeque<Said>,
-    /// Whether its stdout ended (after what `heard` holds).
-    ended: bool,
+}
+
+/// A handler's stdout, read without blocking and cut into lines.
+struct Output {
+    /// Our end of the pipe (`None` after its end).
+    pipe: Option<ChildStdout>,
+    /// Where a read lands.
+    buffer: Vec<u8>,
+    /// The line being read (begun in an earlier read).
+    line: Vec<u8>,
+    /// Whether that line was already cut (its later pieces are pieces too).
+    cut: bool,
+    /// The handler's command, for the note on a line too long.
+    command: String,
 }
 
 impl PipeProcess {
@@ -79,59 +93,53 @@ impl PipeProcess {
             Some(stdin) => Some(writer(stdin, Arc::clone(&stop_writing))?),
             None => None,
         };
-        let (sender, lines) = std::sync::mpsc::sync_channel(READS_AHEAD);
         let stdout = child.stdout.take();
-        let command = command.to_string();
-        std::thread::Builder::new()
-            .name(String::from("pipe-reader"))
-            .spawn(move || read_lines(stdout, &sender, &command))?;
+        if let Some(stdout) = &stdout {
+            handler::set_nonblocking(stdout)?;
+        }
         Ok(PipeProcess {
             child,
             input,
             stop_writing,
-            lines,
+            stdout: Output {
+                pipe: stdout,
+                buffer: vec![0; READ_SIZE],
+                line: Vec::new(),
+                cut: false,
+                command: command.to_string(),
+            },
             heard: VecDeque::new(),
-            ended: false,
         })
     }
 
-    /// Everything the handler printed so far, oldest first: what was at hand, or else what it
-    /// prints within `wait`, with all that came meanwhile. Empty when it printed nothing within
-    /// `wait`, or after its end ([`PipeProcess::ended`]).
+    /// Everything the handler printed so far (up to [`LOOK_SIZE`]), oldest first; when nothing
+    /// came yet, what it prints within `wait`. Empty when it printed nothing within `wait`, or
+    /// after its end ([`PipeProcess::ended`]).
     pub(super) fn hear(&mut self, wait: Duration) -> VecDeque<Said> {
-        if self.heard.is_empty() && !self.ended {
-            self.wait_for_output(wait);
-        }
-        while !self.ended {
-            match self.lines.try_recv() {
-                Ok(lines) => self.heard.extend(lines),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => self.ended = true,
-            }
-        }
+        self.look(wait);
         std::mem::take(&mut self.heard)
     }
 
     /// The next thing the handler printed, waiting up to `wait` for it; `None` when it printed
     /// nothing within `wait`, or after its end ([`PipeProcess::ended`]).
     pub(super) fn next_said(&mut self, wait: Duration) -> Option<Said> {
-        if self.heard.is_empty() && !self.ended {
-            self.wait_for_output(wait);
+        if self.heard.is_empty() {
+            self.look(wait);
         }
         self.heard.pop_front()
     }
 
     /// Whether its stdout ended and everything it printed was taken.
     pub(super) fn ended(&self) -> bool {
-        self.ended && self.heard.is_empty()
+        self.stdout.pipe.is_none() && self.heard.is_empty()
     }
 
-    /// Waits up to `wait` for the reader's next lines, into `heard`.
-    fn wait_for_output(&mut self, wait: Duration) {
-        match self.lines.recv_timeout(wait) {
-            Ok(lines) => self.heard.extend(lines),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => self.ended = true,
+    /// Reads what the handler printed into `heard`; when nothing came, waits up to `wait` for
+    /// it first.
+    fn look(&mut self, wait: Duration) {
+        self.stdout.read_now(&mut self.heard);
+        if self.heard.is_empty() && !wait.is_zero() && self.stdout.wait(wait) {
+            self.stdout.read_now(&mut self.heard);
         }
     }
 
@@ -227,60 +235,91 @@ fn write_all(stdin: &mut ChildStdin, mut bytes: &[u8], stop: &AtomicBool) -> std
     Ok(())
 }
 
-/// Reads the handler's stdout into `sender`, each read's lines in one hand-over, each line held
-/// up to [`MAX_LINE`]; the sender is dropped at its end. A longer line goes in pieces, said once
-/// on stderr.
-fn read_lines(stdout: Option<ChildStdout>, sender: &SyncSender<Vec<Said>>, command: &str) {
-    let Some(mut stdout) = stdout else {
-        return;
-    };
-    let mut buffer = vec![0u8; READ_SIZE];
-    // The line being read (begun in an earlier read), and whether it was already cut (its
-    // later pieces are pieces too).
-    let mut line = Vec::new();
-    let mut cut = false;
-    loop {
-        let read = match stdout.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+impl Output {
+    /// Reads what the pipe holds now (up to [`LOOK_SIZE`]), cut into lines, into `heard`; at
+    /// its end, the last line too, and the pipe is closed.
+    fn read_now(&mut self, heard: &mut VecDeque<Said>) {
+        let Some(mut pipe) = self.pipe.take() else {
+            return;
         };
-        let mut said = Vec::new();
-        let mut rest = &buffer[..read];
+        let mut looked = 0;
+        while looked < LOOK_SIZE {
+            match pipe.read(&mut self.buffer) {
+                Ok(0) => break,
+                Ok(read) => {
+                    looked += read;
+                    self.cut_lines(read, heard);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.pipe = Some(pipe);
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if looked >= LOOK_SIZE {
+            // More may wait: the next look takes it.
+            self.pipe = Some(pipe);
+            return;
+        }
+        // Its end (or an error, the same to us): the last line, even without a newline.
+        if !self.line.is_empty() {
+            heard.push_back(Said {
+                bytes: std::mem::take(&mut self.line),
+                whole: !self.cut,
+            });
+        }
+    }
+
+    /// Cuts the first `read` bytes of the buffer into lines (each held up to [`MAX_LINE`]),
+    /// into `heard`; what does not end a line is kept for the next read. A longer line goes in
+    /// pieces, said once on stderr.
+    fn cut_lines(&mut self, read: usize, heard: &mut VecDeque<Said>) {
+        let mut rest = &self.buffer[..read];
         while !rest.is_empty() {
-            let room = (MAX_LINE - line.len()).min(rest.len());
+            let room = (MAX_LINE - self.line.len()).min(rest.len());
             let (take, ends) = match rest[..room].iter().position(|&b| b == b'\n') {
                 Some(at) => (at + 1, true),
                 None => (room, false),
             };
-            line.extend_from_slice(&rest[..take]);
+            self.line.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
-            if !ends && line.len() < MAX_LINE {
+            if !ends && self.line.len() < MAX_LINE {
                 // The rest of the line comes with a later read.
-                break;
+                return;
             }
-            if !ends && !cut {
+            if !ends && !self.cut {
                 eprintln!(
-                    "monsoon: the --pipe handler `{command}` printed a line longer than {MAX_LINE} \
-                     bytes: it is passed on in pieces and not read as an answer"
+                    "monsoon: the --pipe handler `{}` printed a line longer than {MAX_LINE} \
+                     bytes: it is passed on in pieces and not read as an answer",
+                    self.command
                 );
             }
-            said.push(Said {
-                bytes: std::mem::take(&mut line),
-                whole: ends && !cut,
+            heard.push_back(Said {
+                bytes: std::mem::take(&mut self.line),
+                whole: ends && !self.cut,
             });
-            cut = !ends;
-        }
-        if !said.is_empty() && sender.send(said).is_err() {
-            return;
+            self.cut = !ends;
         }
     }
-    if !line.is_empty() {
-        let _ = sender.send(vec![Said {
-            bytes: line,
-            whole: !cut,
-        }]);
+
+    /// Waits up to `wait` for the pipe to have something to read (or to end); whether it may.
+    fn wait(&self, wait: Duration) -> bool {
+        let Some(pipe) = &self.pipe else {
+            return false;
+        };
+        let mut fd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Rounded up: a wait shorter than a millisecond is not a busy loop.
+        let millis = wait.as_micros().div_ceil(1000);
+        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut fd, 1, millis) };
+        ready > 0
     }
 }
 
