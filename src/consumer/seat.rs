@@ -185,7 +185,8 @@ impl<'a, W: Write> Seat<'a, W> {
 
     /// Before the next message of `queue` is worked on (one taking up to `per_message`): if
     /// the entries in hand could otherwise look idle to others before it is done, re-claims
-    /// those still ours and drops from `queue` those another consumer took meanwhile.
+    /// those still ours (with what a read sent ahead brought) and drops from `queue` those
+    /// another consumer took meanwhile.
     pub fn keep_in_hand(
         &mut self,
         queue: &mut VecDeque<Message>,
@@ -204,10 +205,12 @@ impl<'a, W: Write> Seat<'a, W> {
             let mine = self.group.reclaim_own(&key, &ids)?;
             kept.extend(mine.into_iter().map(|id| (Arc::clone(&key), id)));
         }
+        // What a read sent ahead brought waits its turn behind the queue: kept too.
+        let lost_ahead = self.group.keep_read_ahead()?;
         self.mark_kept();
         let before = queue.len();
         queue.retain(|m| kept.iter().any(|(s, id)| *s == m.stream && *id == m.id));
-        let lost = (before - queue.len()) as u64;
+        let lost = (before - queue.len()) as u64 + lost_ahead;
         if lost > 0 {
             let line = format!(
                 "{}: {lost} entries in hand were taken over by another consumer; dropped",

@@ -21,7 +21,9 @@ pub(super) trait Worker<W: Write> {
     fn per_message(&self) -> Duration;
 
     /// Whether the next read goes out as soon as a batch arrives (without BLOCK), the batch's
-    /// acks riding with a later read: print mode without `--delay`, where nothing else waits.
+    /// acks riding with a later read: print mode without `--delay`, where nothing else waits,
+    /// and `--pipe`, whose handler may take long (what the read brings is kept in hand until
+    /// it is handed over: [`Seat::keep_in_hand`]).
     fn reads_ahead(&self) -> bool;
 
     /// Processes `batch`: every entry ends acknowledged (done or dead-lettered), or pending on

@@ -323,6 +323,33 @@ impl GroupLink {
         group::reclaim_own(&mut self.link, key, who, ids)
     }
 
+    /// Re-claims what a read sent ahead brought and was not read by the caller yet (as
+    /// [`GroupLink::reclaim_own`] does), so it does not look idle to the others while the work
+    /// before it goes on; what another consumer took meanwhile is dropped. Returns how many.
+    pub fn keep_read_ahead(&mut self) -> Result<u64> {
+        self.settle_into_stash()?;
+        let mut lost = 0;
+        for key in self.streams.clone() {
+            let ids: Vec<StreamId> = self
+                .stash
+                .iter()
+                .filter(|e| *e.stream == key)
+                .map(|e| e.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let who = (self.group.as_str(), self.consumer.as_str());
+            let mut mine = group::reclaim_own(&mut self.link, &key, who, &ids)?;
+            mine.sort_unstable();
+            let before = self.stash.len();
+            self.stash
+                .retain(|e| *e.stream != key || mine.binary_search(&e.id).is_ok());
+            lost += (before - self.stash.len()) as u64;
+        }
+        Ok(lost)
+    }
+
     /// Deletes consumers of stream `index`'s group idle longer than `idle` that hold nothing.
     pub fn prune_idle(&mut self, index: usize, idle: Duration) -> Result<Vec<String>> {
         self.settle_into_stash()?;

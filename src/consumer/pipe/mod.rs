@@ -114,8 +114,10 @@ impl<W: Write> Worker<W> for PipeWorker {
         self.pipe.timeout
     }
 
+    /// The next read goes out as soon as a batch arrives, so the server works on it while the
+    /// batch goes to the handler; what it brings is kept in hand with the rest meanwhile.
     fn reads_ahead(&self) -> bool {
-        false
+        true
     }
 
     /// Hands the messages to the `--pipe` handler, returning once all of them are sent (the
@@ -226,12 +228,13 @@ impl PipeWorker {
     /// the cost of the system calls).
     fn send_what_fits<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
         let mut outgoing = Vec::new();
+        let now = Instant::now();
         while self.unanswered.len() < self.pipe.in_flight {
             let Some(message) = self.queue.pop_front() else {
                 break;
             };
             self.render(&seat.settings.name, &message, &mut outgoing);
-            self.unanswered.push_back((message, Instant::now()));
+            self.unanswered.push_back((message, now));
         }
         if !outgoing.is_empty() && !self.process(seat)?.send(&outgoing) {
             self.died(seat)?;
