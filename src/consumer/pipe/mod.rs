@@ -312,6 +312,13 @@ impl PipeWorker {
 
     /// Settles what one stdout line of the handler says.
     fn heard<W: Write>(&mut self, seat: &mut Seat<'_, W>, said: &Said) -> Result<()> {
+        if said.whole
+            && let Some((oldest, _)) = self.unanswered.front()
+            && process::acks(&said.bytes, &oldest.stream, oldest.id)
+        {
+            // The usual answer, read without allocating: `ack` for the oldest one sent.
+            return self.answered(seat, 0, None);
+        }
         let (stream, id, failure) = match said.answer() {
             Some(Answer::Ack(stream, id)) => (stream, id, None),
             Some(Answer::Fail(stream, id, reason)) => (stream, id, Some(reason)),
@@ -332,6 +339,16 @@ impl PipeWorker {
             );
             return Ok(());
         };
+        self.answered(seat, at, failure)
+    }
+
+    /// Settles the unanswered message at `at`, answered `ack` (no `failure`) or `fail`.
+    fn answered<W: Write>(
+        &mut self,
+        seat: &mut Seat<'_, W>,
+        at: usize,
+        failure: Option<String>,
+    ) -> Result<()> {
         let Some((message, sent)) = self.unanswered.remove(at) else {
             return Ok(());
         };

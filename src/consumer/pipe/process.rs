@@ -435,6 +435,30 @@ pub(in crate::consumer) fn answer(line: &[u8]) -> Option<Answer> {
     }
 }
 
+/// Whether `line` is `ack STREAM ID` for exactly `stream` and `id`, read without allocating:
+/// what a quick handler answers nearly always, for the oldest message it was sent. It says
+/// true only where [`answer`] reads the same; a key the human line escapes or a JSON handler
+/// quotes is left to [`answer`].
+pub(in crate::consumer) fn acks(line: &[u8], stream: &str, id: StreamId) -> bool {
+    let plain = stream
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'"');
+    let Some(rest) = line
+        .strip_prefix(b"ack ")
+        .and_then(|rest| rest.strip_prefix(stream.as_bytes()))
+        .and_then(|rest| rest.strip_prefix(b" "))
+    else {
+        return false;
+    };
+    let word = match rest.iter().position(|&b| b == b' ') {
+        Some(at) => &rest[..at],
+        None => rest.trim_ascii_end(),
+    };
+    plain
+        && std::str::from_utf8(line).is_ok()
+        && std::str::from_utf8(word).is_ok_and(|word| word.parse() == Ok(id))
+}
+
 /// The stream key at the start of `text` (a JSON string, or an escaped word) and what follows
 /// the space after it.
 fn stream_word(text: &str) -> Option<(String, &str)> {
@@ -474,6 +498,34 @@ mod tests {
             answer(b"ack chennai 5-0 extra words\n"),
             answer(b"ack chennai 5-0\n")
         );
+    }
+
+    /// The quick reading of `ack` agrees with the full one: the same answer for the same
+    /// stream and ID, nothing for any other line.
+    #[test]
+    fn reads_acks_quickly_as_answers_reads_them() {
+        let id = StreamId::new(5, 0);
+        let lines: [&[u8]; 12] = [
+            b"ack chennai 5-0\n",
+            b"ack chennai 5-0\r\n",
+            b"ack chennai 5-0 extra words\n",
+            b"ack chennai 5-0",
+            b"ack chennai 5-1\n",
+            b"ack chennai 5-0x\n",
+            b"ack pune 5-0\n",
+            b"ack chennai\n",
+            b"fail chennai 5-0 bad\n",
+            b"ack chennai 5-0 \xff\n",
+            b"ack  chennai 5-0\n",
+            b"ack chennai:5 5-0\n",
+        ];
+        for line in lines {
+            let full = answer(line) == Some(Answer::Ack(String::from("chennai"), id));
+            assert_eq!(acks(line, "chennai", id), full, "{line:?}");
+        }
+        // A key the human line escapes is left to the full reading.
+        assert!(!acks(b"ack a\\x20b 5-0\n", "a\\x20b", id));
+        assert!(acks(b"ack chennai:5 5-0\n", "chennai:5", id));
     }
 
     /// Any key can be answered for: as the human line escapes it, or as a JSON string; an
