@@ -1,24 +1,22 @@
 //! The `--pipe` handler process: starting it, writing to it, reading its answers.
 //!
-//! The consumer's own thread never blocks on the handler: writing has a thread of its own (a
-//! handler that stops reading its stdin stalls only the writer), and its stdout is read without
-//! blocking, so the consumer goes on keeping what is in hand claimed, timing the handler out,
-//! and honouring a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed on in
-//! pieces.
+//! The consumer's own thread never blocks on the handler: its stdin and stdout are written
+//! and read without blocking, so a handler that stops reading its stdin only leaves what was
+//! sent waiting, and the consumer goes on keeping what is in hand claimed, timing the handler
+//! out, and honouring a stop. A line is held up to [`MAX_LINE`] bytes; a longer one is passed
+//! on in pieces.
 //!
-//! The handler's stdout is read when the consumer looks ([`PipeProcess::hear`]): all it
-//! printed since, at once, waiting (poll) only when nothing came and the consumer has nothing
-//! else to do. A thread blocked on every read of it woke up for each line a quick handler
-//! flushed, and made each of the handler's writes wake it: tens of thousands of context
-//! switches over a day of entries, and a handler slowed down by them.
+//! Both pipes are served when the consumer looks ([`PipeProcess::hear`]): what the stdin pipe
+//! did not take at once is written, and all the handler printed since is read, waiting (poll)
+//! only when nothing came and the consumer has nothing else to do. A reader thread blocked on
+//! the stdout pipe woke up for each line a quick handler flushed, and made each of the
+//! handler's writes wake it (tens of thousands of context switches over a day of entries, and
+//! a handler slowed down by them); a writer thread cost a hand-off per write.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use super::super::Pipe;
@@ -39,9 +37,6 @@ const READ_SIZE: usize = 64 * 1024;
 /// consumer goes, never all at once).
 const LOOK_SIZE: usize = 16 * READ_SIZE;
 
-/// How often a writer stalled on a handler that does not read looks whether it must stop.
-const WRITER_WAKE: Duration = Duration::from_millis(100);
-
 /// What the handler printed: a line, or a piece of one longer than [`MAX_LINE`].
 #[derive(Debug, PartialEq, Eq)]
 pub(in crate::consumer) struct Said {
@@ -55,14 +50,23 @@ pub(in crate::consumer) struct Said {
 pub(in crate::consumer) struct PipeProcess {
     /// The `sh -c CMD` process (its own process group).
     pub(super) child: Child,
-    /// Message lines for the writer thread (`None`: its stdin is being closed).
-    input: Option<Sender<Vec<u8>>>,
-    /// Tells a writer stalled on a full pipe to give up.
-    stop_writing: Arc<AtomicBool>,
+    /// Its stdin, written without blocking.
+    input: Input,
     /// Its stdout, read without blocking.
     stdout: Output,
     /// What it printed that was read and not looked at yet, oldest first.
     heard: VecDeque<Said>,
+}
+
+/// A handler's stdin, written without blocking: what the pipe does not take at once waits here
+/// and goes as the pipe takes it.
+struct Input {
+    /// Our end of the pipe (`None` once closed, or once the handler stopped reading).
+    pipe: Option<ChildStdin>,
+    /// What was sent and is not written yet (at most what is in flight).
+    unwritten: Vec<u8>,
+    /// Whether it is closed once everything sent is written (a stop asked for it).
+    closing: bool,
 }
 
 /// A handler's stdout, read without blocking and cut into lines.
@@ -88,19 +92,21 @@ impl PipeProcess {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit()),
         )?;
-        let stop_writing = Arc::new(AtomicBool::new(false));
-        let input = match child.stdin.take() {
-            Some(stdin) => Some(writer(stdin, Arc::clone(&stop_writing))?),
-            None => None,
-        };
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take();
+        if let Some(stdin) = &stdin {
+            handler::set_nonblocking(stdin)?;
+        }
         if let Some(stdout) = &stdout {
             handler::set_nonblocking(stdout)?;
         }
         Ok(PipeProcess {
             child,
-            input,
-            stop_writing,
+            input: Input {
+                pipe: stdin,
+                unwritten: Vec::new(),
+                closing: false,
+            },
             stdout: Output {
                 pipe: stdout,
                 buffer: vec![0; READ_SIZE],
@@ -134,33 +140,88 @@ impl PipeProcess {
         self.stdout.pipe.is_none() && self.heard.is_empty()
     }
 
-    /// Reads what the handler printed into `heard`; when nothing came, waits up to `wait` for
-    /// it first.
+    /// Writes what its stdin takes of what was sent, and reads what it printed into `heard`;
+    /// when nothing came, waits up to `wait` for it (writing meanwhile as the pipe takes it).
     fn look(&mut self, wait: Duration) {
+        self.input.feed();
         self.stdout.read_now(&mut self.heard);
-        if self.heard.is_empty() && !wait.is_zero() && self.stdout.wait(wait) {
-            self.stdout.read_now(&mut self.heard);
+        if !self.heard.is_empty() || wait.is_zero() {
+            return;
         }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (readable, writable) = self.poll(left);
+            if writable {
+                self.input.feed();
+            }
+            if readable || left.is_zero() {
+                break;
+            }
+        }
+        self.stdout.read_now(&mut self.heard);
     }
 
-    /// Hands message lines to the writer; false when the handler no longer reads (it exited:
-    /// EPIPE is no error of ours). Never blocks.
-    pub(super) fn send(&mut self, line: &[u8]) -> bool {
-        match &self.input {
-            Some(input) => input.send(line.to_vec()).is_ok(),
-            None => false,
+    /// Waits up to `wait` (rounded up to a millisecond, so no wait is a busy loop) for its
+    /// stdout to have something to read (or to end), or its stdin to take more of what waits:
+    /// which of the two may.
+    fn poll(&self, wait: Duration) -> (bool, bool) {
+        let mut fds = Vec::with_capacity(2);
+        if let Some(pipe) = &self.stdout.pipe {
+            fds.push(libc::pollfd {
+                fd: pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
+        let reading = fds.len();
+        if let Some(pipe) = self
+            .input
+            .pipe
+            .as_ref()
+            .filter(|_| !self.input.unwritten.is_empty())
+        {
+            fds.push(libc::pollfd {
+                fd: pipe.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            });
+        }
+        if fds.is_empty() {
+            return (true, false);
+        }
+        let millis = wait.as_micros().div_ceil(1000);
+        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of pollfd of the length given.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if ready <= 0 {
+            return (false, false);
+        }
+        let readable = fds[..reading].iter().any(|fd| fd.revents != 0);
+        let writable = fds[reading..].iter().any(|fd| fd.revents != 0);
+        (readable, writable)
+    }
+
+    /// Sends message lines: written as far as its stdin takes them now, the rest as it takes
+    /// it. False when the handler no longer reads (it exited: EPIPE is no error of ours).
+    /// Never blocks.
+    pub(super) fn send(&mut self, lines: &[u8]) -> bool {
+        if self.input.pipe.is_none() {
+            return false;
+        }
+        self.input.unwritten.extend_from_slice(lines);
+        self.input.feed()
     }
 
     /// Closes its stdin once what was sent is written, as a stop asks.
     pub(super) fn close_input(&mut self) {
-        drop(self.input.take());
+        self.input.closing = true;
+        self.input.feed();
     }
 
     /// Stops it and returns how it ended.
     pub(super) fn stop(&mut self) -> Ended {
-        self.close_input();
-        self.stop_writing.store(true, Ordering::Relaxed);
+        self.input.close_now();
         if let Ok(Some(status)) = self.child.try_wait() {
             handler::kill_group(&self.child, libc::SIGKILL);
             return Ended::of(status);
@@ -181,58 +242,50 @@ impl PipeProcess {
 
 impl Drop for PipeProcess {
     fn drop(&mut self) {
-        self.close_input();
-        self.stop_writing.store(true, Ordering::Relaxed);
+        self.input.close_now();
         handler::kill_group(&self.child, libc::SIGKILL);
         let _ = self.child.wait();
     }
 }
 
-/// Starts the thread that writes message lines to the handler's stdin, without blocking: a
-/// full pipe is waited on [`WRITER_WAKE`] at a time, so `stop` ends it within that even when
-/// the handler never reads again. Its stdin closes when the sender is dropped and everything
-/// sent is written, or at the first failed write.
-fn writer(stdin: ChildStdin, stop: Arc<AtomicBool>) -> std::io::Result<Sender<Vec<u8>>> {
-    handler::set_nonblocking(&stdin)?;
-    let (sender, lines) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::Builder::new()
-        .name(String::from("pipe-writer"))
-        .spawn(move || {
-            let mut stdin = stdin;
-            for line in lines {
-                if write_all(&mut stdin, &line, &stop).is_err() {
-                    return;
-                }
+impl Input {
+    /// Writes what the pipe takes now of what waits (closing it once all is written, when
+    /// closing); false once the handler no longer reads: the rest is dropped.
+    fn feed(&mut self) -> bool {
+        let Some(pipe) = &mut self.pipe else {
+            return false;
+        };
+        let mut written = 0;
+        let mut open = true;
+        while written < self.unwritten.len() {
+            match pipe.write(&self.unwritten[written..]) {
+                Ok(0) => open = false,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => open = false,
             }
-        })?;
-    Ok(sender)
-}
-
-/// Writes all of `bytes` to the non-blocking `stdin`, waiting while the pipe is full, until
-/// `stop` is set.
-fn write_all(stdin: &mut ChildStdin, mut bytes: &[u8], stop: &AtomicBool) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        if stop.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other("stopped"));
-        }
-        match stdin.write(bytes) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let mut fd = libc::pollfd {
-                    fd: stdin.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                let wake = WRITER_WAKE.as_millis() as libc::c_int;
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut fd, 1, wake) };
+            if !open {
+                break;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
         }
+        self.unwritten.drain(..written);
+        if !open {
+            self.close_now();
+            return false;
+        }
+        if self.closing && self.unwritten.is_empty() {
+            // The handler sees the end of its input.
+            self.pipe = None;
+        }
+        true
     }
-    Ok(())
+
+    /// Closes it now, dropping what was not written.
+    fn close_now(&mut self) {
+        self.pipe = None;
+        self.unwritten = Vec::new();
+    }
 }
 
 impl Output {
@@ -302,24 +355,6 @@ impl Output {
             });
             self.cut = !ends;
         }
-    }
-
-    /// Waits up to `wait` for the pipe to have something to read (or to end); whether it may.
-    fn wait(&self, wait: Duration) -> bool {
-        let Some(pipe) = &self.pipe else {
-            return false;
-        };
-        let mut fd = libc::pollfd {
-            fd: pipe.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Rounded up: a wait shorter than a millisecond is not a busy loop.
-        let millis = wait.as_micros().div_ceil(1000);
-        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut fd, 1, millis) };
-        ready > 0
     }
 }
 
