@@ -256,6 +256,11 @@ impl GroupLink {
         self.deferred.extend(done);
     }
 
+    /// Whether acknowledgements wait for the next read.
+    pub fn acks_waiting(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     /// Acknowledges `done` now (and whatever waited for the next read), one XACK per run of
     /// entries of the same stream.
     pub fn ack(&mut self, done: &[Done]) -> Result<()> {

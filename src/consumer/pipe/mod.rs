@@ -85,6 +85,9 @@ pub(super) struct PipeWorker {
     done: Vec<Done>,
     /// When the oldest of `done` was done.
     done_since: Option<Instant>,
+    /// When the oldest of what was handed on to go with the next read was done, while no read
+    /// took it yet (a drain waiting on a slow handler sends it on its own).
+    handed_since: Option<Instant>,
 }
 
 impl PipeWorker {
@@ -101,6 +104,7 @@ impl PipeWorker {
             unanswered: VecDeque::new(),
             done: Vec::new(),
             done_since: None,
+            handed_since: None,
         }
     }
 }
@@ -259,23 +263,30 @@ impl PipeWorker {
         Ok(())
     }
 
-    /// Acknowledges what is done: with the next read (`ack_later`), or now when `overdue` is
-    /// asked for and the oldest waited [`ACK_WAIT`]. One XACK per stream either way.
+    /// Acknowledges what is done: with the next read (`ack_later`), or, when `overdue` is
+    /// asked for and the oldest (here or waiting for a read) waited [`ACK_WAIT`], now, with
+    /// what waits for a read. One XACK per stream either way.
     fn pass_on_acks<W: Write>(&mut self, seat: &mut Seat<'_, W>, overdue: bool) -> Result<()> {
-        let Some(since) = self.done_since else {
-            return Ok(());
-        };
-        if overdue && since.elapsed() < ACK_WAIT {
-            return Ok(());
+        if self.handed_since.is_some() && !seat.group.acks_waiting() {
+            // A read took them.
+            self.handed_since = None;
         }
-        self.done.sort();
-        self.done_since = None;
         match overdue {
             true => {
-                let done = std::mem::take(&mut self.done);
+                let oldest = self.done_since.into_iter().chain(self.handed_since).min();
+                if oldest.is_none_or(|since| since.elapsed() < ACK_WAIT) {
+                    return Ok(());
+                }
+                (self.done_since, self.handed_since) = (None, None);
+                let mut done = std::mem::take(&mut self.done);
+                done.sort();
                 seat.ack(&done)
             }
             false => {
+                if let Some(since) = self.done_since.take() {
+                    self.handed_since.get_or_insert(since);
+                }
+                self.done.sort();
                 seat.group.ack_later(self.done.drain(..));
                 Ok(())
             }
