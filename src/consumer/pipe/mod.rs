@@ -28,6 +28,7 @@
 //! XACK chennai g <answered>; XREADGROUP ... STREAMS chennai > batch 3, with the acks so far
 //! ```
 
+mod answer;
 mod process;
 
 pub(super) use process::{PipeProcess, ask_once, finish};
@@ -46,7 +47,7 @@ use crate::message::{self, Message};
 use crate::metrics::consumer::Outcome;
 use crate::server::Batch;
 use crate::server::group_link::Done;
-use process::{Answer, Said};
+use answer::{Answer, Said};
 
 /// The longest an answered message waits for a read to carry its XACK before it is sent on its
 /// own: a quick handler's acks always ride with a read, a slow one's are not held up by it.
@@ -325,7 +326,7 @@ impl PipeWorker {
     fn heard<W: Write>(&mut self, seat: &mut Seat<'_, W>, said: &Said) -> Result<()> {
         if said.whole
             && let Some((oldest, _)) = self.unanswered.front()
-            && process::acks(&said.bytes, &oldest.stream, oldest.id)
+            && answer::acks(&said.bytes, &oldest.stream, oldest.id)
         {
             // The usual answer, read without allocating: `ack` for the oldest one sent.
             return self.answered(seat, 0, None);
