@@ -86,6 +86,8 @@ pub(super) struct PipeWorker {
     done: Vec<Done>,
     /// When the oldest of `done` was done.
     done_since: Option<Instant>,
+    /// Where the lines of one write to the handler are rendered.
+    outgoing: Vec<u8>,
     /// When the oldest of what was handed on to go with the next read was done, while no read
     /// took it yet (a drain waiting on a slow handler sends it on its own).
     handed_since: Option<Instant>,
@@ -105,6 +107,7 @@ impl PipeWorker {
             unanswered: VecDeque::new(),
             done: Vec::new(),
             done_since: None,
+            outgoing: Vec::new(),
             handed_since: None,
         }
     }
@@ -232,7 +235,9 @@ impl PipeWorker {
     /// Sends what fits in flight, in one write (a write per message capped a quick handler at
     /// the cost of the system calls).
     fn send_what_fits<W: Write>(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
-        let mut outgoing = Vec::new();
+        // One buffer for every write: it grows once, to what a batch takes.
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        outgoing.clear();
         let now = Instant::now();
         while self.unanswered.len() < self.pipe.in_flight {
             let Some(message) = self.queue.pop_front() else {
@@ -241,7 +246,9 @@ impl PipeWorker {
             self.render(&seat.settings.name, &message, &mut outgoing);
             self.unanswered.push_back((message, now));
         }
-        if !outgoing.is_empty() && !self.process(seat)?.send(&outgoing) {
+        let sent = outgoing.is_empty() || self.process(seat)?.send(&outgoing);
+        self.outgoing = outgoing;
+        if !sent {
             self.died(seat)?;
         }
         Ok(())

@@ -197,11 +197,21 @@ impl PipeProcess {
     /// it. False when the handler no longer reads (it exited: EPIPE is no error of ours).
     /// Never blocks.
     pub(super) fn send(&mut self, lines: &[u8]) -> bool {
-        if self.input.pipe.is_none() {
+        let Some(pipe) = &mut self.input.pipe else {
+            return false;
+        };
+        if !self.input.unwritten.is_empty() {
+            self.input.unwritten.extend_from_slice(lines);
+            return self.input.feed();
+        }
+        // Nothing waits: written straight from `lines`, only what the pipe does not take kept.
+        let (written, open) = write_now(pipe, lines);
+        if !open {
+            self.input.close_now();
             return false;
         }
-        self.input.unwritten.extend_from_slice(lines);
-        self.input.feed()
+        self.input.unwritten.extend_from_slice(&lines[written..]);
+        true
     }
 
     /// Closes its stdin once what was sent is written, as a stop asks.
@@ -246,20 +256,7 @@ impl Input {
         let Some(pipe) = &mut self.pipe else {
             return false;
         };
-        let mut written = 0;
-        let mut open = true;
-        while written < self.unwritten.len() {
-            match pipe.write(&self.unwritten[written..]) {
-                Ok(0) => open = false,
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => open = false,
-            }
-            if !open {
-                break;
-            }
-        }
+        let (written, open) = write_now(pipe, &self.unwritten);
         self.unwritten.drain(..written);
         if !open {
             self.close_now();
@@ -277,6 +274,22 @@ impl Input {
         self.pipe = None;
         self.unwritten = Vec::new();
     }
+}
+
+/// Writes what the non-blocking `pipe` takes of `bytes` now: how much, and whether the reader
+/// is still there (EPIPE, or any other failure, means it no longer reads).
+fn write_now(pipe: &mut ChildStdin, bytes: &[u8]) -> (usize, bool) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match pipe.write(&bytes[written..]) {
+            Ok(0) => return (written, false),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return (written, false),
+        }
+    }
+    (written, true)
 }
 
 impl Output {
