@@ -3,7 +3,8 @@
 //! Each turn of the loop takes one step, the first that is due:
 //!
 //! ```text
-//! stop        Ctrl-C: what a read in flight brought is processed, acks flushed, done
+//! stop        Ctrl-C: what a read in flight brought is processed, the worker's work in hand
+//!             finished (a --pipe handler's answers waited for), acks flushed, done
 //! recover     at start, after a break, after a retry's backoff: re-read our own pending list
 //! claim       every --claim-idle/2: take over what dead consumers left, a step at a time
 //! idle-exit   nothing for --idle-exit: leave, unless something can still be claimed
