@@ -181,9 +181,17 @@ pub struct ConsumerArgs {
     #[arg(long)]
     pub redrive: bool,
 
-    /// Handlers running at once with --exec.
+    /// Handlers running at once with --exec (the next one starts as soon as one ends).
     #[arg(long, default_value_t = 1, requires = "exec", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: u64,
+
+    /// Hand up to N messages (what has arrived) to one --exec run: one JSON line each on its
+    /// stdin, and MONSOON_CONSUMER, MONSOON_GROUP and MONSOON_BATCH (how many) in its
+    /// environment instead of one message's MONSOON_*. Exit 0 acknowledges them all; a failed
+    /// run hands each of them again to a run of its own, as --exec without it does.
+    #[arg(long, value_name = "N", requires = "exec", conflicts_with_all = ["pipe", "redrive"],
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub exec_batch: Option<u64>,
 
     /// How long one --exec run may take (then SIGTERM, 2 s later SIGKILL), or a --pipe answer
     /// may be waited for (then the handler is restarted); it counts as failed. Must stay below
@@ -235,6 +243,7 @@ impl ConsumerArgs {
             (Some(command), _) => Some(Handler::Exec(Exec {
                 command: command.clone(),
                 jobs: self.jobs as usize,
+                batch: self.exec_batch.map(|n| n as usize),
                 timeout: self.handler_timeout,
             })),
             (None, Some(command)) => Some(Handler::Pipe(Pipe {

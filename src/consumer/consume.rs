@@ -39,6 +39,10 @@ const SERVER_TICK: Duration = Duration::from_millis(100);
 /// The pause between reads that do not block, in the last moments before `--idle-exit`.
 const POLL: Duration = Duration::from_millis(5);
 
+/// While handlers run and nothing new came, how long they are waited on before the next look
+/// for new entries (a read without BLOCK: a blocked read would not see a handler end).
+const BUSY_POLL: Duration = Duration::from_millis(50);
+
 /// The pauses after empty reads of several slots (which cannot block): from this, doubling...
 const MIN_POLL_PAUSE: Duration = Duration::from_millis(5);
 
@@ -248,10 +252,12 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
     /// The server times a BLOCK out at its own tick (every 100 ms by default), so a wait that
     /// must end on time (`--idle-exit`) blocks only to a tick before its end, then asks without
     /// blocking and waits here.
+    ///
+    /// While work is under way (`--exec` handlers running) the read does not block: an empty
+    /// one waits on the work instead, and counts as activity.
     fn read_new(&mut self, block: Duration) -> Result<bool> {
         let settings = self.seat.settings;
-        // While the worker holds work, a read does not block: the work goes on meanwhile.
-        let busy = self.worker.holds();
+        let busy = self.worker.busy();
         let exact = settings.idle_exit.is_some() && block < settings.block;
         let wait = match exact {
             _ if busy => None,
@@ -270,8 +276,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
         self.note(read);
         if self.batch.is_empty() {
             if busy {
-                // Nothing more to read: the work in hand is finished before a read blocks.
-                self.worker.drain(&mut self.seat)?;
+                self.worker.wait(&mut self.seat, block.min(BUSY_POLL))?;
                 return Ok(true);
             }
             if self.budget.is_some() && !self.spent() {
@@ -343,10 +348,10 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
         self.recover |= read.broke;
     }
 
-    /// Processes what a read in flight brought (it was delivered to us: it is in hand), lets the
-    /// worker finish what it holds, then acknowledges what is done and waits for a later read,
-    /// so that the pending list is what it looks like (before claims, `--idle-exit`, recovery
-    /// and a stop).
+    /// Processes what a read in flight brought (it was delivered to us: it is in hand), lets
+    /// the work under way end, then acknowledges what is done and waits for a later read, so
+    /// that the pending list is what it looks like (before claims, `--idle-exit`, recovery and
+    /// a stop).
     pub(super) fn settle(&mut self) -> Result<()> {
         let read = self.seat.group.settle(&mut self.batch)?;
         self.note(read);
@@ -354,10 +359,10 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             true => Ok(()),
             false => self.handle(Source::New),
         };
-        // Also after a failure: what the handler answered is acknowledged.
-        let drained = self.worker.drain(&mut self.seat);
+        // Also after a failure: what the handlers answered is acknowledged.
+        let finished = self.worker.finish(&mut self.seat);
         let acked = self.seat.ack(&[]);
-        handled.and(drained).and(acked)
+        handled.and(finished).and(acked)
     }
 
     /// Re-processes what this consumer had read but not acknowledged (after a crash, a broken

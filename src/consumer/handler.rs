@@ -1,21 +1,24 @@
-//! A handler program run for messages: how it is started (its own process group, dying with the
-//! consumer, the stop signals unblocked), the environment it gets, how a run ended and the
-//! words a dead letter gives for it.
+//! A handler program run for messages: how it is started (`posix_spawn`, its own process group,
+//! the stop signals unblocked, a watchdog that takes it down with a killed consumer), the
+//! environment it gets, how a run ended and the words a dead letter gives for it.
 //!
 //! ```text
 //! sh -c CMD     stdin: the message as one JSON line; env: MONSOON_STREAM, MONSOON_ID,
 //!               MONSOON_CONSUMER, MONSOON_GROUP, MONSOON_DELIVERIES, MONSOON_FIELD_<NAME>
+//! sh -c CMD     --exec-batch: stdin: N such lines; env: MONSOON_CONSUMER, MONSOON_GROUP,
+//!               MONSOON_BATCH=N
 //! ```
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
-use super::handler_pipes::Pipes;
 pub use super::handler_pipes::set_nonblocking;
 use super::output::{self, Output};
 use crate::message::Entry;
@@ -29,7 +32,7 @@ pub const STDERR_TAIL: usize = output::TAIL;
 pub const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// How long a handler has between SIGTERM and SIGKILL once its time is up.
-const GRACE: Duration = Duration::from_secs(2);
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// How a handler's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +185,16 @@ pub fn environment(message: &Entry<'_>, consumer: &str, group: &str) -> Vec<(Str
     env
 }
 
+/// The environment a handler of a batch of `count` messages gets (`--exec-batch`): who hands
+/// it over and how many; each message's stream, ID and deliveries are in its JSON line.
+pub fn batch_environment(consumer: &str, group: &str, count: usize) -> Vec<(String, OsString)> {
+    vec![
+        (String::from("MONSOON_CONSUMER"), consumer.into()),
+        (String::from("MONSOON_GROUP"), group.into()),
+        (String::from("MONSOON_BATCH"), count.to_string().into()),
+    ]
+}
+
 /// A field name as a variable name: `temperature` -> `TEMPERATURE`, `wind-speed` ->
 /// `WIND_SPEED`; `None` when it cannot be one (empty, not ASCII).
 fn variable_name(field: &[u8]) -> Option<String> {
@@ -200,98 +213,15 @@ fn variable_name(field: &[u8]) -> Option<String> {
     )
 }
 
-/// Runs `sh -c command` with `input` on its stdin and `env`, until it ends or `timeout` passes
-/// (then SIGTERM to its process group, SIGKILL after a grace period).
-///
-/// The handler runs in a process group of its own (so a timeout or a stop takes down whatever
-/// it started) with a parent-death signal (so it dies with the consumer, even a SIGKILLed one;
-/// the signal follows the thread that spawned it, which here waits for it), and with the stop
-/// signals the consumer blocks unblocked again.
-///
-/// One thread writes its stdin and reads its stdout and stderr, all three without blocking
-/// (poll): a handler that never reads its input, or leaves a process holding its output, costs
-/// at most `timeout` (or [`OUTPUT_GRACE`] after its exit), never a hang; its output is held
-/// with bounded memory ([`Output`]).
-pub fn run(
-    command: &str,
-    input: &[u8],
-    env: &[(String, OsString)],
-    timeout: Duration,
-) -> std::io::Result<Run> {
-    let mut cmd = command_for(command);
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = spawn(&mut cmd)?;
-    let mut pipes = Pipes {
-        stdin: child.stdin.take().map(OwnedFd::from),
-        stdout: child.stdout.take().map(OwnedFd::from),
-        stderr: child.stderr.take().map(OwnedFd::from),
-        input,
-        out: Output::default(),
-        err: Output::default(),
-    };
-    pipes.nonblocking()?;
-    let ended = until_exit(&mut pipes, &mut child, timeout)?;
-    // Whatever it started in its group goes too, so its pipes close; a process outside the
-    // group gets OUTPUT_GRACE, then the pipes close on our side.
-    kill_group(&child, libc::SIGKILL);
-    drop(pipes.stdin.take());
-    let output_cut = !pipes.drain_until(Instant::now() + OUTPUT_GRACE);
-    Ok(Run {
-        ended,
-        stdout: pipes.out,
-        stderr: pipes.err,
-        output_cut,
-    })
-}
-
-/// Feeds and reads `pipes` until `child` exits: SIGTERM to its group at `timeout`, SIGKILL after
-/// [`GRACE`].
-fn until_exit(
-    pipes: &mut Pipes<'_>,
-    child: &mut Child,
-    timeout: Duration,
-) -> std::io::Result<Ended> {
-    let mut deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    // Quick handlers end within a millisecond or two: look soon, then less and less often (a
-    // fixed 5 ms made `--exec true --jobs 2` wait 5 ms a round, 300 messages a second). A
-    // handler's exit closes its pipes, which wakes the poll at once.
-    let mut pause = Duration::from_micros(50);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(match timed_out {
-                true => Ended::TimedOut(timeout),
-                false => Ended::of(status),
-            });
-        }
-        if Instant::now() >= deadline {
-            match timed_out {
-                false => {
-                    kill_group(child, libc::SIGTERM);
-                    timed_out = true;
-                    deadline = Instant::now() + GRACE;
-                }
-                true => kill_group(child, libc::SIGKILL),
-            }
-        }
-        let idle = pipes.step(pause)?;
-        if idle {
-            pause = (pause * 2).min(Duration::from_millis(5));
-        }
-    }
-}
-
 /// The watchdog: a small shell, in a process group of its own, told on its stdin which handler
 /// groups are running (`+PGID`, `-PGID`). When its stdin closes (the consumer ended, even by
-/// SIGKILL), it kills the groups still listed.
+/// SIGKILL), it kills the groups still listed: this is what takes the handlers down with a
+/// killed consumer, and everything they started in their groups.
 ///
-/// The parent-death signal reaches only the `sh` a handler runs in: Debian's `sh` (dash) forks
-/// for the command's last program instead of exec'ing it, so without this the program itself
-/// (a python script, a `sleep`) would outlive a killed consumer and go on working on messages
-/// the group will deliver again.
+/// A parent-death signal set between fork and exec once did part of this, for the `sh` alone
+/// (Debian's dash forks for the command's last program, which it never reached); setting it
+/// forced a fork for every handler, where `posix_spawn` (what [`Command`] uses without such a
+/// hook) starts one twice as fast.
 const WATCHDOG: &str = r#"
 groups=""
 while read -r line; do
@@ -303,61 +233,140 @@ done
 for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
 "#;
 
-/// The watchdog's stdin, once started (`None`: it could not start; the parent-death signal
-/// still takes down each handler's shell).
-static WATCHDOG_INPUT: std::sync::OnceLock<Option<std::sync::Mutex<std::process::ChildStdin>>> =
-    std::sync::OnceLock::new();
+/// What the watchdog is told, and what it knows.
+struct Watchdog {
+    /// Its stdin (`None`: not started yet, or found gone; the next start starts one, told of
+    /// every group still running).
+    input: Option<ChildStdin>,
+    /// The handler groups running: what it must kill if we die.
+    running: Vec<u32>,
+    /// Groups that ended and that it was not told of yet: told with the next start, in the same
+    /// write (one wake-up of the watchdog per handler, not two), or as soon as nothing runs.
+    ended: Vec<u32>,
+}
 
-/// Tells the watchdog that handler group `pgid` started (`+`) or ended (`-`).
-fn watch(sign: char, pgid: u32) {
-    let input = WATCHDOG_INPUT.get_or_init(|| {
-        let mut watchdog = Command::new("sh")
+/// The one watchdog of this process.
+static WATCHDOG_STATE: Mutex<Watchdog> = Mutex::new(Watchdog {
+    input: None,
+    running: Vec::new(),
+    ended: Vec::new(),
+});
+
+impl Watchdog {
+    /// Tells it that group `pgid` started (with the ends not told yet).
+    fn started(&mut self, pgid: u32) -> std::io::Result<()> {
+        self.running.push(pgid);
+        let mut lines = String::with_capacity(16 * (self.ended.len() + 1));
+        for ended in self.ended.drain(..) {
+            lines.push_str(&format!("-{ended}\n"));
+        }
+        lines.push_str(&format!("+{pgid}\n"));
+        self.tell(&lines)
+    }
+
+    /// Notes that group `pgid` ended (it was killed and its leader has exited).
+    fn ended(&mut self, pgid: u32) {
+        let Some(at) = self.running.iter().position(|g| *g == pgid) else {
+            return;
+        };
+        self.running.swap_remove(at);
+        self.ended.push(pgid);
+        if self.running.is_empty() {
+            // Nothing runs: a group number it still held could be reused by a stranger.
+            let lines: String = self.ended.drain(..).map(|g| format!("-{g}\n")).collect();
+            let _ = self.tell(&lines);
+        }
+    }
+
+    /// Writes `lines` to it, starting it first when it is not running (then it is told of every
+    /// group running instead).
+    fn tell(&mut self, lines: &str) -> std::io::Result<()> {
+        if let Some(input) = &mut self.input {
+            if input.write_all(lines.as_bytes()).is_ok() {
+                return Ok(());
+            }
+            // It is gone (someone killed it): a new one takes over every group running.
+            self.input = None;
+        }
+        let mut watchdog = Command::new(shell())
             .arg("-c")
             .arg(WATCHDOG)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
-            .spawn()
-            .ok()?;
+            .spawn()?;
         // It is never waited for: it ends when our end of its stdin closes with us.
-        let input = watchdog.stdin.take()?;
+        let mut input = watchdog
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("the watchdog has no stdin"))?;
         std::mem::forget(watchdog);
-        Some(std::sync::Mutex::new(input))
-    });
-    if let Some(Ok(mut input)) = input.as_ref().map(|i| i.lock()) {
-        let _ = writeln!(input, "{sign}{pgid}");
+        self.ended.clear();
+        let all: String = self.running.iter().map(|g| format!("+{g}\n")).collect();
+        input.write_all(all.as_bytes())?;
+        self.input = Some(input);
+        Ok(())
     }
+}
+
+/// The watchdog, whatever a thread that panicked holding it left.
+fn watchdog() -> MutexGuard<'static, Watchdog> {
+    WATCHDOG_STATE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Starts `cmd` (made by [`command_for`]) with the watchdog told about its process group.
+///
+/// What this guarantees of a consumer killed by SIGKILL: every handler the watchdog was told
+/// of goes with it. The one exception is a kill in the instant between the handler's start
+/// and that one write to the watchdog: that handler keeps running, but without its message,
+/// for its stdin (written only after this returns) closes empty with the consumer.
 pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
-    let child = cmd.spawn()?;
-    watch('+', child.id());
+    let mut child = cmd.spawn()?;
+    if let Err(e) = watchdog().started(child.id()) {
+        // A handler nothing would stop with the consumer is not started.
+        kill_group(&child, libc::SIGKILL);
+        let _ = child.wait();
+        return Err(std::io::Error::other(format!(
+            "the watchdog that stops handlers with the consumer cannot start: {e}"
+        )));
+    }
     Ok(child)
 }
 
-/// `sh -c command` set up as every handler runs: in a process group of its own, with a
-/// parent-death signal, and the stop signals the consumer blocks unblocked again. Start it with
-/// [`spawn`] and end it with [`kill_group`], so the watchdog knows about it.
+/// `sh -c command` set up as every handler runs: in a process group of its own (so a timeout
+/// or a stop takes down whatever it started). Start it with [`spawn`] and end it with
+/// [`kill_group`], so the watchdog knows about it.
+///
+/// No hook runs between fork and exec, so the standard library starts it with `posix_spawn`
+/// (a process group is one of its attributes). Its signal mask starts empty (the standard
+/// library sets that attribute too), so the stop signals the consumer blocks reach it.
 pub fn command_for(command: &str) -> Command {
-    let mut cmd = Command::new("sh");
+    let mut cmd = Command::new(shell());
     cmd.arg("-c").arg(command).process_group(0);
-    // SAFETY: only async-signal-safe calls (prctl, sigemptyset/sigaddset, pthread_sigmask)
-    // between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::sigaddset(&mut set, signal);
-            }
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
     cmd
+}
+
+/// The `sh` of `PATH`, looked up once: started by its bare name, every handler's start tried
+/// each directory of `PATH` in turn (seven failed execs on a usual PATH before `/bin/sh`).
+fn shell() -> &'static Path {
+    static SHELL: OnceLock<PathBuf> = OnceLock::new();
+    SHELL.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join("sh"))
+                    .find(|sh| {
+                        sh.is_absolute()
+                            && sh
+                                .metadata()
+                                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                    })
+            })
+            .unwrap_or_else(|| PathBuf::from("sh"))
+    })
 }
 
 /// Sends `signal` to the child's whole process group; after SIGKILL the watchdog forgets it.
@@ -369,7 +378,7 @@ pub fn kill_group(child: &Child, signal: i32) {
         }
     }
     if signal == libc::SIGKILL {
-        watch('-', child.id());
+        watchdog().ended(child.id());
     }
 }
 
@@ -423,23 +432,5 @@ mod tests {
             "handler timed out after 10s"
         );
         assert!(Ended::Exited(127).cannot_run());
-    }
-
-    /// A real `sh -c` run: stdin in, stdout and stderr out, the exit status read.
-    #[test]
-    fn runs_a_command() {
-        let run = run(
-            "read line; echo \"got $line $MONSOON_X\"; echo oops >&2; exit 3",
-            b"hello\n",
-            &[(String::from("MONSOON_X"), OsString::from("x"))],
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        let mut run = run;
-        assert_eq!(run.ended, Ended::Exited(3));
-        assert_eq!(run.stdout.to_vec(), b"got hello x\n");
-        assert_eq!(run.stderr_tail(), b"oops\n");
-        let slow = super::run("sleep 5", b"", &[], Duration::from_millis(100)).unwrap();
-        assert_eq!(slow.ended, Ended::TimedOut(Duration::from_millis(100)));
     }
 }

@@ -1,107 +1,110 @@
-//! A handler's three pipes, fed and read by one thread without blocking (poll): its stdin
-//! written as it takes it, its stdout and stderr read into bounded [`Output`]s, so a handler
-//! that never reads its input, or leaves a process holding its output, costs a timeout, never a
-//! hang.
+//! A handler's three pipes, fed and read without blocking: its stdin written as it takes it, its
+//! stdout and stderr read into bounded [`Output`]s, so a handler that never reads its input, or
+//! leaves a process holding its output, costs a timeout, never a hang. The pipes of every running
+//! handler are polled together, from one thread ([`super::handler_pool`]).
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
 
 use super::output::Output;
 
 /// Our ends of a handler's three pipes, with what is still to write and what was read.
-pub(super) struct Pipes<'a> {
+pub(super) struct Pipes {
     /// Our end of its stdin, until all the input is written (or it stopped reading).
-    pub stdin: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
     /// Our end of its stdout, until its end.
-    pub stdout: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
     /// Our end of its stderr, until its end.
-    pub stderr: Option<OwnedFd>,
-    /// What is still to be written to its stdin.
-    pub input: &'a [u8],
+    stderr: Option<OwnedFd>,
+    /// Its whole input.
+    input: Vec<u8>,
+    /// How much of `input` is written.
+    written: usize,
     /// Its stdout so far.
     pub out: Output,
     /// Its stderr so far.
     pub err: Output,
 }
 
-impl Pipes<'_> {
-    /// Makes our three ends non-blocking, so no write or read can hang the thread.
-    pub fn nonblocking(&self) -> std::io::Result<()> {
-        for fd in [&self.stdin, &self.stdout, &self.stderr]
-            .into_iter()
-            .flatten()
-        {
+impl Pipes {
+    /// Our ends of a handler's pipes, made non-blocking (so no write or read can hang the
+    /// thread), with `input` to write to its stdin; what its stdin takes at once is written now
+    /// (a message's JSON line fits a pipe's buffer: its stdin closes here, and only the outputs
+    /// are polled).
+    pub fn new(
+        (stdin, stdout, stderr): (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>),
+        input: Vec<u8>,
+    ) -> std::io::Result<Self> {
+        for fd in [&stdin, &stdout, &stderr].into_iter().flatten() {
             set_nonblocking(fd)?;
         }
-        Ok(())
+        let mut pipes = Pipes {
+            stdin,
+            stdout,
+            stderr,
+            input,
+            written: 0,
+            out: Output::default(),
+            err: Output::default(),
+        };
+        pipes.feed();
+        Ok(pipes)
     }
 
-    /// Reads what is left until both outputs close or `deadline`; whether they closed.
-    pub fn drain_until(&mut self, deadline: Instant) -> bool {
-        while self.stdout.is_some() || self.stderr.is_some() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.step(left.min(Duration::from_millis(50))).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// One poll of the open pipes for at most `wait`, then what they allow: a write of input,
-    /// reads of output. Whether nothing happened.
-    pub fn step(&mut self, wait: Duration) -> std::io::Result<bool> {
-        let mut fds = Vec::with_capacity(3);
-        if let Some(fd) = self.stdin.as_ref().filter(|_| !self.input.is_empty()) {
+    /// Adds what to poll for: its stdin while input is left, its outputs until they end.
+    pub fn interest(&self, fds: &mut Vec<libc::pollfd>) {
+        if let Some(fd) = &self.stdin {
             fds.push(pollfd(fd, libc::POLLOUT));
         }
         for fd in [&self.stdout, &self.stderr].into_iter().flatten() {
             fds.push(pollfd(fd, libc::POLLIN));
         }
-        if fds.is_empty() {
-            std::thread::sleep(wait);
-            return Ok(true);
-        }
-        let millis = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `fds` is a valid array of pollfd of the length given.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-        if ready < 0 {
-            let error = std::io::Error::last_os_error();
-            return match error.kind() {
-                std::io::ErrorKind::Interrupted => Ok(true),
-                _ => Err(error),
-            };
-        }
-        if ready == 0 {
-            return Ok(true);
-        }
+    }
+
+    /// Does what the pipes allow now: a write of input, reads of output.
+    pub fn serve(&mut self) {
         self.feed();
         read_into(&mut self.stdout, &mut self.out);
         read_into(&mut self.stderr, &mut self.err);
-        Ok(false)
+    }
+
+    /// Whether its stdout or stderr is still open.
+    pub fn outputs_open(&self) -> bool {
+        self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// Closes our end of its stdin: it has ended, what it did not read is dropped.
+    pub fn close_input(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Closes our ends of its outputs: what comes later is not waited for.
+    pub fn close_outputs(&mut self) {
+        self.stdout = None;
+        self.stderr = None;
     }
 
     /// Writes what the pipe takes of the input now; a handler that exited without reading it
     /// all is normal (EPIPE is no error): the rest is dropped.
     fn feed(&mut self) {
         let Some(fd) = &self.stdin else { return };
-        while !self.input.is_empty() {
+        while self.written < self.input.len() {
+            let left = &self.input[self.written..];
             // SAFETY: writes from a valid slice to a file descriptor we own.
-            let n = unsafe {
-                libc::write(fd.as_raw_fd(), self.input.as_ptr().cast(), self.input.len())
-            };
+            let n = unsafe { libc::write(fd.as_raw_fd(), left.as_ptr().cast(), left.len()) };
             match usize::try_from(n) {
-                Ok(n) => self.input = &self.input[n..],
+                Ok(n) => self.written += n,
                 Err(_) if would_block() => return,
-                Err(_) => self.input = &[],
+                Err(_) => break,
             }
         }
-        // All of it written: the handler sees the end of its input.
+        // All of it written (or it stopped reading): the handler sees the end of its input.
         self.stdin = None;
+        self.input = Vec::new();
     }
 }
 
 /// A `pollfd` asking for `events` on `fd`.
-fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
+pub(super) fn pollfd(fd: &OwnedFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
         fd: fd.as_raw_fd(),
         events,

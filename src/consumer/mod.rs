@@ -17,7 +17,7 @@
 //! - [`seat`]: what every worker shares: the group's link, dead letters, acks, the summary,
 //!   and keeping what is in hand from looking idle to the others.
 //! - [`worker`]: the work as a type, one per mode; [`print`]: print mode (`--delay`, `--json`);
-//!   [`exec`], [`handler`] and [`handler_pipes`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
+//!   [`exec`], [`handler`], [`handler_pool`] and [`handler_pipes`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
 //!   held with bounded memory.
 //! - [`claim`]: taking over from dead consumers, step by step.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
@@ -29,6 +29,7 @@ mod consume;
 mod exec;
 pub mod handler;
 mod handler_pipes;
+mod handler_pool;
 pub mod output;
 mod pipe;
 pub mod poison;
@@ -149,13 +150,16 @@ pub enum Handler {
     Pipe(Pipe),
 }
 
-/// `--exec CMD [--jobs N] [--handler-timeout DUR]`.
+/// `--exec CMD [--jobs N] [--exec-batch N] [--handler-timeout DUR]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exec {
-    /// The command, run with `sh -c` once per message.
+    /// The command, run with `sh -c` once per message (or per batch).
     pub command: String,
     /// Handlers running at once.
     pub jobs: usize,
+    /// `--exec-batch`: up to this many messages per run, as JSON lines (`None`: one per run,
+    /// with its own MONSOON_* environment).
+    pub batch: Option<usize>,
     /// How long one run may take before it counts as failed (then it is stopped).
     pub timeout: Duration,
 }

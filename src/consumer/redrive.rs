@@ -13,6 +13,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::handler;
+use super::handler_pool;
 use super::pipe::{ask_once, finish};
 use super::poison::dead_letter_fields;
 use super::{Exec, Handler, Settings};
@@ -149,7 +150,7 @@ fn hand_over(exec: &Exec, settings: &Settings, original: &Message) -> Result<han
     let mut input = Vec::with_capacity(256);
     message::write_json(&mut input, &settings.name, &original.entry());
     let env = handler::environment(&original.entry(), &settings.name, &settings.group);
-    handler::run(&exec.command, &input, &env, exec.timeout)
+    handler_pool::run(&exec.command, input, &env, exec.timeout)
         .map_err(|e| Error::Usage(format!("cannot start --exec {}: {e}", exec.command)))
 }
 

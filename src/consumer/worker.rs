@@ -1,7 +1,7 @@
 //! The consumer's work as a type: one [`Worker`] per mode, chosen once from the
 //! [`super::Work`] the command line asked for (`Work::worker` is the one place that matches it). The consume loop asks
 //! the worker what it can take and hands it what was read; each worker owns its own state (a
-//! `--pipe` handler process, the `--exec` jobs).
+//! `--pipe` handler process, the `--exec` handlers running).
 
 use std::io::Write;
 use std::time::Duration;
@@ -22,25 +22,31 @@ pub(super) trait Worker<W: Write> {
 
     /// Whether the next read goes out as soon as a batch arrives (without BLOCK), the batch's
     /// acks riding with a later read: print mode without `--delay`, where nothing else waits,
-    /// and `--pipe`, whose handler may take long (what the read brings is kept in hand until
-    /// it is handed over: [`Seat::keep_in_hand`]).
+    /// and `--pipe` and `--exec`, whose handlers work meanwhile (what a read brings is kept in
+    /// hand until it is handed over: [`Seat::keep_in_hand`]).
     fn reads_ahead(&self) -> bool;
 
     /// Processes `batch`: every entry ends acknowledged (done or dead-lettered), or pending on
     /// us for a retry, or dropped because another consumer took it.
-    /// (A worker that [`Worker::holds`] work may return before it is all done.)
+    /// (A worker that is [`Worker::busy`] may return before it is all done.)
     fn handle(&mut self, seat: &mut Seat<'_, W>, batch: &Batch) -> Result<()>;
 
-    /// Whether messages handed over are still being worked on (a `--pipe` handler's, sent and
-    /// not answered yet): the next read then does not block, and an empty one waits for them.
-    fn holds(&self) -> bool {
+    /// Whether work is still under way after [`Worker::handle`] returned (`--exec` handlers
+    /// running): the loop's next read then does not block, and an empty one waits in
+    /// [`Worker::wait`] instead.
+    fn busy(&self) -> bool {
         false
     }
 
-    /// Finishes what [`Worker::holds`], before anything that must see the pending list as it is
-    /// (a recovery, a claim, `--idle-exit`, a stop): each message ends as [`Worker::handle`]
-    /// says, or (on a stop) stays pending.
-    fn drain(&mut self, _seat: &mut Seat<'_, W>) -> Result<()> {
+    /// Waits up to `limit` for work under way to end, settling what ended (and starting what
+    /// that left to do).
+    fn wait(&mut self, _seat: &mut Seat<'_, W>, _limit: Duration) -> Result<()> {
+        Ok(())
+    }
+
+    /// Lets the work under way end and settles it: before anything that must see the pending
+    /// list as it is (recovery, a claim sweep, `--idle-exit`, a stop).
+    fn finish(&mut self, _seat: &mut Seat<'_, W>) -> Result<()> {
         Ok(())
     }
 

@@ -19,7 +19,7 @@
 //! and their XACK rides with the next read (no round trip of its own), or goes on its own once
 //! an answer waited [`ACK_WAIT`] for a read. Before anything that must see the pending list as
 //! it is (a recovery, a claim, `--idle-exit`, a stop), the consumer waits for the answers of
-//! everything sent ([`Worker::drain`]); on a stop nothing more is sent, and what was not sent
+//! everything sent ([`Worker::finish`]); on a stop nothing more is sent, and what was not sent
 //! stays pending, to be delivered again.
 //!
 //! ```text
@@ -147,13 +147,19 @@ impl<W: Write> Worker<W> for PipeWorker {
         self.serve(seat, Until::Sent)
     }
 
-    fn holds(&self) -> bool {
+    fn busy(&self) -> bool {
         !self.queue.is_empty() || !self.unanswered.is_empty()
+    }
+
+    /// Nothing more to read: the answers of everything handed over are waited for before a
+    /// read blocks (one handler: there is nothing else to start meanwhile).
+    fn wait(&mut self, seat: &mut Seat<'_, W>, _limit: Duration) -> Result<()> {
+        self.serve(seat, Until::Answered)
     }
 
     /// Waits for the answers of everything sent to the handler (what was not sent yet is sent
     /// first, unless stopping), so nothing handed over is still with it.
-    fn drain(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
+    fn finish(&mut self, seat: &mut Seat<'_, W>) -> Result<()> {
         self.serve(seat, Until::Answered)
     }
 
@@ -170,7 +176,7 @@ impl<W: Write> Worker<W> for PipeWorker {
 impl PipeWorker {
     /// The handler's side of the work, until `until`: what fits in flight goes out, answers
     /// come back. On an error what was not sent yet is dropped (it stays pending, to be
-    /// delivered again), and what was sent is left to [`Worker::drain`].
+    /// delivered again), and what was sent is left to [`Worker::finish`].
     fn serve<W: Write>(&mut self, seat: &mut Seat<'_, W>, until: Until) -> Result<()> {
         let served = self.serve_until(seat, until);
         if served.is_err() {
@@ -194,7 +200,7 @@ impl PipeWorker {
             let wait = match settled {
                 // Only what already came is taken.
                 true => Duration::ZERO,
-                false => self.wait(seat),
+                false => self.listen_for(seat),
             };
             self.listen(seat, wait)?;
             if self
@@ -220,7 +226,7 @@ impl PipeWorker {
     /// The longest wait for the handler's next output: until the oldest unanswered message
     /// times out, waking at least every second (to notice a stop) and every third of
     /// `--claim-idle` (to keep what is in hand claimed).
-    fn wait<W: Write>(&self, seat: &Seat<'_, W>) -> Duration {
+    fn listen_for<W: Write>(&self, seat: &Seat<'_, W>) -> Duration {
         let timeout = match self.unanswered.front() {
             Some((_, sent)) => {
                 (*sent + self.pipe.timeout).saturating_duration_since(Instant::now())
