@@ -324,8 +324,12 @@ fn watchdog() -> MutexGuard<'static, Watchdog> {
 /// and that one write to the watchdog: that handler keeps running, but without its message,
 /// for its stdin (written only after this returns) closes empty with the consumer.
 pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
-    let mut child = cmd.spawn()?;
-    if let Err(e) = watchdog().started(child.id()) {
+    let (mut child, told) = with_stop_signals_unblocked(|| {
+        let child = cmd.spawn()?;
+        let told = watchdog().started(child.id());
+        Ok::<_, std::io::Error>((child, told))
+    })?;
+    if let Err(e) = told {
         // A handler nothing would stop with the consumer is not started.
         kill_group(&child, libc::SIGKILL);
         let _ = child.wait();
@@ -336,17 +340,125 @@ pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
     Ok(child)
 }
 
+/// Runs `start` with the stop signals (SIGINT, SIGTERM, SIGHUP) unblocked in this thread: the
+/// consumer blocks them in every thread but the one that handles them, and `posix_spawn` starts
+/// a child with the mask of the thread that spawns it, so a handler would never see the SIGTERM
+/// of its timeout. A stop signal arriving meanwhile runs the process's handler here, which only
+/// records it (and `posix_spawn` itself blocks every signal around its clone).
+fn with_stop_signals_unblocked<R>(start: impl FnOnce() -> R) -> R {
+    // SAFETY: sigemptyset/sigaddset fill local sets; pthread_sigmask changes this thread's mask
+    // only, and the old one is put back.
+    unsafe {
+        let mut stop: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut stop);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut stop, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &stop, &mut old);
+        let started = start();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        started
+    }
+}
+
 /// `sh -c command` set up as every handler runs: in a process group of its own (so a timeout
 /// or a stop takes down whatever it started). Start it with [`spawn`] and end it with
 /// [`kill_group`], so the watchdog knows about it.
 ///
+/// A command of plain words (see [`plain_words`]) whose program is found on `PATH` runs that
+/// program directly, as `sh` would after splitting it: one process and one exec instead of a
+/// shell that forks for it.
+///
 /// No hook runs between fork and exec, so the standard library starts it with `posix_spawn`
-/// (a process group is one of its attributes). Its signal mask starts empty (the standard
-/// library sets that attribute too), so the stop signals the consumer blocks reach it.
+/// (a process group is one of its attributes); [`spawn`] unblocks the stop signals around it,
+/// so the handler starts with none blocked.
 pub fn command_for(command: &str) -> Command {
-    let mut cmd = Command::new(shell());
-    cmd.arg("-c").arg(command).process_group(0);
+    let direct = plain_words(command).and_then(|words| {
+        let first = *words.first()?;
+        Some((first, program(first)?, words[1..].to_vec()))
+    });
+    let mut cmd = match direct {
+        Some((name, program, args)) => {
+            let mut cmd = Command::new(program);
+            // Its argv[0] as typed, as the shell would pass it.
+            cmd.arg0(name).args(args);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(shell());
+            cmd.arg("-c").arg(command);
+            cmd
+        }
+    };
+    cmd.process_group(0);
     cmd
+}
+
+/// The shell's builtins and reserved words: a command naming one first needs the shell.
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo", "eval",
+    "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill", "local",
+    "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap", "true",
+    "type", "ulimit", "umask", "unalias", "unset", "wait", "case", "do", "done", "elif", "else",
+    "esac", "fi", "for", "if", "in", "then", "until", "while",
+];
+
+/// The words of `command` when the shell would only split it at blanks and run its first word
+/// as a program: no quoting, expansion, globbing, redirection, operator, comment or
+/// assignment, and a first word that is no builtin or reserved word (`true` and `false` alone
+/// excepted: their programs exit as the builtins do, and an exit status is all a handler's run
+/// tells when it prints nothing). `None` when it needs the shell.
+pub fn plain_words(command: &str) -> Option<Vec<&str>> {
+    let words: Vec<&str> = command
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    let plain = |word: &str| {
+        word.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./,:+@%=-".contains(&b))
+    };
+    let first = *words.first()?;
+    let alone = matches!(first, "true" | "false") && words.len() == 1;
+    if !words.iter().all(|w| plain(w))
+        || first.contains('=')
+        || (SHELL_WORDS.contains(&first) && !alone)
+    {
+        return None;
+    }
+    Some(words)
+}
+
+/// Where `name` runs from: itself when it names a path, else the first executable file of that
+/// name on `PATH`, looked up once per name; `None` when there is none (then the shell says
+/// "not found", exit 127, as before), or when it is neither a binary nor a `#!` script (the
+/// shell runs such a file as a script; `posix_spawn` would refuse it).
+fn program(name: &str) -> Option<PathBuf> {
+    static FOUND: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+    let mut found = FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = found.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let runnable = |path: &Path| {
+        let mut head = [0u8; 4];
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            && std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok_and(|()| head == *b"\x7fELF" || head.starts_with(b"#!"))
+    };
+    let path = match name.contains('/') {
+        true => Some(PathBuf::from(name)).filter(|p| runnable(p)),
+        false => std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_absolute() && runnable(p))
+        }),
+    };
+    found.push((name.to_string(), path.clone()));
+    path
 }
 
 /// The `sh` of `PATH`, looked up once: started by its bare name, every handler's start tried
@@ -417,6 +529,34 @@ mod tests {
         assert_eq!(get("MONSOON_FIELD_WIND_SPEED"), Some("3"));
         assert_eq!(get("MONSOON_FIELD_NOTE"), None);
         assert_eq!(env.len(), 7);
+    }
+
+    /// Plain words run without the shell; anything the shell would interpret keeps it.
+    #[test]
+    fn plain_words_or_the_shell() {
+        assert_eq!(plain_words("true"), Some(vec!["true"]));
+        assert_eq!(
+            plain_words("my-handler --to=db  /tmp/x"),
+            Some(vec!["my-handler", "--to=db", "/tmp/x"])
+        );
+        for shell in [
+            "true --help",
+            "echo hi",
+            "read line",
+            "exit 3",
+            "cat > /dev/null",
+            "a && b",
+            "sleep 1; echo",
+            "echo $MONSOON_ID",
+            "FOO=1 cmd",
+            "ls *.txt",
+            "cat ~/x",
+            "say 'hi'",
+            "a\nb",
+            "",
+        ] {
+            assert_eq!(plain_words(shell), None, "{shell:?}");
+        }
     }
 
     /// Exit codes, signals and timeouts read as a dead letter's reason.
