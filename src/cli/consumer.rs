@@ -160,8 +160,9 @@ pub struct ConsumerArgs {
     pub prune_idle: Option<Duration>,
 
     /// Hand each message to `sh -c CMD` (the message as a JSON line on stdin, MONSOON_* in the
-    /// environment) and acknowledge it only when the command exits 0; a failed run is retried,
-    /// then dead-lettered with its reason and stderr.
+    /// environment; a command of plain words runs its program directly) and acknowledge it only
+    /// when the command exits 0; a failed run is retried, then dead-lettered with its reason and
+    /// stderr.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["delay", "pipe"])]
     pub exec: Option<String>,
 
