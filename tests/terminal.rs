@@ -345,3 +345,54 @@ fn colour_marks_dead_letters_and_errors_and_never_the_messages() {
     assert_ne!(code, Some(0));
     assert!(raw.contains("\x1b[1;31mError:\x1b[0m "), "{raw:?}");
 }
+
+/// A long handler run says how far it is on a terminal (messages done, rate, in flight), every
+/// two seconds; through a pipe, or with `--quiet`, it says nothing of the kind.
+#[test]
+fn a_long_handler_run_shows_its_progress_on_a_terminal() {
+    let server = Server::start();
+    assert_ok(&run(
+        "producer",
+        &server,
+        &["--date", DATE, "--count", "12"],
+    ));
+    let slow = |group: &'static str, quiet: bool| {
+        let mut args = vec![
+            "alice",
+            "--group",
+            group,
+            "--exec",
+            "sleep 0.5",
+            "--jobs",
+            "2",
+            "--idle-exit",
+            "300ms",
+        ];
+        if quiet {
+            args.push("--quiet");
+        }
+        args
+    };
+    let (code, raw, _) = on_terminal("consumer", &server, &slow("g1", false));
+    assert_eq!(code, Some(0), "{raw}");
+    let progress: Vec<&str> = raw
+        .lines()
+        .filter(|l| l.contains(" messages done in "))
+        .collect();
+    assert!(!progress.is_empty(), "no progress line: {raw}");
+    assert!(
+        progress.iter().all(|l| l.starts_with("alice: ")
+            && l.contains(" messages/s), ")
+            && l.trim_end().ends_with(" in flight")),
+        "{progress:?}"
+    );
+    let (code, raw, _) = on_terminal("consumer", &server, &slow("g2", true));
+    assert_eq!(code, Some(0), "{raw}");
+    assert!(!raw.contains("messages done in"), "{raw}");
+    let piped = support::command("consumer", &server)
+        .args(slow("g3", false))
+        .output()
+        .unwrap();
+    assert_ok(&piped);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("messages done in"));
+}

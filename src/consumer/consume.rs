@@ -19,6 +19,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::progress::Progress;
 use super::seat::Seat;
 use super::worker::Worker;
 use super::{Settings, Summary, Work};
@@ -126,6 +127,8 @@ pub(super) struct Consumer<'a, W: Write> {
     poll_pause: Duration,
     /// `--count`: what is left to read, shared with the other nodes' readers.
     budget: Option<Arc<Budget>>,
+    /// The progress line of a long handler run.
+    progress: Progress,
 }
 
 impl<'a, W: Write + 'a> Consumer<'a, W> {
@@ -173,6 +176,7 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             recover: true,
             poll_pause: MIN_POLL_PAUSE,
             budget: budget.cloned(),
+            progress: Progress::new(matches!(work, Work::Handle(_))),
         })
     }
 
@@ -198,6 +202,9 @@ impl<'a, W: Write + 'a> Consumer<'a, W> {
             if self.seat.shutdown.is_requested() || self.spent() {
                 return Ok(());
             }
+            let done = self.seat.summary.processed + self.seat.summary.dead_lettered;
+            self.progress
+                .tick(&settings.name, done, self.worker.in_flight());
             if self.seat.group.epoch() != self.epoch {
                 self.epoch = self.seat.group.epoch();
                 self.recover = true;

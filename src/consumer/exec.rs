@@ -363,6 +363,13 @@ impl<W: Write> Worker<W> for ExecWorker {
         !self.pool.is_empty()
     }
 
+    fn in_flight(&self) -> usize {
+        self.pool
+            .tags()
+            .map(|started| started.handed.messages().len())
+            .sum()
+    }
+
     fn wait(&mut self, seat: &mut Seat<'_, W>, limit: Duration) -> Result<()> {
         self.settle_ended(seat, limit)?;
         self.run_queue(seat)

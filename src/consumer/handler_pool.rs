@@ -79,6 +79,11 @@ impl<T> Pool<T> {
     }
 
     /// What each running handler was handed.
+    pub fn tags(&self) -> impl Iterator<Item = &T> {
+        self.running.iter().map(|r| &r.tag)
+    }
+
+    /// What each running handler was handed, to change.
     pub fn tags_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.running.iter_mut().map(|r| &mut r.tag)
     }

@@ -16,9 +16,10 @@
 //!   one loop; a break or a vanished group is a step too (re-read what is ours), not recursion.
 //! - [`seat`]: what every worker shares: the group's link, dead letters, acks, the summary,
 //!   and keeping what is in hand from looking idle to the others.
-//! - [`worker`]: the work as a type, one per mode; [`print`]: print mode (`--delay`, `--json`);
-//!   [`exec`], [`handler`], [`handler_pool`] and [`handler_pipes`]: `--exec`; [`pipe`]: `--pipe`; [`output`]: a handler's output,
-//!   held with bounded memory.
+//! - [`worker`]: the work as a type, one per mode; [`print`]: print mode (`--delay`, `--json`,
+//!   `--template`); [`exec`], [`handler`], [`handler_pool`] and [`handler_pipes`]: `--exec`;
+//!   [`pipe`]: `--pipe`; [`output`]: a handler's output, held with bounded memory;
+//!   [`progress`]: how far a long handler run is, on a terminal.
 //! - [`claim`]: taking over from dead consumers, step by step.
 //! - [`redrive`]: `--redrive`: the dead letters handed to the handler once more.
 //! - [`reset`]: `--reset-to`: the group moved back (a replay) or on, without consuming.
@@ -34,6 +35,7 @@ pub mod output;
 mod pipe;
 pub mod poison;
 mod print;
+mod progress;
 pub mod redrive;
 pub mod reset;
 mod seat;

@@ -26,6 +26,12 @@ pub(super) trait Worker<W: Write> {
     /// hand until it is handed over: [`Seat::keep_in_hand`]).
     fn reads_ahead(&self) -> bool;
 
+    /// Messages with the handlers now (running, or sent and not answered), for the progress
+    /// line; nothing in print mode.
+    fn in_flight(&self) -> usize {
+        0
+    }
+
     /// Processes `batch`: every entry ends acknowledged (done or dead-lettered), or pending on
     /// us for a retry, or dropped because another consumer took it.
     /// (A worker that is [`Worker::busy`] may return before it is all done.)

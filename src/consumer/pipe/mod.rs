@@ -151,6 +151,10 @@ impl<W: Write> Worker<W> for PipeWorker {
         !self.queue.is_empty() || !self.unanswered.is_empty()
     }
 
+    fn in_flight(&self) -> usize {
+        self.unanswered.len()
+    }
+
     /// Nothing more to read: the answers of everything handed over are waited for before a
     /// read blocks (one handler: there is nothing else to start meanwhile).
     fn wait(&mut self, seat: &mut Seat<'_, W>, _limit: Duration) -> Result<()> {
