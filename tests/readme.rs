@@ -363,3 +363,24 @@ fn the_fresh_machine_section_names_what_the_scripts_fetch() {
         );
     }
 }
+
+/// The fields README lists for `producer --json` are the ones it prints, in its order: none
+/// left out (as `only_trimmed` once was), none that is not there.
+#[test]
+fn the_producer_json_fields_are_the_ones_readme_lists() {
+    let server = Server::start();
+    let out = support::run("producer", &server, &["--count", "2", "--json"]);
+    assert_ok(&out);
+    let printed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(stdout(&out).trim()).unwrap();
+    let printed: Vec<&str> = printed.keys().map(String::as_str).collect();
+    let text = readme();
+    let producer = section(&text, "### `producer`");
+    let list = producer
+        .split("`--json` prints each city's report as one JSON object per line instead\n  (")
+        .nth(1)
+        .and_then(|rest| rest.split(");").next())
+        .expect("README lists producer --json's fields");
+    let listed: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+    assert_eq!(listed, printed, "README's list: {list}");
+}
