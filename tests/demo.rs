@@ -37,6 +37,11 @@ fn held_by_bob(text: &str) -> String {
 
 /// Checks the narration of a whole run: every step announced, and what each must show.
 fn check_walkthrough(text: &str, stream: &str) {
+    // The build says it may take minutes, and cargo shows its progress meanwhile.
+    assert!(
+        text.contains("$ cargo build --release --bins\n") && text.contains("a few minutes"),
+        "{text}"
+    );
     for step in 1..=10 {
         assert!(
             text.contains(&format!("==> {step}. ")),
