@@ -61,8 +61,9 @@ if [ -z "${SERVER_BIN:-}" ]; then
     # What does not depend on the server runs once, above: the unit tests, the project-level
     # checks (the demo and its release build, cargo install, README, the terminal, the browser),
     # TLS (always redis-server: the wheel is built without TLS), and what tests the client's own
-    # surfaces (its HTTP server, handler processes, CSV files, escaped output).
-    once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/) | test(/_over_tls/) | binary(http_limits) | binary(misbehaving_handlers) | binary(csv_roundtrip) | binary(hostile)"
+    # surfaces (its HTTP server, handler processes and their pools, CSV files and imports,
+    # escaped output, its own write timeouts).
+    once="kind(lib) | binary(tls) | binary(demo) | binary(install) | binary(readme) | binary(terminal) | test(/browser/) | test(/_over_tls/) | binary(http_limits) | binary(misbehaving_handlers) | binary(csv_roundtrip) | binary(hostile) | binary(import) | binary(exec) | binary(pipe_across_reads) | test(/stall_longer_than_the_timeout/)"
     SERVER_BIN=$valkey cargo nextest run --locked --profile "$profile" --no-fail-fast -E "not ($once) and ($filter) and not ($faults)"
   else
     echo "WARNING: the Valkey run was NOT done: no valkey-server could be found or fetched" >&2

@@ -351,18 +351,15 @@ fn colour_marks_dead_letters_and_errors_and_never_the_messages() {
 #[test]
 fn a_long_handler_run_shows_its_progress_on_a_terminal() {
     let server = Server::start();
-    assert_ok(&run(
-        "producer",
-        &server,
-        &["--date", DATE, "--count", "12"],
-    ));
+    assert_ok(&run("producer", &server, &["--date", DATE, "--count", "8"]));
+    // 8 messages of 0.6 s, two at a time: 2.4 s, past the first progress line at 2 s.
     let slow = |group: &'static str, quiet: bool| {
         let mut args = vec![
             "alice",
             "--group",
             group,
             "--exec",
-            "sleep 0.5",
+            "sleep 0.6",
             "--jobs",
             "2",
             "--idle-exit",
