@@ -539,12 +539,15 @@ fn heavy_browser_shows_the_walkthrough() {
         ]
         .concat(),
     );
+    // The page marks bob claimable after 3 s; alice and carol take his message after 5 s, so
+    // the mark stays up for 2 s at least (with one --claim-idle for both, the consumers' sweep
+    // could take it within one page sample of its appearing).
     let consumer = |name: &str| {
         spawn(
             "consumer",
             &server,
             &[
-                &[name, "--delay", "200ms", "--claim-idle", "3s"][..],
+                &[name, "--delay", "200ms", "--claim-idle", "5s"][..],
                 &cities,
             ]
             .concat(),
