@@ -194,6 +194,9 @@ impl PipeWorker {
     /// [`PipeWorker::serve`]'s loop.
     fn serve_until<W: Write>(&mut self, seat: &mut Seat<'_, W>, until: Until) -> Result<()> {
         loop {
+            // Every turn, whatever the last one did (a timeout, a restart): acks that waited
+            // long enough for a read go out now.
+            self.pass_on_acks(seat, true)?;
             if seat.shutdown.is_requested() {
                 // Stopping: nothing more goes out; what was not sent stays pending.
                 self.queue.clear();
@@ -218,7 +221,6 @@ impl PipeWorker {
             if settled && self.settled(until) {
                 return Ok(());
             }
-            self.pass_on_acks(seat, true)?;
         }
     }
 
@@ -259,6 +261,14 @@ impl PipeWorker {
         let sent = outgoing.is_empty() || self.process(seat)?.send(&outgoing);
         self.outgoing = outgoing;
         if !sent {
+            // It stopped reading: what it printed before (its answers) is taken first, or
+            // the restart would send those messages again as unanswered.
+            if let Some(process) = self.process.as_mut() {
+                let heard = process.hear(Duration::ZERO);
+                for said in &heard {
+                    self.heard(seat, said)?;
+                }
+            }
             self.died(seat)?;
         }
         Ok(())
