@@ -1,7 +1,7 @@
 //! A handler's three pipes, fed and read without blocking: its stdin written as it takes it, its
 //! stdout and stderr read into bounded [`Output`]s, so a handler that never reads its input, or
 //! leaves a process holding its output, costs a timeout, never a hang. The pipes of every running
-//! handler are polled together, from one thread ([`super::handler_pool`]).
+//! handler are polled together, from one thread (the pool: `handler_pool`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 

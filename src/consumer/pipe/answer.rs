@@ -11,7 +11,7 @@ use crate::message;
 use crate::stream_id::StreamId;
 
 /// What the handler printed: a line, or a piece of one longer than
-/// [`MAX_LINE`](super::process::MAX_LINE).
+/// `MAX_LINE` (the reader's, in `process`).
 #[derive(Debug, PartialEq, Eq)]
 pub(in crate::consumer) struct Said {
     /// The bytes, the newline included when it ends a line.
