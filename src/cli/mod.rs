@@ -30,7 +30,7 @@ const FROM_ENVIRONMENT: [(&str, &str); 2] =
     [("redis_url", "REDIS_URL"), ("prefix", "MONSOON_PREFIX")];
 
 /// Parses the process's command line with `cmd`: every binary's one way in.
-/// - `--generate KIND` needs nothing else ([`man_and_completions::relaxed`]).
+/// - `--generate KIND` needs nothing else (see `man_and_completions::relaxed`).
 /// - A value from the environment (REDIS_URL, MONSOON_PREFIX) counts as a default, not as
 ///   typed: clap would print `--redis-url <REDIS_URL>` in the usage line of an unrelated
 ///   mistake, as if the user had typed it. `--help` still says which variable an option reads.
